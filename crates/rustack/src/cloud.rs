@@ -1,0 +1,151 @@
+//! Starting the all-in-one cloud: every service rustack has, in this process, on the
+//! embedded default (SQLite files under the data dir).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use rustack_identity_server::bootstrap::{Bootstrap, CatalogEntry};
+use rustack_identity_server::Identity;
+
+use crate::config::RustackConfig;
+use crate::files;
+
+/// How to start a cloud.
+#[derive(Clone, Debug)]
+pub struct CloudOptions {
+    /// Where state lives.
+    pub data_dir: PathBuf,
+    /// Address every service binds.
+    pub bind: IpAddr,
+    /// Port overrides (tests use 0 = any free port); `None` = the configured port.
+    pub identity_port: Option<u16>,
+    /// Configuration.
+    pub config: RustackConfig,
+}
+
+/// A running cloud.
+pub struct RunningCloud {
+    /// The identity service state (in-process token validator for the others).
+    pub identity: Arc<Identity>,
+    /// The Identity API's URL (`http://host:port`).
+    pub identity_url: String,
+    /// The admin password from passwords.yml.
+    pub admin_password: String,
+    /// Files written for operators.
+    pub openrc: PathBuf,
+    /// clouds.yaml path.
+    pub clouds_yaml: PathBuf,
+    trigger: rustack_runtime::ShutdownTrigger,
+    tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningCloud {
+    /// Stops every service and waits for in-flight requests to finish.
+    pub async fn shutdown(self) {
+        self.trigger.trigger();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.identity.store().db().close().await;
+    }
+}
+
+fn url_host(bind: IpAddr, cfg: &RustackConfig) -> String {
+    if let Some(h) = &cfg.cloud.public_host {
+        return h.clone();
+    }
+    match bind {
+        IpAddr::V4(v) if v.is_unspecified() => "127.0.0.1".into(),
+        IpAddr::V6(v) if v.is_unspecified() => "[::1]".into(),
+        IpAddr::V6(v) => format!("[{v}]"),
+        other => other.to_string(),
+    }
+}
+
+/// Creates the data dir (0700).
+pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("chmod {}", dir.display()))?;
+    Ok(())
+}
+
+/// The Fernet key repository path for a config and data dir.
+pub fn key_repo(cfg: &RustackConfig, data_dir: &Path) -> PathBuf {
+    cfg.identity
+        .fernet_key_repository
+        .clone()
+        .unwrap_or_else(|| data_dir.join("fernet-keys"))
+}
+
+/// Starts every service; on first start runs the set-up (passwords, keys, bootstrap,
+/// openrc/clouds.yaml). Restarting keeps all state and secrets.
+pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
+    prepare_data_dir(&opts.data_dir)?;
+    let cfg = &opts.config;
+    let passwords = files::ensure_passwords(&opts.data_dir.join("passwords.yml"))?;
+    let admin_password = passwords
+        .get("keystone_admin_password")
+        .cloned()
+        .context("passwords.yml lacks keystone_admin_password")?;
+
+    let (trigger, shutdown) = rustack_runtime::shutdown_channel();
+    let port = opts.identity_port.unwrap_or(cfg.identity.port);
+    let listener = rustack_runtime::bind(
+        "identity",
+        opts.bind,
+        port,
+        "--identity-port or [identity] port in the config",
+    )
+    .await?;
+    let actual_port = listener.local_addr()?.port();
+    let host = url_host(opts.bind, cfg);
+    let identity_url = format!("http://{host}:{actual_port}");
+
+    let db_url = cfg
+        .identity
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", opts.data_dir.join("identity.db").display()));
+    let identity = Identity::open(cfg.identity.clone(), &db_url, key_repo(cfg, &opts.data_dir))
+        .await
+        .map_err(|e| anyhow::Error::new(e))
+        .context("starting the identity service")?;
+    identity
+        .bootstrap(&Bootstrap {
+            admin_password: admin_password.clone(),
+            region: cfg.cloud.region.clone(),
+            catalog: vec![CatalogEntry {
+                service_type: "identity".into(),
+                name: "keystone".into(),
+                url: identity_url.clone(),
+            }],
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
+    let running = rustack_identity_server::run(identity.clone(), listener, shutdown.clone())?;
+
+    let openrc = opts.data_dir.join("admin-openrc.sh");
+    let clouds = opts.data_dir.join("clouds.yaml");
+    files::write_private(
+        &openrc,
+        &files::admin_openrc(&identity_url, &admin_password, &cfg.cloud.region),
+    )?;
+    files::write_private(
+        &clouds,
+        &files::clouds_yaml(&identity_url, &admin_password, &cfg.cloud.region),
+    )?;
+
+    Ok(RunningCloud {
+        identity,
+        identity_url,
+        admin_password,
+        openrc,
+        clouds_yaml: clouds,
+        trigger,
+        tasks: vec![running.task],
+    })
+}

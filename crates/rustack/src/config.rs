@@ -1,0 +1,92 @@
+//! `rustack.toml`: one section per service plus cloud-wide settings.
+
+use std::path::{Path, PathBuf};
+
+use rustack_identity_server::IdentityConfig;
+use serde::Deserialize;
+
+/// The whole cloud's configuration. Every field has a default; a missing file means
+/// all defaults.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RustackConfig {
+    /// Cloud-wide settings.
+    pub cloud: CloudSection,
+    /// The identity service (Keystone).
+    pub identity: IdentityConfig,
+}
+
+/// Cloud-wide settings (`[cloud]`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudSection {
+    /// Region name registered in the catalog.
+    pub region: String,
+    /// Host name or address put in catalog URLs; default: the bind address
+    /// (`127.0.0.1` when binding to `0.0.0.0`).
+    pub public_host: Option<String>,
+}
+
+impl Default for CloudSection {
+    fn default() -> Self {
+        CloudSection {
+            region: "RegionOne".into(),
+            public_host: None,
+        }
+    }
+}
+
+/// Failure to read the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+}
+
+impl RustackConfig {
+    /// Reads `path` (TOML).
+    pub fn load(path: &Path) -> Result<RustackConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<RustackConfig, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_matches_defaults() {
+        let text = include_str!("../../../etc/rustack.toml");
+        let cfg = RustackConfig::parse(text).expect("etc/rustack.toml parses");
+        assert_eq!(cfg, RustackConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(RustackConfig::parse("[identity]\ntoken_expiry = 5\n").is_err());
+    }
+}

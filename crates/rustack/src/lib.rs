@@ -1,0 +1,7 @@
+//! The all-in-one cloud: configuration, first-start set-up (passwords.yml, Fernet keys,
+//! bootstrap, admin-openrc.sh, clouds.yaml) and starting every service in one process.
+//! The `rustack` binary and `rustack-test-utils` both start clouds through [`cloud`].
+
+pub mod cloud;
+pub mod config;
+pub mod files;

@@ -1,0 +1,185 @@
+//! `rustack`: the OpenStack-compatible cloud in one binary.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rustack::cloud::{self, CloudOptions};
+use rustack::config::RustackConfig;
+
+/// rustack: an OpenStack-compatible cloud (Keystone v3 today) in one binary.
+#[derive(Parser, Debug)]
+#[command(name = "rustack", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command that touches state shares.
+#[derive(clap::Args, Debug, Clone)]
+struct Common {
+    /// State directory: SQLite databases, Fernet keys, passwords.yml, admin-openrc.sh,
+    /// clouds.yaml. Default: $RUSTACK_DATA_DIR, else $XDG_DATA_HOME/rustack, else
+    /// ~/.local/share/rustack.
+    #[arg(long, env = "RUSTACK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file (see etc/rustack.toml); default: <data-dir>/rustack.toml if present.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the all-in-one cloud in the foreground (every service in one process).
+    ///
+    /// On first start this generates passwords.yml, the Fernet key repository, bootstraps
+    /// identity (Default domain, admin/service projects, admin/member/reader roles, admin
+    /// user, RegionOne, catalog) and writes admin-openrc.sh and clouds.yaml (cloud
+    /// `rustack-admin`) into the data dir. Restarts keep all state. Stops on SIGTERM/SIGINT.
+    Up {
+        #[command(flatten)]
+        common: Common,
+        /// Address every service listens on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: IpAddr,
+        /// Identity API port (Keystone's 5000).
+        #[arg(long)]
+        identity_port: Option<u16>,
+    },
+    /// Identity service administration (like keystone-manage).
+    Identity {
+        #[command(subcommand)]
+        command: IdentityCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum IdentityCommand {
+    /// Rotate the Fernet keys (keystone-manage fernet_rotate): the staged key becomes
+    /// primary, a new staged key is made, the oldest keys beyond max_active_keys go.
+    /// A running cloud picks the new keys up by itself.
+    FernetRotate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Create the Fernet key repository if it does not exist (keystone-manage fernet_setup).
+    FernetSetup {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn data_dir(common: &Common) -> anyhow::Result<PathBuf> {
+    if let Some(d) = &common.data_dir {
+        return Ok(d.clone());
+    }
+    if let Ok(x) = std::env::var("XDG_DATA_HOME") {
+        if !x.is_empty() {
+            return Ok(PathBuf::from(x).join("rustack"));
+        }
+    }
+    let home = std::env::var("HOME").context("HOME is not set; pass --data-dir")?;
+    Ok(PathBuf::from(home).join(".local/share/rustack"))
+}
+
+fn load_config(common: &Common, data_dir: &std::path::Path) -> anyhow::Result<RustackConfig> {
+    let path = match &common.config {
+        Some(p) => Some(p.clone()),
+        None => Some(data_dir.join("rustack.toml")).filter(|p| p.exists()),
+    };
+    match path {
+        Some(p) => Ok(RustackConfig::load(&p)?),
+        None => Ok(RustackConfig::default()),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    rustack_runtime::init_tracing("info,sqlx=warn");
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rustack: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rustack: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up {
+            common,
+            bind,
+            identity_port,
+        } => {
+            let started = Instant::now();
+            let dir = data_dir(&common)?;
+            let config = load_config(&common, &dir)?;
+            let running = cloud::start(CloudOptions {
+                data_dir: dir.clone(),
+                bind,
+                identity_port,
+                config,
+            })
+            .await?;
+            println!("rustack is up in {} ms", started.elapsed().as_millis());
+            println!("  identity   {}/v3", running.identity_url);
+            println!("  data dir   {}", dir.display());
+            println!();
+            println!("Use it with the openstack CLI:");
+            println!("  source {}            # or:", running.openrc.display());
+            println!(
+                "  export OS_CLIENT_CONFIG_FILE={} OS_CLOUD=rustack-admin",
+                running.clouds_yaml.display()
+            );
+            println!("  openstack token issue");
+            let signal = rustack_runtime::termination_signal().await;
+            tracing::info!(signal, "shutting down");
+            running.shutdown().await;
+            Ok(())
+        }
+        Command::Identity {
+            command: IdentityCommand::FernetRotate { common },
+        } => {
+            let dir = data_dir(&common)?;
+            let config = load_config(&common, &dir)?;
+            let repo = rustack_identity_fernet::KeyRepository::new(cloud::key_repo(&config, &dir));
+            let r = repo
+                .rotate(config.identity.max_active_keys)
+                .context("rotating fernet keys")?;
+            println!("rotated fernet keys in {}: {:?}", repo.path().display(), r);
+            Ok(())
+        }
+        Command::Identity {
+            command: IdentityCommand::FernetSetup { common },
+        } => {
+            let dir = data_dir(&common)?;
+            cloud::prepare_data_dir(&dir)?;
+            let config = load_config(&common, &dir)?;
+            let repo = rustack_identity_fernet::KeyRepository::new(cloud::key_repo(&config, &dir));
+            let created = repo.setup().context("creating the fernet key repository")?;
+            println!(
+                "{} {}",
+                if created {
+                    "created"
+                } else {
+                    "already present:"
+                },
+                repo.path().display()
+            );
+            Ok(())
+        }
+    }
+}
