@@ -56,6 +56,8 @@ impl TokenProvider {
         })
     }
 
+    /// Reloads the keys if the repository changed on disk (a rotation, or a sync from
+    /// another node); cached validations go with the old keys.
     fn refresh(&self) {
         let now = repo_mtime(&self.repo);
         if self.state.read().0 == now {
@@ -65,7 +67,11 @@ impl TokenProvider {
             &self.repo,
             AuthMethods::new(self.methods.iter().cloned()),
         ) {
-            Ok(f) => *self.state.write() = (now, f),
+            Ok(f) => {
+                *self.state.write() = (now, f);
+                self.cache.lock().clear();
+                tracing::info!(key_repository = %self.repo.path().display(), "reloaded fernet keys");
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot reload fernet keys; keeping the old ones")
             }
@@ -407,6 +413,7 @@ impl Identity {
         token: &str,
         allow_expired: bool,
     ) -> Result<TokenData, Error> {
+        self.tokens.refresh();
         let gen = self.generation();
         let ttl = Duration::from_secs(self.cfg.token_cache_seconds);
         if let Some((g, at, data)) = self.tokens.cache.lock().get(token) {
