@@ -36,6 +36,7 @@
 //!   only (e.g. `identity:create_domain`), as upstream.
 
 mod identity;
+mod image;
 
 use crate::enforcer::{Operation, RuleDefault, ScopeType};
 
@@ -53,6 +54,21 @@ pub const IDENTITY_UPSTREAM_COMMIT: &str = "30ef2ffa65a3486ef882f00538e20f2253c5
 /// is included with that flag set.
 pub fn identity() -> Vec<RuleDefault> {
     identity::RULES.iter().map(Def::to_rule_default).collect()
+}
+
+/// The openstack/glance commit the [`image`] defaults were read from.
+pub const IMAGE_UPSTREAM_COMMIT: &str = "c76abb08e2bc82582389059dcbbc234293ce13b9";
+
+/// Every rule glance registers (`glance.policies.list_rules()`): the `base.py`
+/// helper rules (`default`, `context_is_admin`, `service_api`) and the image,
+/// member, location, task, metadef, cache and discovery rules with their current
+/// secure-RBAC defaults (glance's `enforce_new_defaults = True` behaviour; the
+/// deprecated `rule:default` fallbacks are not carried).
+///
+/// Glance keeps the legacy rule names without a service prefix (`get_image`,
+/// `add_member`, `publicize_image`); all non-helper rules are project-scoped.
+pub fn image() -> Vec<RuleDefault> {
+    image::RULES.iter().map(Def::to_rule_default).collect()
 }
 
 /// One row of a defaults table.
