@@ -1,5 +1,6 @@
 //! `keystone-manage bootstrap` for rustack: the `Default` domain, the `admin` and
-//! `service` projects, the `admin` ⇒ `member` ⇒ `reader` roles and `service`, the admin
+//! `service` projects, the `admin` ⇒ `manager` ⇒ `member` ⇒ `reader` roles and `service`
+//! (as current keystone-manage bootstrap makes them), the admin
 //! user with `admin` on its project and on the system, region `RegionOne`, and catalog
 //! entries for every service the cloud runs. Idempotent: existing rows are kept as they
 //! are (passwords are never reset by a restart).
@@ -76,7 +77,7 @@ impl Identity {
             project_ids.push(p.id);
         }
         let mut role_ids = std::collections::HashMap::new();
-        for name in ["admin", "member", "reader", "service"] {
+        for name in ["admin", "manager", "member", "reader", "service"] {
             let r = match s.role_by_name(name).await? {
                 Some(r) => r,
                 None => {
@@ -93,7 +94,9 @@ impl Identity {
             };
             role_ids.insert(name, r.id);
         }
-        s.implied_role_create(&role_ids["admin"], &role_ids["member"])
+        s.implied_role_create(&role_ids["admin"], &role_ids["manager"])
+            .await?;
+        s.implied_role_create(&role_ids["manager"], &role_ids["member"])
             .await?;
         s.implied_role_create(&role_ids["member"], &role_ids["reader"])
             .await?;

@@ -281,7 +281,13 @@ fn cred_target(c: &Credential) -> Value {
 
 async fn cred_list(st: St, headers: HeaderMap, q: Q) -> ApiResult<Json<Value>> {
     let ctx = st.authenticate(&headers).await?;
-    st.authorize(&ctx, "identity:list_credentials", &json!({}))?;
+    // As Keystone: non-system callers are checked against their own credentials.
+    let target = if ctx.system_scope.is_some() {
+        json!({})
+    } else {
+        json!({"target": {"credential": {"user_id": ctx.user_id}}})
+    };
+    st.authorize(&ctx, "identity:list_credentials", &target)?;
     let mut items = vec![];
     for c in st.store.credential_list().await? {
         if q.get("user_id").is_some_and(|u| *u != c.user_id)

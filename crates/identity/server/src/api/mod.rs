@@ -61,6 +61,18 @@ async fn method_not_allowed() -> Fault<KeystoneStyle> {
     .into()
 }
 
+/// Keystone's policy target for list calls: the caller's own domain when the token is
+/// domain-scoped, nothing otherwise (absent keys make domain-reader rules fail, as
+/// upstream; present-but-null ones would compare equal to a null domain).
+pub(crate) fn list_target(ctx: &rustack_api_common::AuthContext) -> Value {
+    match &ctx.domain_id {
+        Some(d) => {
+            json!({"target": {"domain_id": d, "domain": {"id": d}, "group": {"domain_id": d}}})
+        }
+        None => json!({}),
+    }
+}
+
 /// `http://host:port` as the client addressed us (links point back where it came from).
 pub(crate) fn base_url(headers: &HeaderMap) -> String {
     let host = headers

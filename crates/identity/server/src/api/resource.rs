@@ -68,7 +68,7 @@ pub(crate) fn project_json(h: &HeaderMap, p: &Project) -> Value {
 
 async fn domain_list(st: St, headers: HeaderMap, q: Q) -> ApiResult<Json<Value>> {
     let ctx = st.authenticate(&headers).await?;
-    st.authorize(&ctx, "identity:list_domains", &json!({}))?;
+    st.authorize(&ctx, "identity:list_domains", &super::list_target(&ctx))?;
     let enabled = bool_filter(&q, "enabled");
     let items = st
         .store
@@ -192,11 +192,7 @@ async fn domain_delete(
 async fn project_list(st: St, headers: HeaderMap, q: Q) -> ApiResult<Json<Value>> {
     let ctx = st.authenticate(&headers).await?;
     let domain_filter = q.get("domain_id").cloned();
-    st.authorize(
-        &ctx,
-        "identity:list_projects",
-        &json!({"domain_id": domain_filter, "target": {"domain_id": domain_filter}}),
-    )?;
+    st.authorize(&ctx, "identity:list_projects", &super::list_target(&ctx))?;
     let enabled = bool_filter(&q, "enabled");
     let is_domain = bool_filter(&q, "is_domain");
     let tags_all: Vec<String> = q
@@ -237,6 +233,7 @@ async fn project_list(st: St, headers: HeaderMap, q: Q) -> ApiResult<Json<Value>
                 name_matches(&q, "name", &p.name)
                     && enabled.is_none_or(|e| e == p.enabled)
                     && domain_filter.as_ref().is_none_or(|d| *d == p.domain_id)
+                    && ctx.domain_id.as_ref().is_none_or(|d| *d == p.domain_id)
                     && q.get("parent_id")
                         .is_none_or(|pid| p.parent_id.as_deref().unwrap_or(&p.domain_id) == pid)
                     && tags_all.iter().all(|t| p.tags.contains(t))

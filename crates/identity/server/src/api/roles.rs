@@ -895,7 +895,10 @@ async fn role_assignments(st: St, headers: HeaderMap, q: Q) -> ApiResult<Json<Va
     st.authorize(
         &ctx,
         if include_subtree { "identity:list_role_assignments_for_tree" } else { "identity:list_role_assignments" },
-        &json!({"target": {"project": {"id": f_project, "domain_id": project_domain}, "domain": {"id": f_domain}}, "scope.domain.id": f_domain, "scope.project.id": f_project}),
+        &match &ctx.domain_id {
+            Some(d) => json!({"target": {"domain_id": d, "project": {"domain_id": project_domain.clone().unwrap_or_else(|| d.clone())}}}),
+            None => json!({}),
+        },
     )?;
     let all = st.store.assignment_list_all().await?;
     let projects = st.store.project_list().await?;

@@ -83,18 +83,11 @@ fn user_target(u: &User) -> Value {
 async fn user_list(st: St, headers: HeaderMap, q: Q) -> ApiResult<Json<Value>> {
     let ctx = st.authenticate(&headers).await?;
     let dom = q.get("domain_id").cloned();
-    st.authorize(
-        &ctx,
-        "identity:list_users",
-        &json!({"domain_id": dom, "target": {"domain_id": dom}}),
-    )?;
+    st.authorize(&ctx, "identity:list_users", &super::list_target(&ctx))?;
     let enabled = bool_filter(&q, "enabled");
     // Domain-scoped callers see their domain's users only.
-    let scope_dom = if ctx.system_scope.is_none() && !ctx.has_role("admin") {
-        ctx.domain_id.clone()
-    } else {
-        None
-    };
+    // Domain-scoped callers see their domain's users only (as Keystone filters).
+    let scope_dom = ctx.domain_id.clone();
     let items = st
         .store
         .user_list()
@@ -322,18 +315,16 @@ fn group_target(g: &Group) -> Value {
 async fn group_list(st: St, headers: HeaderMap, q: Q) -> ApiResult<Json<Value>> {
     let ctx = st.authenticate(&headers).await?;
     let dom = q.get("domain_id").cloned();
-    st.authorize(
-        &ctx,
-        "identity:list_groups",
-        &json!({"domain_id": dom, "target": {"domain_id": dom}}),
-    )?;
+    st.authorize(&ctx, "identity:list_groups", &super::list_target(&ctx))?;
     let items = st
         .store
         .group_list()
         .await?
         .iter()
         .filter(|g| {
-            name_matches(&q, "name", &g.name) && dom.as_ref().is_none_or(|d| *d == g.domain_id)
+            name_matches(&q, "name", &g.name)
+                && dom.as_ref().is_none_or(|d| *d == g.domain_id)
+                && ctx.domain_id.as_ref().is_none_or(|d| *d == g.domain_id)
         })
         .map(|g| group_json(&headers, g))
         .collect();
