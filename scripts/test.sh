@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# scripts/test.sh - run every rustack test layer; what CI runs (.ci/run).
+#
+# usage: scripts/test.sh [PHASE...]
+#
+# Phases, in order (default: all of them):
+#   deps      Rust toolchain (+ rustfmt, clippy), curl, python3 venv support
+#   fmt       cargo fmt --all -- --check
+#   clippy    cargo clippy --workspace --all-targets -- -D warnings
+#   test      cargo test --workspace (SQLite)
+#   postgres  PostgreSQL from Debian packages (scripts/ci-postgres.sh), then
+#             cargo test -p rustack-identity-server -p rustack-db against it
+#   release   cargo build --release
+#   up        start target/release/rustack up on a fresh data dir, free port
+#   e2e       tests/e2e/identity-cli.sh (the real openstack CLI)
+#   tempest   conformance/run-tempest: the identity tests of the Interop
+#             2020.06 platform list (tempest 47.0.0); any failure fails the run
+# e2e and tempest need the cloud, so they imply `up` (and `release`).
+#
+# Every phase runs even when an earlier one failed (except those needing a
+# cloud that could not start); the run ends with a table of phases, results and
+# durations and exits 1 if any phase failed.
+#
+# Environment:
+#   RUSTACK_TEST_POSTGRES_URL  use this PostgreSQL server (a URL whose user may
+#                              create databases) instead of installing one
+#   RUSTACK_CI_OUT             logs and results (default target/ci)
+#   RUSTACK_CI_CACHE           venv cache (default ~/.cache/rustack-ci)
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$RUSTACK_ROOT"
+
+ALL=(deps fmt clippy test postgres release up e2e tempest)
+if [[ $# -eq 0 ]]; then
+  PHASES=("${ALL[@]}")
+else
+  for p in "$@"; do
+    [[ " ${ALL[*]} " == *" $p "* ]] || { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; die "unknown phase: $p"; }
+  done
+  want=" deps $* "
+  [[ "$want" == *" e2e "* || "$want" == *" tempest "* ]] && want+=" release up "
+  PHASES=()
+  for p in "${ALL[@]}"; do
+    if [[ "$want" == *" $p "* ]]; then PHASES+=("$p"); fi
+  done
+fi
+
+OUT="${RUSTACK_CI_OUT:-$RUSTACK_ROOT/target/ci}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+DATA="$OUT/data"
+rm -f "$OUT"/*.totals "$OUT/tempest.out"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# CI builds once from scratch: incremental artifacts would only cost time and disk.
+[[ "${CI:-}" == "true" ]] && export CARGO_INCREMENTAL=0
+
+# ------------------------------------------------------------------- phases
+phase_deps() {
+  apt_install curl ca-certificates
+  ensure_python_venv
+  ensure_rust
+  cargo --version
+  rustc --version
+  cargo fmt --version
+  cargo clippy --version
+  python3 --version
+}
+
+phase_fmt() {
+  cargo fmt --all -- --check
+}
+
+phase_clippy() {
+  cargo clippy --workspace --all-targets -- -D warnings
+}
+
+# cargo_test ARGS...: cargo test with its own output, then one totals line.
+cargo_test() {
+  local log="$1" rc=0; shift
+  cargo test "$@" 2>&1 | tee "$log" || rc=$?
+  awk -v what="$*" '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^(passed|failed|ignored);$/) t[$(i+1)] += $i }
+       END { printf "cargo test %s: %d passed, %d failed, %d ignored\n", what, t["passed;"], t["failed;"], t["ignored;"] }' \
+    "$log" | tee "$log.totals"
+  return "$rc"
+}
+
+phase_test() {
+  cargo_test "$OUT/cargo-test-test.log" --workspace
+}
+
+phase_postgres() {
+  local url="${RUSTACK_TEST_POSTGRES_URL:-}"
+  if [[ -z "$url" ]]; then
+    url="$("$RUSTACK_ROOT/scripts/ci-postgres.sh")"
+  fi
+  say "PostgreSQL tests against ${url%%:*}://***@${url#*@}"
+  RUSTACK_TEST_POSTGRES_URL="$url" cargo_test "$OUT/cargo-test-postgres.log" \
+    -p rustack-identity-server -p rustack-db
+}
+
+phase_release() {
+  cargo build --release --locked
+  ls -l target/release/rustack
+}
+
+phase_up() {
+  stop_cloud
+  rm -rf "$DATA"
+  local port
+  port="$(free_port)"
+  say "starting: target/release/rustack up --data-dir $DATA --identity-port $port"
+  target/release/rustack up --data-dir "$DATA" --identity-port "$port" > "$OUT/rustack.log" 2>&1 &
+  local pid=$!
+  echo "$pid" > "$OUT/rustack.pid"
+  echo "$port" > "$OUT/rustack.port"
+  if ! wait_http "http://127.0.0.1:$port/v3" 60 "$pid"; then
+    tail -n 40 "$OUT/rustack.log" >&2
+    die "rustack did not answer GET http://127.0.0.1:$port/v3 within 60 s"
+  fi
+  grep -m1 'rustack is up' "$OUT/rustack.log" || true
+  curl -fsS "http://127.0.0.1:$port/v3"; echo
+}
+
+phase_e2e() {
+  "$RUSTACK_ROOT/tests/e2e/identity-cli.sh" --data-dir "$DATA"
+}
+
+phase_tempest() {
+  local port pw res="$OUT/tempest-results" want=7
+  port="$(cat "$OUT/rustack.port")"
+  pw="$(awk '$1 == "keystone_admin_password:" { print $2 }' "$DATA/passwords.yml")"
+  [[ -n "$pw" ]] || die "no keystone_admin_password in $DATA/passwords.yml"
+  ensure_python_venv
+  rm -rf "$res"
+  TEMPEST_VENV_CACHE="$RUSTACK_CI_CACHE/tempest-47.0.0" \
+    "$RUSTACK_ROOT/conformance/run-tempest" \
+    --auth-url "http://127.0.0.1:$port/v3" --admin-user admin --admin-password "$pw" \
+    --admin-project admin --list platform --filter 'tempest\.api\.identity' \
+    --out "$res" 2>&1 | tee "$OUT/tempest.out"
+  local line
+  line="$(tail -n 1 "$OUT/tempest.out")"
+  [[ "$line" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]] \
+    || die "run-tempest did not end with a counts line (see $OUT/tempest.out)"
+  local passed="${BASH_REMATCH[1]}" failed="${BASH_REMATCH[2]}" skipped="${BASH_REMATCH[3]}"
+  echo "tempest identity (Interop 2020.06 platform): $line"
+  if [[ "$failed" -ne 0 ]]; then
+    echo "failed tests (REST calls of each in $res/tempest.log):"
+    grep '^FAIL' "$res/results.txt" || true
+    die "$failed Tempest identity test(s) failed"
+  fi
+  (( passed + skipped == want )) || die "expected $want identity tests, the list selected $((passed + failed + skipped))"
+}
+
+# ----------------------------------------------------------------- running
+stop_cloud() {
+  [[ -f "$OUT/rustack.pid" ]] || return 0
+  local pid
+  pid="$(cat "$OUT/rustack.pid")"
+  rm -f "$OUT/rustack.pid"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "rustack (pid $pid) ignored SIGTERM for 5 s; killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    else
+      say "rustack stopped (SIGTERM)"
+    fi
+  fi
+}
+trap stop_cloud EXIT
+
+declare -A RESULT DURATION
+FAILED=0
+for p in "${PHASES[@]}"; do
+  case "$p" in
+    e2e|tempest)
+      if [[ "${RESULT[up]:-}" != ok ]]; then
+        RESULT[$p]="skipped (no cloud)"; DURATION[$p]=0; FAILED=1; continue
+      fi;;
+    up)
+      if [[ "${RESULT[release]:-}" != ok ]]; then
+        RESULT[$p]="skipped (no release build)"; DURATION[$p]=0; FAILED=1; continue
+      fi;;
+  esac
+  echo
+  say "=================== phase: $p"
+  start=$SECONDS
+  # Each phase runs in a subshell with errexit (a failing command ends the phase,
+  # not the run); `up` leaves the cloud's pid in $OUT/rustack.pid for stop_cloud.
+  set +e
+  ( set -e; "phase_$p" ); rc=$?
+  set -e
+  DURATION[$p]=$((SECONDS - start))
+  if [[ $rc -eq 0 ]]; then
+    RESULT[$p]=ok
+  else
+    RESULT[$p]="FAILED (exit $rc)"; FAILED=1
+    if [[ "$p" == e2e || "$p" == tempest ]]; then
+      echo "--- last lines of $OUT/rustack.log ---"; tail -n 20 "$OUT/rustack.log" || true
+    fi
+  fi
+  say "phase $p: ${RESULT[$p]} in ${DURATION[$p]} s"
+done
+stop_cloud
+
+echo
+echo "=================== summary (logs and results in $OUT)"
+total=0
+for p in "${PHASES[@]}"; do
+  printf '  %-9s %-28s %5d s\n' "$p" "${RESULT[$p]}" "${DURATION[$p]}"
+  total=$((total + DURATION[$p]))
+done
+printf '  %-9s %-28s %5d s\n' total "" "$total"
+for p in test postgres; do
+  if [[ -n "${RESULT[$p]:-}" ]]; then cat "$OUT/cargo-test-$p.log.totals" 2>/dev/null || true; fi
+done
+if [[ -n "${RESULT[tempest]:-}" && -f "$OUT/tempest.out" ]]; then
+  tail -n 1 "$OUT/tempest.out" | sed 's/^/tempest identity: /'
+fi
+if [[ $FAILED -ne 0 ]]; then
+  echo "scripts/test.sh: FAILED"
+  exit 1
+fi
+echo "scripts/test.sh: all phases passed"
