@@ -2,7 +2,6 @@
 //! binding listeners with errors that name the option to change, serving an axum router
 //! until shutdown, and waiting for SIGTERM/SIGINT.
 
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 
 use tokio::net::TcpListener;
@@ -110,20 +109,17 @@ pub fn serve(
 }
 
 /// Resolves on SIGTERM or SIGINT.
-pub fn termination_signal() -> impl Future<Output = &'static str> {
-    async {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return "SIGINT";
-                }
-            };
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = tokio::signal::ctrl_c() => "SIGINT",
+pub async fn termination_signal() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
         }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
     }
 }
 

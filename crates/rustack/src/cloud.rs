@@ -112,7 +112,7 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         .unwrap_or_else(|| format!("sqlite://{}", opts.data_dir.join("identity.db").display()));
     let identity = Identity::open(cfg.identity.clone(), &db_url, key_repo(cfg, &opts.data_dir))
         .await
-        .map_err(|e| anyhow::Error::new(e))
+        .map_err(anyhow::Error::new)
         .context("starting the identity service")?;
     identity
         .bootstrap(&Bootstrap {

@@ -833,6 +833,9 @@ grant_handlers!(
 system_handlers!(grant_su, check_su, revoke_su, grants_su, Actor::User);
 system_handlers!(grant_sg, check_sg, revoke_sg, grants_sg, Actor::Group);
 
+/// (target kind code, target id).
+type TargetKey = (u8, String);
+
 /// One row of `GET /v3/role_assignments` before rendering.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Row {
@@ -928,7 +931,7 @@ async fn role_assignments(st: St, headers: HeaderMap, q: Q) -> ApiResult<Json<Va
                     .map(|u| (u, Some(a.actor_id.clone())))
                     .collect(),
             };
-            let targets: Vec<((u8, String), Option<(u8, String)>)> = if a.inherited {
+            let targets: Vec<(TargetKey, Option<TargetKey>)> = if a.inherited {
                 let origin = (target_code(a.target), a.target_id.clone());
                 let mut out = vec![];
                 match a.target {
