@@ -211,7 +211,7 @@ impl Db {
             }
             Dialect::Postgres => {
                 sqlx::query(
-                    "SELECT column_name AS name FROM information_schema.columns \
+                    "SELECT CAST(column_name AS TEXT) AS name FROM information_schema.columns \
                      WHERE table_name = $1 AND table_schema = current_schema() ORDER BY column_name",
                 )
                 .bind(table)
@@ -231,7 +231,7 @@ impl Db {
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
             }
             Dialect::Postgres => {
-                "SELECT table_name AS name FROM information_schema.tables \
+                "SELECT CAST(table_name AS TEXT) AS name FROM information_schema.tables \
                  WHERE table_schema = current_schema() ORDER BY table_name"
             }
         };
