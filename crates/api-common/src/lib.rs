@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod fault;
 pub mod json;
+pub mod remote;
 pub mod request;
 
 pub use auth::{AuthContext, TokenValidator, X_AUTH_TOKEN, X_SUBJECT_TOKEN};
