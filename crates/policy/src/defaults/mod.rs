@@ -37,6 +37,7 @@
 
 mod identity;
 mod image;
+mod network;
 
 use crate::enforcer::{Operation, RuleDefault, ScopeType};
 
@@ -69,6 +70,21 @@ pub const IMAGE_UPSTREAM_COMMIT: &str = "c76abb08e2bc82582389059dcbbc234293ce13b
 /// `add_member`, `publicize_image`); all non-helper rules are project-scoped.
 pub fn image() -> Vec<RuleDefault> {
     image::RULES.iter().map(Def::to_rule_default).collect()
+}
+
+/// The openstack/neutron commit the [`network`] defaults were read from.
+pub const NETWORK_UPSTREAM_COMMIT: &str = "2131d26f73262ec89a5d3e3e0d65521df4908e65";
+
+/// Every rule neutron registers (`neutron.conf.policies.list_rules()`): the `base.py`
+/// helper rules (`context_is_admin`, `owner`, `admin_only`, `shared`, `network_owner`,
+/// `sg_owner`, `ext_parent_owner`...) and every resource rule (`create_network`,
+/// `get_port:binding:host_id`, `add_router_interface`...) with its current secure-RBAC
+/// default (neutron's `enforce_new_defaults = True`; deprecated fallbacks not carried).
+///
+/// Neutron keeps rule names without a service prefix; attribute rules are named
+/// `<action>:<attribute>` (`create_network:shared`).
+pub fn network() -> Vec<RuleDefault> {
+    network::RULES.iter().map(Def::to_rule_default).collect()
 }
 
 /// One row of a defaults table.
@@ -673,5 +689,30 @@ mod tests {
                 .ok(),
             Some(true)
         );
+    }
+
+    #[test]
+    fn network_defaults_parse_and_evaluate() {
+        let defaults = network();
+        for d in &defaults {
+            let parsed = crate::parser::parse_rule(&d.check_str);
+            assert!(parsed.issues.is_empty(), "{}: {:?}", d.name, parsed.issues);
+        }
+        let e = Enforcer::new(defaults).expect("no duplicate names");
+        assert_eq!(e.validate(), vec![]);
+        let member = json!({"project_id": "p1", "roles": ["member", "reader"]});
+        let t = json!({"project_id": "p1", "tenant_id": "p1"});
+        assert_eq!(e.enforce("create_network", &t, &member).ok(), Some(true));
+        assert_eq!(
+            e.enforce("create_network:shared", &t, &member).ok(),
+            Some(false)
+        );
+        let other = json!({"project_id": "p2", "tenant_id": "p2"});
+        assert_eq!(e.enforce("get_network", &other, &member).ok(), Some(false));
+        // neutron's `field:networks:shared=True` is a FieldCheck neutron registers
+        // itself; the Enforcer treats it as a generic check that never matches, so
+        // the network service decides shared/external visibility in its app layer.
+        let shared = json!({"project_id": "p2", "shared": true});
+        assert_eq!(e.enforce("get_network", &shared, &member).ok(), Some(false));
     }
 }
