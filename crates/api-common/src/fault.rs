@@ -148,3 +148,50 @@ mod tests {
         assert!(r.headers().contains_key("www-authenticate"));
     }
 }
+
+/// Glance: webob's JSON error document `{"message", "code": "404 Not Found", "title"}`
+/// (what a client sending `Accept: application/json` gets), and Keystone's body with
+/// `WWW-Authenticate` on 401 (keystonemiddleware answers those in front of Glance).
+/// The message is Glance's explanation without webob's `<br /><br />` template residue.
+pub struct GlanceStyle;
+
+/// The reason phrase webob puts in `title` and after the code in `code`.
+pub fn glance_title(status: u16) -> &'static str {
+    match status {
+        410 => "Gone",
+        416 => "Requested Range Not Satisfiable",
+        other => title(other),
+    }
+}
+
+impl FaultStyle for GlanceStyle {
+    fn body(err: &Error) -> Value {
+        let code = err.status_code();
+        if code == 401 {
+            return KeystoneStyle::body(err);
+        }
+        let title = glance_title(code);
+        json!({"message": err.external_message(), "code": format!("{code} {title}"), "title": title})
+    }
+    fn headers(err: &Error, headers: &mut HeaderMap) {
+        KeystoneStyle::headers(err, headers)
+    }
+}
+
+#[cfg(test)]
+mod glance_tests {
+    use super::*;
+
+    #[test]
+    fn glance_shape() {
+        let b = GlanceStyle::body(&Error::not_found("No image found with ID x"));
+        assert_eq!(
+            b,
+            json!({"message": "No image found with ID x", "code": "404 Not Found", "title": "Not Found"})
+        );
+        assert_eq!(
+            GlanceStyle::body(&Error::unauthenticated("no"))["error"]["code"],
+            401
+        );
+    }
+}
