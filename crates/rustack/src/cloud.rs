@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use rustack_identity_server::bootstrap::{Bootstrap, CatalogEntry};
 use rustack_identity_server::Identity;
+use rustack_image_server::ImageService;
 
 use crate::config::RustackConfig;
 use crate::files;
@@ -21,6 +22,8 @@ pub struct CloudOptions {
     pub bind: IpAddr,
     /// Port overrides (tests use 0 = any free port); `None` = the configured port.
     pub identity_port: Option<u16>,
+    /// Image API port override (like `identity_port`).
+    pub image_port: Option<u16>,
     /// Configuration.
     pub config: RustackConfig,
 }
@@ -31,6 +34,10 @@ pub struct RunningCloud {
     pub identity: Arc<Identity>,
     /// The Identity API's URL (`http://host:port`).
     pub identity_url: String,
+    /// The image service state.
+    pub image: Arc<ImageService>,
+    /// The Image API's URL (`http://host:port`).
+    pub image_url: String,
     /// The admin password from passwords.yml.
     pub admin_password: String,
     /// Files written for operators.
@@ -49,6 +56,7 @@ impl RunningCloud {
             let _ = t.await;
         }
         self.identity.store().db().close().await;
+        self.image.store().db().close().await;
     }
 }
 
@@ -104,6 +112,14 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
     let actual_port = listener.local_addr()?.port();
     let host = url_host(opts.bind, cfg);
     let identity_url = format!("http://{host}:{actual_port}");
+    let image_listener = rustack_runtime::bind(
+        "image",
+        opts.bind,
+        opts.image_port.unwrap_or(cfg.image.port),
+        "--image-port or [image] port in the config",
+    )
+    .await?;
+    let image_url = format!("http://{host}:{}", image_listener.local_addr()?.port());
 
     let db_url = cfg
         .identity
@@ -118,15 +134,38 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         .bootstrap(&Bootstrap {
             admin_password: admin_password.clone(),
             region: cfg.cloud.region.clone(),
-            catalog: vec![CatalogEntry {
-                service_type: "identity".into(),
-                name: "keystone".into(),
-                url: identity_url.clone(),
-            }],
+            catalog: vec![
+                CatalogEntry {
+                    service_type: "identity".into(),
+                    name: "keystone".into(),
+                    url: identity_url.clone(),
+                },
+                CatalogEntry {
+                    service_type: "image".into(),
+                    name: "glance".into(),
+                    url: image_url.clone(),
+                },
+            ],
         })
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
     let running = rustack_identity_server::run(identity.clone(), listener, shutdown.clone())?;
+
+    let image_db = cfg
+        .image
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", opts.data_dir.join("image.db").display()));
+    let image_dir = cfg
+        .image
+        .filesystem_store_datadir
+        .clone()
+        .unwrap_or_else(|| opts.data_dir.join("images"));
+    let image = ImageService::open(cfg.image.clone(), &image_db, image_dir, identity.clone())
+        .await
+        .map_err(anyhow::Error::new)
+        .context("starting the image service")?;
+    let image_running = rustack_image_server::run(image.clone(), image_listener, shutdown.clone())?;
 
     let openrc = opts.data_dir.join("admin-openrc.sh");
     let clouds = opts.data_dir.join("clouds.yaml");
@@ -142,10 +181,12 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
     Ok(RunningCloud {
         identity,
         identity_url,
+        image,
+        image_url,
         admin_password,
         openrc,
         clouds_yaml: clouds,
         trigger,
-        tasks: vec![running.task],
+        tasks: vec![running.task, image_running.task],
     })
 }

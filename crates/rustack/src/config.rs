@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use rustack_identity_server::IdentityConfig;
+use rustack_image_api::ImageConfig;
 use serde::Deserialize;
 
 /// The whole cloud's configuration. Every field has a default; a missing file means
@@ -14,6 +15,8 @@ pub struct RustackConfig {
     pub cloud: CloudSection,
     /// The identity service (Keystone).
     pub identity: IdentityConfig,
+    /// The image service (Glance).
+    pub image: ImageConfig,
 }
 
 /// Cloud-wide settings (`[cloud]`).

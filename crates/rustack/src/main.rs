@@ -47,6 +47,9 @@ enum Command {
         /// Identity API port (Keystone's 5000).
         #[arg(long)]
         identity_port: Option<u16>,
+        /// Image API port (Glance's 9292).
+        #[arg(long)]
+        image_port: Option<u16>,
     },
     /// Identity service administration (like keystone-manage).
     Identity {
@@ -123,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             common,
             bind,
             identity_port,
+            image_port,
         } => {
             let started = Instant::now();
             let dir = data_dir(&common)?;
@@ -131,11 +135,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 data_dir: dir.clone(),
                 bind,
                 identity_port,
+                image_port,
                 config,
             })
             .await?;
             println!("rustack is up in {} ms", started.elapsed().as_millis());
             println!("  identity   {}/v3", running.identity_url);
+            println!("  image      {}/v2", running.image_url);
             println!("  data dir   {}", dir.display());
             println!();
             println!("Use it with the openstack CLI:");

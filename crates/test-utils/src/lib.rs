@@ -71,6 +71,7 @@ impl TestCloud {
             data_dir: dir.path().join("data"),
             bind: IpAddr::from([127, 0, 0, 1]),
             identity_port: Some(0),
+            image_port: Some(0),
             config,
         })
         .await
