@@ -90,7 +90,7 @@ fn validate_import_body(
         .get("name")
         .ok_or_else(|| Error::bad_request("Import request requires a 'name' field."))?;
     let name = name.as_str().unwrap_or_default().to_string();
-    if !svc.cfg.enabled_import_methods.iter().any(|m| *m == name) {
+    if !svc.cfg.enabled_import_methods.contains(&name) {
         return Err(Error::bad_request(format!(
             "Unknown import method name '{name}'."
         )));
