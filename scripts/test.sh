@@ -73,7 +73,8 @@ phase_fmt() {
 }
 
 phase_clippy() {
-  cargo clippy --workspace --all-targets -- -D warnings
+  # --keep-going: report the lints of every crate, not only the first failing one.
+  cargo clippy --locked --keep-going --workspace --all-targets -- -D warnings
 }
 
 # cargo_test ARGS...: cargo test with its own output, then one totals line.
@@ -87,7 +88,7 @@ cargo_test() {
 }
 
 phase_test() {
-  cargo_test "$OUT/cargo-test-test.log" --workspace
+  cargo_test "$OUT/cargo-test-test.log" --locked --workspace
 }
 
 phase_postgres() {
@@ -97,7 +98,7 @@ phase_postgres() {
   fi
   say "PostgreSQL tests against ${url%%:*}://***@${url#*@}"
   RUSTACK_TEST_POSTGRES_URL="$url" cargo_test "$OUT/cargo-test-postgres.log" \
-    -p rustack-identity-server -p rustack-db
+    --locked -p rustack-identity-server -p rustack-db
 }
 
 phase_release() {
@@ -111,7 +112,7 @@ phase_up() {
   local port
   port="$(free_port)"
   say "starting: target/release/rustack up --data-dir $DATA --identity-port $port"
-  target/release/rustack up --data-dir "$DATA" --identity-port "$port" > "$OUT/rustack.log" 2>&1 &
+  NO_COLOR=1 target/release/rustack up --data-dir "$DATA" --identity-port "$port" > "$OUT/rustack.log" 2>&1 &
   local pid=$!
   echo "$pid" > "$OUT/rustack.pid"
   echo "$port" > "$OUT/rustack.port"
@@ -199,7 +200,7 @@ for p in "${PHASES[@]}"; do
   else
     RESULT[$p]="FAILED (exit $rc)"; FAILED=1
     if [[ "$p" == e2e || "$p" == tempest ]]; then
-      echo "--- last lines of $OUT/rustack.log ---"; tail -n 20 "$OUT/rustack.log" || true
+      echo "--- last lines of $OUT/rustack.log ---"; tail -n 10 "$OUT/rustack.log" || true
     fi
   fi
   say "phase $p: ${RESULT[$p]} in ${DURATION[$p]} s"
