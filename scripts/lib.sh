@@ -64,9 +64,15 @@ ensure_python_venv() {
   fi
 }
 
-# free_port: prints a TCP port nobody listens on right now.
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+# free_ports [N]: prints N distinct TCP ports nobody listens on right now (one a line).
+free_ports() {
+  python3 - "${1:-1}" <<'PY'
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print("\n".join(str(s.getsockname()[1]) for s in socks))
+PY
 }
 
 # wait_http URL SECONDS PID: polls URL until it answers 2xx/3xx; fails early when PID dies.

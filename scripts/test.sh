@@ -109,10 +109,19 @@ phase_release() {
 phase_up() {
   stop_cloud
   rm -rf "$DATA"
-  local port
-  port="$(free_port)"
-  say "starting: target/release/rustack up --data-dir $DATA --identity-port $port"
-  NO_COLOR=1 target/release/rustack up --data-dir "$DATA" --identity-port "$port" > "$OUT/rustack.log" 2>&1 &
+  # Every service gets a free port (--identity-port, --image-port, ... as
+  # `rustack up --help` lists them), so the run never collides with a cloud
+  # already listening on the upstream ports.
+  local port opts ports args=() i
+  mapfile -t opts < <(target/release/rustack up --help | grep -oE -- '--[a-z]+-port' | sort -u)
+  [[ " ${opts[*]} " == *" --identity-port "* ]] || die "rustack up --help lists no --identity-port"
+  mapfile -t ports < <(free_ports "${#opts[@]}")
+  for i in "${!opts[@]}"; do
+    args+=("${opts[$i]}" "${ports[$i]}")
+    [[ "${opts[$i]}" == --identity-port ]] && port="${ports[$i]}"
+  done
+  say "starting: target/release/rustack up --data-dir $DATA ${args[*]}"
+  NO_COLOR=1 target/release/rustack up --data-dir "$DATA" "${args[@]}" > "$OUT/rustack.log" 2>&1 &
   local pid=$!
   echo "$pid" > "$OUT/rustack.pid"
   echo "$port" > "$OUT/rustack.port"
