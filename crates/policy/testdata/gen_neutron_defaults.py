@@ -92,11 +92,13 @@ def main():
     out.append('//! network service builds. Regenerate rather than edit by hand.')
     out.append(f'//! Source commit: {commit}.')
     out.append('')
-    out.append('use super::{op, Def, PROJECT, SYSTEM_PROJECT, UNSCOPED};')
+    rules = list(policies.list_rules())
+    used = sorted({SCOPES[tuple(r.scope_types)] for r in rules})
+    out.append('use super::{op, Def, ' + ', '.join(used) + '};')
     out.append('')
     out.append('/// Rules in neutron\'s registration order.')
     out.append('pub(super) const RULES: &[Def] = &[')
-    for r in policies.list_rules():
+    for r in rules:
         scope = SCOPES[tuple(r.scope_types)]
         out.append('    Def {')
         out.append(f'        name: {rs(r.name)},')

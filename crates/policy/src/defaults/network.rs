@@ -9,7 +9,7 @@
 //! network service builds. Regenerate rather than edit by hand.
 //! Source commit: 2131d26f73262ec89a5d3e3e0d65521df4908e65.
 
-use super::{op, Def, PROJECT, SYSTEM_PROJECT, UNSCOPED};
+use super::{op, Def, PROJECT, UNSCOPED};
 
 /// Rules in neutron's registration order.
 pub(super) const RULES: &[Def] = &[
