@@ -25,9 +25,9 @@ use tokio::sync::mpsc;
 pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
 
 /// Chunks in flight between the request and a store thread (bounded memory).
-const CHANNEL_DEPTH: usize = 16;
+const CHANNEL_DEPTH: usize = 8;
 /// Size of the chunks readers produce.
-const READ_CHUNK: usize = 256 * 1024;
+const READ_CHUNK: usize = 1024 * 1024;
 
 /// Failures of an image store, with the object they concern.
 #[derive(Debug, thiserror::Error)]

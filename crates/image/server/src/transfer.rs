@@ -15,7 +15,10 @@ use crate::blob::{ImageStore, StoreError};
 use crate::ImageService;
 
 /// Chunks in flight to each hashing thread.
-const HASH_DEPTH: usize = 16;
+const HASH_DEPTH: usize = 8;
+/// Request chunks (often a few KiB) are coalesced into pieces of this size before
+/// they are handed to the hashing threads and the store: fewer thread wake-ups.
+const PIECE: usize = 1 << 20;
 /// Bytes kept from the start of the data for format inspection.
 const HEADER_LEN: usize = 512;
 
@@ -89,27 +92,36 @@ where
     let sha = spawn_hasher::<sha2::Sha512>();
     let mut size: u64 = 0;
     let mut header = Vec::with_capacity(HEADER_LEN);
-    while let Some(chunk) = source.next().await {
-        let chunk = chunk.map_err(|e| TransferError::Source(e.to_string()))?;
-        if chunk.is_empty() {
-            continue;
+    let mut piece = bytes::BytesMut::with_capacity(PIECE);
+    loop {
+        let next = source.next().await;
+        let done = next.is_none();
+        if let Some(chunk) = next {
+            let chunk = chunk.map_err(|e| TransferError::Source(e.to_string()))?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(TransferError::TooLarge {
+                    what: limit_name,
+                    limit,
+                });
+            }
+            if header.len() < HEADER_LEN {
+                let take = (HEADER_LEN - header.len()).min(chunk.len());
+                header.extend_from_slice(&chunk[..take]);
+            }
+            piece.extend_from_slice(&chunk);
         }
-        size += chunk.len() as u64;
-        if size > limit {
-            return Err(TransferError::TooLarge {
-                what: limit_name,
-                limit,
-            });
+        if piece.len() >= PIECE || (done && !piece.is_empty()) {
+            let out = std::mem::replace(&mut piece, bytes::BytesMut::with_capacity(PIECE)).freeze();
+            // A hashing thread only stops when its channel closes, so sends cannot
+            // fail while we hold the senders.
+            let _ = md5.tx.send(out.clone()).await;
+            let _ = sha.tx.send(out.clone()).await;
+            writer.write(out).await.map_err(TransferError::Store)?;
         }
-        if header.len() < HEADER_LEN {
-            let take = (HEADER_LEN - header.len()).min(chunk.len());
-            header.extend_from_slice(&chunk[..take]);
+        if done {
+            break;
         }
-        // A hashing thread only stops when its channel closes, so sends cannot fail
-        // while we hold the senders.
-        let _ = md5.tx.send(chunk.clone()).await;
-        let _ = sha.tx.send(chunk.clone()).await;
-        writer.write(chunk).await.map_err(TransferError::Store)?;
     }
     let location = writer.commit().await.map_err(TransferError::Store)?;
     drop(md5.tx);
