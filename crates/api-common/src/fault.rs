@@ -195,3 +195,71 @@ mod glance_tests {
         );
     }
 }
+
+/// Neutron: `{"NeutronError": {"type", "message", "detail"}}` (neutron's
+/// `api.api_common.convert_exception_to_http_exc` body), Keystone's body with
+/// `WWW-Authenticate` on 401 (keystonemiddleware answers those in front of Neutron).
+///
+/// Neutron's `type` is the exception class name (`NetworkNotFound`,
+/// `IpAddressGenerationFailure`...). [`Error`] carries only a message, so this style
+/// renders a generic type per status code; the network service carries the exact type
+/// alongside the error and renders it with [`neutron_body`].
+pub struct NeutronStyle;
+
+/// The `type` Neutron uses when no more specific exception applies.
+pub fn neutron_default_type(status: u16) -> &'static str {
+    match status {
+        400 => "BadRequest",
+        403 => "HTTPForbidden",
+        404 => "HTTPNotFound",
+        405 => "HTTPMethodNotAllowed",
+        409 => "Conflict",
+        413 => "OverQuota",
+        415 => "HTTPUnsupportedMediaType",
+        501 => "HTTPNotImplemented",
+        503 => "ServiceUnavailable",
+        _ => "HTTPInternalServerError",
+    }
+}
+
+/// Neutron's fault body for `err` with exception type `kind`.
+pub fn neutron_body(kind: &str, err: &Error) -> Value {
+    if err.status_code() == 401 {
+        return KeystoneStyle::body(err);
+    }
+    json!({"NeutronError": {"type": kind, "message": err.external_message(), "detail": ""}})
+}
+
+impl FaultStyle for NeutronStyle {
+    fn body(err: &Error) -> Value {
+        neutron_body(neutron_default_type(err.status_code()), err)
+    }
+    fn headers(err: &Error, headers: &mut HeaderMap) {
+        KeystoneStyle::headers(err, headers)
+    }
+}
+
+#[cfg(test)]
+mod neutron_tests {
+    use super::*;
+
+    #[test]
+    fn neutron_shape() {
+        assert_eq!(
+            neutron_body(
+                "NetworkNotFound",
+                &Error::not_found("Network x could not be found.")
+            ),
+            json!({"NeutronError": {"type": "NetworkNotFound",
+                "message": "Network x could not be found.", "detail": ""}})
+        );
+        assert_eq!(
+            NeutronStyle::body(&Error::conflict("c"))["NeutronError"]["type"],
+            "Conflict"
+        );
+        assert_eq!(
+            NeutronStyle::body(&Error::unauthenticated("no"))["error"]["code"],
+            401
+        );
+    }
+}
