@@ -76,7 +76,13 @@ pub const NETWORK: &[Attr] = &[
     a("mtu", true, true, false, Conv::Int),
     a("port_security_enabled", true, true, false, Conv::Bool),
     a("provider:network_type", true, false, false, Conv::Str(255)),
-    a("provider:physical_network", true, false, false, Conv::OptStr(64)),
+    a(
+        "provider:physical_network",
+        true,
+        false,
+        false,
+        Conv::OptStr(64),
+    ),
     a("provider:segmentation_id", true, false, false, Conv::OptInt),
 ];
 
@@ -160,7 +166,7 @@ pub const SECURITY_GROUP_RULE: &[Attr] = &[
     a("port_range_min", true, false, false, Conv::Any),
     a("port_range_max", true, false, false, Conv::Any),
     a("remote_ip_prefix", true, false, false, Conv::Any),
-    a("remote_group_id", true, false, false, Conv::OptUuid),
+    a("remote_group_id", true, false, false, Conv::Any),
 ];
 
 /// `subnetpool`.
@@ -257,7 +263,10 @@ fn convert(attr: &Attr, v: &Value) -> Result<Value, AttrError> {
     let not_string = || invalid(name, format!("'{}' is not a valid string", repr(v)));
     let check_len = |s: &str, max: usize| {
         if s.chars().count() > max {
-            Err(invalid(name, format!("'{s}' exceeds maximum length of {max}")))
+            Err(invalid(
+                name,
+                format!("'{s}' exceeds maximum length of {max}"),
+            ))
         } else {
             Ok(Value::String(s.to_owned()))
         }
@@ -273,7 +282,10 @@ fn convert(attr: &Attr, v: &Value) -> Result<Value, AttrError> {
             _ => Err(not_string()),
         },
         Conv::Bool => to_bool(v).map(Value::Bool).ok_or_else(|| {
-            invalid(name, format!("'{}' cannot be converted to boolean", repr(v)))
+            invalid(
+                name,
+                format!("'{}' cannot be converted to boolean", repr(v)),
+            )
         }),
         Conv::Int => to_int(v)
             .map(Value::from)
@@ -351,7 +363,10 @@ pub fn validate(
             }
             Some(v) => {
                 if create && !attr.post {
-                    return Err(bad(format!("Attribute '{}' not allowed in POST", attr.name)));
+                    return Err(bad(format!(
+                        "Attribute '{}' not allowed in POST",
+                        attr.name
+                    )));
                 }
                 if !create && !attr.put {
                     return Err(bad(format!(

@@ -1,0 +1,10 @@
+//! Networking API integration tests on the in-process service (one binary, one module
+//! per resource).
+
+mod common;
+mod floatingips;
+mod misc;
+mod networks;
+mod ports;
+mod routers;
+mod security_groups;
