@@ -9,6 +9,7 @@ use anyhow::Context;
 use rustack_identity_server::bootstrap::{Bootstrap, CatalogEntry};
 use rustack_identity_server::Identity;
 use rustack_image_server::ImageService;
+use rustack_network_server::Network;
 
 use crate::config::RustackConfig;
 use crate::files;
@@ -24,6 +25,8 @@ pub struct CloudOptions {
     pub identity_port: Option<u16>,
     /// Image API port override (like `identity_port`).
     pub image_port: Option<u16>,
+    /// Networking API port override (like `identity_port`).
+    pub network_port: Option<u16>,
     /// Configuration.
     pub config: RustackConfig,
 }
@@ -38,6 +41,12 @@ pub struct RunningCloud {
     pub image: Arc<ImageService>,
     /// The Image API's URL (`http://host:port`).
     pub image_url: String,
+    /// The network service state.
+    pub network: Arc<Network>,
+    /// The Networking API's URL (`http://host:port`).
+    pub network_url: String,
+    /// The `public` external network created at start-up (`[network.public_network]`).
+    pub public_network_id: Option<String>,
     /// The admin password from passwords.yml.
     pub admin_password: String,
     /// Files written for operators.
@@ -57,6 +66,7 @@ impl RunningCloud {
         }
         self.identity.store().db().close().await;
         self.image.store().db().close().await;
+        self.network.db().close().await;
     }
 }
 
@@ -120,6 +130,14 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
     )
     .await?;
     let image_url = format!("http://{host}:{}", image_listener.local_addr()?.port());
+    let network_listener = rustack_runtime::bind(
+        "network",
+        opts.bind,
+        opts.network_port.unwrap_or(cfg.network.port),
+        "--network-port or [network] port in the config",
+    )
+    .await?;
+    let network_url = format!("http://{host}:{}", network_listener.local_addr()?.port());
 
     let db_url = cfg
         .identity
@@ -145,6 +163,11 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
                     name: "glance".into(),
                     url: image_url.clone(),
                 },
+                CatalogEntry {
+                    service_type: "network".into(),
+                    name: "neutron".into(),
+                    url: network_url.clone(),
+                },
             ],
         })
         .await
@@ -167,6 +190,43 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         .context("starting the image service")?;
     let image_running = rustack_image_server::run(image.clone(), image_listener, shutdown.clone())?;
 
+    let network_db = cfg
+        .network
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", opts.data_dir.join("network.db").display()));
+    let network = Arc::new(
+        Network::open(cfg.network.clone(), &network_db)
+            .await
+            .map_err(anyhow::Error::new)
+            .context("starting the network service")?,
+    );
+    let public_network_id = match &cfg.network.public_network {
+        Some(public) => {
+            let admin_project = identity
+                .store()
+                .project_by_name("default", "admin")
+                .await
+                .map_err(|e| anyhow::anyhow!("looking up the admin project: {e}"))?
+                .context("the admin project is missing after bootstrap")?;
+            let id = rustack_network_server::bootstrap::ensure_public_network(
+                &network,
+                public,
+                &admin_project.id,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the public network: {}", e.error))?;
+            Some(id)
+        }
+        None => None,
+    };
+    let network_running = rustack_network_server::run(
+        network.clone(),
+        identity.clone(),
+        network_listener,
+        shutdown.clone(),
+    )?;
+
     let openrc = opts.data_dir.join("admin-openrc.sh");
     let clouds = opts.data_dir.join("clouds.yaml");
     files::write_private(
@@ -183,10 +243,13 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         identity_url,
         image,
         image_url,
+        network,
+        network_url,
+        public_network_id,
         admin_password,
         openrc,
         clouds_yaml: clouds,
         trigger,
-        tasks: vec![running.task, image_running.task],
+        tasks: vec![running.task, image_running.task, network_running.task],
     })
 }

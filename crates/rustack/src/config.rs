@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rustack_identity_server::IdentityConfig;
 use rustack_image_api::ImageConfig;
+use rustack_network_api::NetworkConfig;
 use serde::Deserialize;
 
 /// The whole cloud's configuration. Every field has a default; a missing file means
@@ -17,6 +18,8 @@ pub struct RustackConfig {
     pub identity: IdentityConfig,
     /// The image service (Glance).
     pub image: ImageConfig,
+    /// The networking service (Neutron).
+    pub network: NetworkConfig,
 }
 
 /// Cloud-wide settings (`[cloud]`).
@@ -86,6 +89,18 @@ mod tests {
         let text = include_str!("../../../etc/rustack.toml");
         let cfg = RustackConfig::parse(text).expect("etc/rustack.toml parses");
         assert_eq!(cfg, RustackConfig::default());
+    }
+
+    #[test]
+    fn network_public_section_parses() {
+        let cfg = RustackConfig::parse(
+            "[network]\nport = 19696\n[network.public_network]\ncidr = \"192.0.2.0/24\"\n",
+        )
+        .expect("parses");
+        assert_eq!(cfg.network.port, 19696);
+        let public = cfg.network.public_network.expect("section");
+        assert_eq!(public.name, "public");
+        assert_eq!(public.cidr, "192.0.2.0/24");
     }
 
     #[test]

@@ -50,6 +50,9 @@ enum Command {
         /// Image API port (Glance's 9292).
         #[arg(long)]
         image_port: Option<u16>,
+        /// Networking API port (Neutron's 9696).
+        #[arg(long)]
+        network_port: Option<u16>,
     },
     /// Identity service administration (like keystone-manage).
     Identity {
@@ -127,6 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bind,
             identity_port,
             image_port,
+            network_port,
         } => {
             let started = Instant::now();
             let dir = data_dir(&common)?;
@@ -136,12 +140,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bind,
                 identity_port,
                 image_port,
+                network_port,
                 config,
             })
             .await?;
             println!("rustack is up in {} ms", started.elapsed().as_millis());
             println!("  identity   {}/v3", running.identity_url);
             println!("  image      {}/v2", running.image_url);
+            println!("  network    {}/v2.0", running.network_url);
+            if let Some(id) = &running.public_network_id {
+                println!("  public network {id}");
+            }
             println!("  data dir   {}", dir.display());
             println!();
             println!("Use it with the openstack CLI:");

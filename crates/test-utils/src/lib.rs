@@ -72,6 +72,7 @@ impl TestCloud {
             bind: IpAddr::from([127, 0, 0, 1]),
             identity_port: Some(0),
             image_port: Some(0),
+            network_port: Some(0),
             config,
         })
         .await
