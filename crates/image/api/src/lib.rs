@@ -334,6 +334,149 @@ pub fn versions(base: &str) -> serde_json::Value {
     serde_json::json!({ "versions": list })
 }
 
+/// One Image API operation: its name (as the handler), method, path template and the
+/// Glance policy rule that guards it (`None` when only authentication, or nothing, is
+/// needed). The authorization-matrix test checks every entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Operation {
+    /// Operation name.
+    pub name: &'static str,
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path template.
+    pub path: &'static str,
+    /// Policy rule.
+    pub rule: Option<&'static str>,
+}
+
+const fn op(
+    name: &'static str,
+    method: &'static str,
+    path: &'static str,
+    rule: Option<&'static str>,
+) -> Operation {
+    Operation {
+        name,
+        method,
+        path,
+        rule,
+    }
+}
+
+/// Every operation the image service serves.
+pub const OPERATIONS: &[Operation] = &[
+    op("versions", "GET", "/", None),
+    op("versions_explicit", "GET", "/versions", None),
+    op("image_list", "GET", "/v2/images", Some("get_images")),
+    op("image_create", "POST", "/v2/images", Some("add_image")),
+    op(
+        "image_show",
+        "GET",
+        "/v2/images/{image_id}",
+        Some("get_image"),
+    ),
+    op(
+        "image_update",
+        "PATCH",
+        "/v2/images/{image_id}",
+        Some("modify_image"),
+    ),
+    op(
+        "image_delete",
+        "DELETE",
+        "/v2/images/{image_id}",
+        Some("delete_image"),
+    ),
+    op(
+        "image_upload",
+        "PUT",
+        "/v2/images/{image_id}/file",
+        Some("upload_image"),
+    ),
+    op(
+        "image_download",
+        "GET",
+        "/v2/images/{image_id}/file",
+        Some("download_image"),
+    ),
+    op(
+        "image_stage",
+        "PUT",
+        "/v2/images/{image_id}/stage",
+        Some("modify_image"),
+    ),
+    op(
+        "image_import",
+        "POST",
+        "/v2/images/{image_id}/import",
+        Some("modify_image"),
+    ),
+    op(
+        "image_tasks",
+        "GET",
+        "/v2/images/{image_id}/tasks",
+        Some("get_image"),
+    ),
+    op(
+        "image_deactivate",
+        "POST",
+        "/v2/images/{image_id}/actions/deactivate",
+        Some("deactivate"),
+    ),
+    op(
+        "image_reactivate",
+        "POST",
+        "/v2/images/{image_id}/actions/reactivate",
+        Some("reactivate"),
+    ),
+    op(
+        "tag_add",
+        "PUT",
+        "/v2/images/{image_id}/tags/{tag}",
+        Some("modify_image"),
+    ),
+    op(
+        "tag_delete",
+        "DELETE",
+        "/v2/images/{image_id}/tags/{tag}",
+        Some("modify_image"),
+    ),
+    op(
+        "member_list",
+        "GET",
+        "/v2/images/{image_id}/members",
+        Some("get_members"),
+    ),
+    op(
+        "member_create",
+        "POST",
+        "/v2/images/{image_id}/members",
+        Some("add_member"),
+    ),
+    op(
+        "member_show",
+        "GET",
+        "/v2/images/{image_id}/members/{member_id}",
+        Some("get_member"),
+    ),
+    op(
+        "member_update",
+        "PUT",
+        "/v2/images/{image_id}/members/{member_id}",
+        Some("modify_member"),
+    ),
+    op(
+        "member_delete",
+        "DELETE",
+        "/v2/images/{image_id}/members/{member_id}",
+        Some("delete_member"),
+    ),
+    op("schema_show", "GET", "/v2/schemas/{name}", None),
+    op("info_import", "GET", "/v2/info/import", None),
+    op("info_stores", "GET", "/v2/info/stores", None),
+    op("info_usage", "GET", "/v2/info/usage", None),
+];
+
 /// Version path prefixes Glance's version negotiation accepts (`/v2.1/images` is
 /// served as `/v2/images`).
 pub const VERSION_PREFIXES: &[&str] = &[
