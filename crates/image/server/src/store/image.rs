@@ -574,7 +574,7 @@ impl Store {
     /// Bytes of data stored for `owner`'s live images (active or deactivated).
     pub async fn image_size_used(&self, owner: &str) -> Result<i64, Error> {
         self.scalar(
-            "SELECT COALESCE(SUM(size), 0) AS n FROM images WHERE owner = $1 AND deleted = 0 \
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM images WHERE owner = $1 AND deleted = 0 \
              AND status IN ('active', 'deactivated')",
             owner,
         )
@@ -584,7 +584,7 @@ impl Store {
     /// Bytes staged by `owner` (images in `uploading` or `importing`).
     pub async fn image_staged_used(&self, owner: &str) -> Result<i64, Error> {
         self.scalar(
-            "SELECT COALESCE(SUM(size), 0) AS n FROM images WHERE owner = $1 AND deleted = 0 \
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM images WHERE owner = $1 AND deleted = 0 \
              AND status IN ('uploading', 'importing')",
             owner,
         )

@@ -57,6 +57,9 @@ fn ctx(user: &str, project: Option<&str>, roles: &[&str]) -> AuthContext {
 /// A running image service.
 pub struct Svc {
     pub url: String,
+    /// The database URL (SQLite in the state dir, or a fresh PostgreSQL database
+    /// with `RUSTACK_TEST_POSTGRES_URL`).
+    pub db_url: String,
     pub http: reqwest::Client,
     pub service: Arc<ImageService>,
     pub dir: tempfile::TempDir,
@@ -97,13 +100,16 @@ pub fn validator() -> Arc<dyn TokenValidator> {
 /// Starts a service with `cfg` in a fresh directory.
 pub async fn start_with(cfg: ImageConfig) -> Svc {
     let dir = tempfile::tempdir().expect("tempdir");
-    start_in(cfg, dir).await
+    let db_url = rustack_db::fresh_test_url(dir.path(), "image")
+        .await
+        .expect("test database");
+    start_in(cfg, dir, db_url).await
 }
 
-/// Starts a service with `cfg` on the state in `dir` (restarts keep the state).
-pub async fn start_in(cfg: ImageConfig, dir: tempfile::TempDir) -> Svc {
-    let url = format!("sqlite://{}/image.db", dir.path().display());
-    let service = ImageService::open(cfg, &url, dir.path().join("images"), validator())
+/// Starts a service with `cfg` on the state in `dir` and `db_url` (restarts keep
+/// the state).
+pub async fn start_in(cfg: ImageConfig, dir: tempfile::TempDir, db_url: String) -> Svc {
+    let service = ImageService::open(cfg, &db_url, dir.path().join("images"), validator())
         .await
         .expect("open image service");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -113,6 +119,7 @@ pub async fn start_in(cfg: ImageConfig, dir: tempfile::TempDir) -> Svc {
     let running = rustack_image_server::run(service.clone(), listener, shutdown).expect("run");
     Svc {
         url: format!("http://{}", running.addr),
+        db_url,
         http: reqwest::Client::new(),
         service,
         dir,
@@ -128,11 +135,11 @@ pub async fn start() -> Svc {
 
 impl Svc {
     /// Stops the server and returns its state directory.
-    pub async fn stop(self) -> tempfile::TempDir {
+    pub async fn stop(self) -> (tempfile::TempDir, String) {
         self.trigger.trigger();
         let _ = self.task.await;
         self.service.store().db().close().await;
-        self.dir
+        (self.dir, self.db_url)
     }
 
     pub fn req(
