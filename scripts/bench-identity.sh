@@ -71,7 +71,14 @@ start() {
         sleep 0.005
     done
     READY_MS=$(($(now_ms) - t0))
-    UP_LINE_MS=$(sed -n 's/^rustack is up in \([0-9]*\) ms.*/\1/p' "$log" | head -n1)
+    # The API answers before the line is printed (openrc/clouds.yaml are written
+    # in between): wait for it a little.
+    UP_LINE_MS=
+    for _ in $(seq 500); do
+        UP_LINE_MS=$(sed -n 's/^rustack is up in \([0-9]*\) ms.*/\1/p' "$log" | head -n1)
+        [[ -n "$UP_LINE_MS" ]] && break
+        sleep 0.01
+    done
 }
 
 # stop: SIGTERM, waits up to 30 s; sets STOP_MS and EXIT_CODE.
