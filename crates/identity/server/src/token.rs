@@ -34,6 +34,7 @@ pub struct TokenProvider {
     methods: Vec<String>,
     state: RwLock<(Option<SystemTime>, TokenFormatter)>,
     cache: Mutex<HashMap<String, (u64, Instant, TokenData)>>,
+    snapshot: Mutex<Option<(u64, std::sync::Arc<Snapshot>)>>,
 }
 
 fn repo_mtime(repo: &KeyRepository) -> Option<SystemTime> {
@@ -53,6 +54,7 @@ impl TokenProvider {
             methods,
             state: RwLock::new((mtime, formatter)),
             cache: Mutex::new(HashMap::new()),
+            snapshot: Mutex::new(None),
         })
     }
 
@@ -536,7 +538,8 @@ impl Identity {
             Scope::Domain(d) => Some(d.id.as_str()),
             _ => None,
         };
-        for e in self.store.revocation_list().await? {
+        let snap = self.snapshot().await?;
+        for e in &snap.revocations {
             let before = rustack_common::time::parse_iso(&e.issued_before)
                 .map(|d| d.timestamp())
                 .unwrap_or(i64::MAX);
@@ -648,25 +651,30 @@ impl Identity {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let implied = self.store.implied_role_list().await?;
+        let snap = self.snapshot().await?;
+        let implied = &snap.implied;
         let mut all = ids.clone();
         let mut frontier: Vec<String> = ids.into_iter().collect();
         while let Some(r) = frontier.pop() {
-            for (p, i) in &implied {
+            for (p, i) in implied.iter() {
                 if *p == r && all.insert(i.clone()) {
                     frontier.push(i.clone());
                 }
             }
         }
-        let roles = self.store.role_list().await?;
-        Ok(roles.into_iter().filter(|r| all.contains(&r.id)).collect())
+        Ok(snap
+            .roles
+            .iter()
+            .filter(|r| all.contains(&r.id))
+            .cloned()
+            .collect())
     }
 
     /// The catalog for a token (endpoint URL templates filled in for project scope;
     /// templated endpoints left out otherwise, as Keystone does).
     pub async fn catalog(&self, data: &TokenData) -> Result<Value, Error> {
-        let services = self.store.service_list().await?;
-        let endpoints = self.store.endpoint_list().await?;
+        let snap = self.snapshot().await?;
+        let (services, endpoints) = (&snap.services, &snap.endpoints);
         let project_id = data.project_id();
         let mut out = vec![];
         for sv in services.iter().filter(|s| s.enabled) {
@@ -694,6 +702,37 @@ impl Identity {
             }));
         }
         Ok(Value::Array(out))
+    }
+}
+
+/// The small, hot tables every validation reads, loaded once per write generation.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub roles: Vec<Role>,
+    pub implied: Vec<(String, String)>,
+    pub revocations: Vec<RevocationEvent>,
+    pub services: Vec<crate::store::catalog::Service>,
+    pub endpoints: Vec<crate::store::catalog::Endpoint>,
+}
+
+impl Identity {
+    /// The current [`Snapshot`], reloaded after any identity write.
+    pub async fn snapshot(&self) -> Result<std::sync::Arc<Snapshot>, Error> {
+        let gen = self.generation();
+        if let Some((g, snap)) = self.tokens.snapshot.lock().as_ref() {
+            if *g == gen {
+                return Ok(snap.clone());
+            }
+        }
+        let snap = std::sync::Arc::new(Snapshot {
+            roles: self.store.role_list().await?,
+            implied: self.store.implied_role_list().await?,
+            revocations: self.store.revocation_list().await?,
+            services: self.store.service_list().await?,
+            endpoints: self.store.endpoint_list().await?,
+        });
+        *self.tokens.snapshot.lock() = Some((gen, snap.clone()));
+        Ok(snap)
     }
 }
 
