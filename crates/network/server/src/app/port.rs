@@ -21,7 +21,17 @@ use crate::ipam::{self, Cidr};
 use crate::store::{self, Table, WriteError};
 
 /// Attempts of a port write that lost an address or MAC race.
-const RETRIES: usize = 8;
+const RETRIES: usize = 16;
+
+/// How many free addresses a retried create chooses among at random.
+const CANDIDATES: usize = 16;
+
+tokio::task_local! {
+    /// The attempt [`with_retries`] is running: the first takes the lowest free address
+    /// (predictable allocations), retries after a lost race pick at random among the
+    /// first [`CANDIDATES`] free ones so concurrent creates stop colliding.
+    static ATTEMPT: usize;
+}
 
 /// The outcome of one attempt to write a port.
 pub(crate) enum PortWrite {
@@ -56,8 +66,8 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, PortWrite>>,
 {
-    for _ in 0..RETRIES {
-        match attempt().await {
+    for n in 0..RETRIES {
+        match ATTEMPT.scope(n, attempt()).await {
             Ok(v) => return Ok(v),
             Err(PortWrite::Fail(e)) => return Err(e),
             Err(PortWrite::Retry) => tokio::task::yield_now().await,
@@ -152,31 +162,45 @@ async fn allocate_any(
         .filter_map(|ip| ipam::parse_ip(ip).map(|x| x.0))
         .collect();
     let gateway = ipam::parse_ip(s(subnet, "gateway_ip")).map(|x| x.0);
+    // Candidates: the first few free addresses (at most |used| + CANDIDATES + 1 probes
+    // find them); see ATTEMPT for which one is taken.
+    let mut free: Vec<u128> = Vec::new();
     for pool in pools_of(subnet) {
-        // At most |used| + 2 probes find a free address in a pool that has one.
         let last = pool
             .end
-            .min(pool.start.saturating_add(used.len() as u128 + 1));
+            .min(pool.start.saturating_add((used.len() + CANDIDATES) as u128));
         for ip in pool.start..=last {
+            if free.len() >= CANDIDATES {
+                break;
+            }
             if !used.contains(&ip) && Some(ip) != gateway {
-                let text = ipam::u128_to_string(ip, cidr.version);
-                return match store::allocate_ip(
-                    conn,
-                    s(subnet, "id"),
-                    &text,
-                    s(subnet, "network_id"),
-                    port_id,
-                )
-                .await
-                {
-                    Ok(()) => Ok(Some(text)),
-                    Err(WriteError::Duplicate) => Err(PortWrite::Retry),
-                    Err(WriteError::Other(e)) => Err(e.into()),
-                };
+                free.push(ip);
             }
         }
     }
-    Ok(None)
+    if free.is_empty() {
+        return Ok(None);
+    }
+    let pick = if ATTEMPT.try_with(|a| *a).unwrap_or(0) == 0 {
+        free[0]
+    } else {
+        use rand::Rng;
+        free[rand::thread_rng().gen_range(0..free.len())]
+    };
+    let text = ipam::u128_to_string(pick, cidr.version);
+    match store::allocate_ip(
+        conn,
+        s(subnet, "id"),
+        &text,
+        s(subnet, "network_id"),
+        port_id,
+    )
+    .await
+    {
+        Ok(()) => Ok(Some(text)),
+        Err(WriteError::Duplicate) => Err(PortWrite::Retry),
+        Err(WriteError::Other(e)) => Err(e.into()),
+    }
 }
 
 async fn allocate_specific(

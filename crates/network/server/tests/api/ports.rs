@@ -248,3 +248,33 @@ async fn network_owner_sees_ports_on_shared_network() {
         .await;
     assert_eq!(st, 200);
 }
+
+/// Concurrent creates with room for all: every one succeeds (lost races are retried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_port_creates_all_succeed_when_there_is_room() {
+    let a = std::sync::Arc::new(api().await);
+    let net = a.network("alice", "n").await;
+    a.subnet("alice", &net, "10.8.0.0/24").await;
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let a = a.clone();
+            let net = net.clone();
+            tokio::spawn(async move {
+                a.post("/v2.0/ports", "alice", json!({"port": {"network_id": net}}))
+                    .await
+            })
+        })
+        .collect();
+    let mut ips = HashSet::new();
+    for t in tasks {
+        let (st, v) = t.await.expect("task");
+        assert_eq!(st, 201, "{v}");
+        assert!(ips.insert(
+            v["port"]["fixed_ips"][0]["ip_address"]
+                .as_str()
+                .expect("ip")
+                .to_owned()
+        ));
+    }
+    assert_eq!(ips.len(), 40);
+}
