@@ -1,6 +1,7 @@
 //! Networking API integration tests on the in-process service (one binary, one module
 //! per resource).
 
+mod authz;
 mod common;
 mod floatingips;
 mod misc;
