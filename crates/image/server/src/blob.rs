@@ -26,6 +26,9 @@ pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
 
 /// Chunks in flight between the request and a store thread (bounded memory).
 const CHANNEL_DEPTH: usize = 8;
+/// Bytes written between two background `fdatasync`s, so that writeback overlaps
+/// the transfer instead of all happening at commit.
+const SYNC_EVERY: u64 = 64 << 20;
 /// Size of the chunks readers produce.
 const READ_CHUNK: usize = 1024 * 1024;
 
@@ -179,12 +182,35 @@ impl ImageStore for FilesystemStore {
             .map_err(|e| StoreError::io(&temp, e))?;
         let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
         let thread_path = temp.clone();
+        let flush_handle = file.try_clone().map_err(|e| StoreError::io(&temp, e))?;
         let task = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            // A helper thread starts writeback of what is written so far while the
+            // transfer goes on, so that commit's fsync only waits for the tail.
+            let (kick, kicks) = std::sync::mpsc::channel::<()>();
+            let flusher = std::thread::spawn(move || {
+                while kicks.recv().is_ok() {
+                    while kicks.try_recv().is_ok() {}
+                    let _ = flush_handle.sync_data();
+                }
+            });
             let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-            while let Some(chunk) = rx.blocking_recv() {
-                out.write_all(&chunk)
-                    .map_err(|e| StoreError::io(&thread_path, e))?;
-            }
+            let mut since_sync: u64 = 0;
+            let result = (|| {
+                while let Some(chunk) = rx.blocking_recv() {
+                    out.write_all(&chunk)
+                        .map_err(|e| StoreError::io(&thread_path, e))?;
+                    since_sync += chunk.len() as u64;
+                    if since_sync >= SYNC_EVERY {
+                        since_sync = 0;
+                        let _ = out.flush();
+                        let _ = kick.send(());
+                    }
+                }
+                Ok(())
+            })();
+            drop(kick);
+            let _ = flusher.join();
+            result?;
             let file = out
                 .into_inner()
                 .map_err(|e| StoreError::io(&thread_path, e.into_error()))?;

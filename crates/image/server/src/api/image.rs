@@ -990,6 +990,10 @@ pub(super) async fn image_list(
         member_status: (params.member_status != "all").then(|| params.member_status.clone()),
         visibility: params.visibility.clone(),
     };
+    // Visibility and filters run in SQL; sorting, the marker and the page are applied
+    // here, over the matching rows' base columns (properties and tags are loaded for
+    // the page only). TODO-robustness (issue 3): keyset pagination in SQL once
+    // projects hold many thousands of images.
     let mut all = st.store.image_list(&scope, &params.filters).await?;
     all.retain(|img| {
         st.check(
