@@ -58,6 +58,9 @@ pub struct ImageService {
     pub(crate) enforcer: Enforcer,
     pub(crate) validator: Arc<dyn TokenValidator>,
     pub(crate) http: reqwest::Client,
+    /// Serialises metadata read-modify-writes per image within this process (striped);
+    /// the `generation` check still catches writers in other processes.
+    meta_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for ImageService {
@@ -126,6 +129,7 @@ impl ImageService {
             enforcer,
             validator,
             http,
+            meta_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
         });
         svc.recover().await?;
         Ok(svc)
@@ -170,6 +174,15 @@ impl ImageService {
         }
         self.store.task_fail_unfinished().await.map_err(err)?;
         Ok(())
+    }
+
+    /// Holds the metadata write lock of `image_id` until the guard is dropped.
+    pub(crate) async fn lock_metadata(&self, image_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        image_id.hash(&mut h);
+        let n = (h.finish() % self.meta_locks.len() as u64) as usize;
+        self.meta_locks[n].lock().await
     }
 
     /// The datastore.

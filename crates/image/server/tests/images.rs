@@ -641,3 +641,40 @@ async fn quotas_answer_413() {
         413
     );
 }
+
+#[tokio::test]
+async fn concurrent_metadata_writes_all_land() {
+    let s = start().await;
+    let id = s.create_raw(ALICE, json!({})).await;
+    let tags = (0..12).map(|n| {
+        let path = format!("/v2/images/{id}/tags/tag-{n}");
+        let req = s.req(reqwest::Method::PUT, Some(ALICE), &path);
+        async move { req.send().await.expect("send").status().as_u16() }
+    });
+    let props = (0..12).map(|n| {
+        let req = s
+            .req(
+                reqwest::Method::PATCH,
+                Some(ALICE),
+                &format!("/v2/images/{id}"),
+            )
+            .header(
+                "content-type",
+                "application/openstack-images-v2.1-json-patch",
+            )
+            .body(json!([{"op": "add", "path": format!("/p{n}"), "value": "v"}]).to_string());
+        async move { req.send().await.expect("send").status().as_u16() }
+    });
+    let (a, b) = futures::future::join(
+        futures::future::join_all(tags),
+        futures::future::join_all(props),
+    )
+    .await;
+    assert!(a.iter().all(|s| *s == 204), "{a:?}");
+    assert!(b.iter().all(|s| *s == 200), "{b:?}");
+    let (_, v) = s.get(ALICE, &format!("/v2/images/{id}")).await;
+    assert_eq!(v["tags"].as_array().expect("tags").len(), 12);
+    for n in 0..12 {
+        assert_eq!(v[format!("p{n}")], "v");
+    }
+}

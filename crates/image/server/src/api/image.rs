@@ -26,6 +26,9 @@ use crate::store::image::Op;
 use crate::store::{ImageRecord, ListFilter, ListScope};
 use crate::ImageService;
 
+/// Attempts at a metadata write that races with other writes before answering 409.
+const METADATA_RETRIES: u32 = 5;
+
 fn image_schema(svc: &ImageService) -> Value {
     rustack_image_api::schema::image(&svc.cfg.disk_formats, &svc.cfg.container_formats)
 }
@@ -496,15 +499,26 @@ pub(super) async fn image_update(
     let raw = read_body(body, MAX_JSON_BODY).await?;
     let body = parse_body(&raw)?;
     let changes = parse_changes(&st, &body, draft4)?;
-    let mut img = st.visible_image(&caller, &id).await?;
-    for c in &changes {
-        apply_change(&st, &caller, &mut img, c, draft4)?;
-    }
-    if !changes.is_empty() {
+    // Another metadata write between our read and our write makes the conditional
+    // update fail; the changes are then applied again to the fresh image.
+    let _lock = st.lock_metadata(&id).await;
+    let mut attempts = 0;
+    loop {
+        let mut img = st.visible_image(&caller, &id).await?;
+        for c in &changes {
+            apply_change(&st, &caller, &mut img, c, draft4)?;
+        }
+        if changes.is_empty() {
+            break;
+        }
         check_counts(&st, &img)?;
-        if !st.store.image_update_metadata(&img).await? {
+        if st.store.image_update_metadata(&img).await? {
+            break;
+        }
+        attempts += 1;
+        if attempts >= METADATA_RETRIES {
             return Err(Error::conflict(
-                "The image was changed by another request at the same time; retry.",
+                "The image was changed by other requests at the same time; retry.",
             )
             .into());
         }
@@ -616,37 +630,37 @@ async fn change_tag(
     if add {
         validate_image(&st, &json!({"tags": [tag]}))?;
     }
-    let mut img = st.visible_image(&caller, &id).await?;
     let verb = if add { "update" } else { "delete" };
-    st.enforce_image(
-        &caller,
-        &img,
-        "modify_image",
-        Some(format!("Not allowed to {verb} tags for image {id}.")),
-    )?;
-    if add {
-        if !img.tags.insert(tag) {
+    let _lock = st.lock_metadata(&id).await;
+    for _ in 0..METADATA_RETRIES {
+        let mut img = st.visible_image(&caller, &id).await?;
+        st.enforce_image(
+            &caller,
+            &img,
+            "modify_image",
+            Some(format!("Not allowed to {verb} tags for image {id}.")),
+        )?;
+        if add {
+            if !img.tags.insert(tag.clone()) {
+                return Ok(StatusCode::NO_CONTENT.into_response());
+            }
+            let tq = st.cfg.image_tag_quota;
+            if tq >= 0 && img.tags.len() as i64 > tq {
+                return Err(Error::over_quota(format!(
+                    "Image tag limit exceeded for image {id}: The limit has been exceeded on the \
+                 number of allowed image tags. Attempted: {}, Maximum: {tq}:",
+                    img.tags.len()
+                ))
+                .into());
+            }
+        } else if !img.tags.remove(&tag) {
+            return Err(Error::not_found("The resource could not be found.").into());
+        }
+        if st.store.image_update_metadata(&img).await? {
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
-        let tq = st.cfg.image_tag_quota;
-        if tq >= 0 && img.tags.len() as i64 > tq {
-            return Err(Error::over_quota(format!(
-                "Image tag limit exceeded for image {id}: The limit has been exceeded on the \
-                 number of allowed image tags. Attempted: {}, Maximum: {tq}:",
-                img.tags.len()
-            ))
-            .into());
-        }
-    } else if !img.tags.remove(&tag) {
-        return Err(Error::not_found("The resource could not be found.").into());
     }
-    if !st.store.image_update_metadata(&img).await? {
-        return Err(Error::conflict(
-            "The image was changed by another request at the same time; retry.",
-        )
-        .into());
-    }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Err(Error::conflict("The image was changed by other requests at the same time; retry.").into())
 }
 
 /// `PUT /v2/images/{id}/tags/{tag}`.
