@@ -7,10 +7,11 @@
 # Starts target/release/rustack up on a fresh data dir and free ports, makes a file
 # of SIZE_MIB MiB of random data, then measures on the same filesystem:
 #   disk write   dd of the file into the data dir with conv=fsync
-#   disk read    cat of that copy to /dev/null
+#   disk read    cat of that copy to /dev/null (evicted from the page cache first)
 #   API upload   curl -T (PUT /v2/images/{id}/file, streamed; the server hashes
 #                md5 + sha512 and fsyncs before answering)
-#   API download curl GET /v2/images/{id}/file to /dev/null
+#   API download curl GET /v2/images/{id}/file to /dev/null (the stored file evicted
+#                from the page cache first, so both reads come from the disk)
 # and samples the server's RSS every 50 ms during each transfer (growth = peak
 # during the transfer minus RSS just before it). Needs curl and python3.
 set -euo pipefail
@@ -47,6 +48,8 @@ echo "making $SIZE_MIB MiB of random data..."
 head -c "$((SIZE_MIB * 1048576))" /dev/urandom >"$WORK/src.bin"
 sync
 
+# evict FILE: drops FILE's clean pages from the page cache (posix_fadvise DONTNEED).
+evict() { python3 -c "import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)" "$1"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$PID/status"; }
 # Runs "$@" while sampling RSS; prints "<seconds> <rss growth KiB>".
 measure() {
@@ -67,6 +70,7 @@ measure() {
 rate() { python3 -c "print(f'{$SIZE_MIB / $1:.0f}')"; }
 
 read -r t_dw _ < <(measure dd if="$WORK/src.bin" of="$WORK/data/dd-copy.bin" bs=1M conv=fsync status=none)
+evict "$WORK/data/dd-copy.bin"
 read -r t_dr _ < <(measure sh -c "cat '$WORK/data/dd-copy.bin' >/dev/null")
 rm -f "$WORK/data/dd-copy.bin"
 
@@ -80,6 +84,7 @@ download() {
   curl -sf "http://127.0.0.1:$IMP/v2/images/$ID/file" -H "x-auth-token: $TOKEN" -o /dev/null
 }
 read -r t_up g_up < <(measure upload)
+evict "$WORK/data/images/$ID"
 read -r t_down g_down < <(measure download)
 
 printf '%-14s %8s %10s %14s\n' what seconds MiB/s "RSS growth MiB"
