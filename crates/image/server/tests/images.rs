@@ -227,6 +227,7 @@ async fn bad_input_gets_glance_statuses() {
         (json!({"name": "x".repeat(256)}), 400),
         (json!({"id": "not-a-uuid"}), 400),
         (json!({"foo": 1}), 400),
+        (json!({"": "x"}), 400),
         (json!({"tags": "a"}), 400),
         (json!({"checksum": "abc"}), 403),
         (json!({"status": "active"}), 403),
@@ -286,6 +287,7 @@ async fn bad_input_gets_glance_statuses() {
         (json!([{"op": "add", "path": "name", "value": "x"}]), 400),
         (json!([{"op": "add", "path": "/a/b", "value": "x"}]), 400),
         (json!([{"op": "add", "path": "/a//b", "value": "x"}]), 400),
+        (json!([{"op": "add", "path": "/", "value": "x"}]), 400),
         (json!([{"op": "add", "path": "/name"}]), 400),
         (json!(["x"]), 400),
         (
@@ -377,6 +379,10 @@ async fn bad_input_gets_glance_statuses() {
         .0,
         403
     );
+    // Paths that do not decode to UTF-8 get a Glance-style 400.
+    let (st, v) = s.get(ALICE, "/v2/images/%FF").await;
+    assert_eq!(st, 400);
+    assert_eq!(v["code"], "400 Bad Request");
     // Unknown routes and methods.
     assert_eq!(s.get(ALICE, "/v2/nothing").await.0, 404);
     assert_eq!(

@@ -183,6 +183,9 @@ pub(super) async fn image_create(st: St, headers: HeaderMap, body: Body) -> ApiR
             )
             .into());
         }
+        if key.is_empty() {
+            return Err(Error::bad_request("Custom property names must not be empty.").into());
+        }
         if reserved(key) || key == "locations" {
             return Err(Error::forbidden(format!("Attribute '{key}' is reserved.")).into());
         }
@@ -409,6 +412,11 @@ fn apply_change(
     draft4: bool,
 ) -> Result<(), Error> {
     let root = c.path[0].as_str();
+    if root.is_empty() {
+        return Err(Error::bad_request(
+            "Invalid JSON pointer for this resource: '/'",
+        ));
+    }
     if root == "locations" {
         let verb = if c.op == "remove" { "remove" } else { "update" };
         return Err(Error::forbidden(format!(

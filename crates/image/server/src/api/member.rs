@@ -65,6 +65,9 @@ pub(super) async fn member_create(
     let member = match &body {
         Value::Object(m) => match m.get("member") {
             None => return Err(Error::bad_request("Member to be added not specified").into()),
+            Some(Value::String(s)) if s.chars().count() > 255 => {
+                return Err(Error::bad_request("Member id must be at most 255 characters.").into())
+            }
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(Value::String(_)) | Some(Value::Null) => {
                 return Err(Error::bad_request("Member can't be empty").into())

@@ -176,6 +176,12 @@ async fn negotiate(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_string();
+    if !percent_decodes_to_utf8(&path) {
+        return ApiError::from(Error::bad_request(
+            "Invalid URL: the path is not valid percent-encoded UTF-8.",
+        ))
+        .into_response();
+    }
     let trimmed = path.trim_start_matches('/');
     let (first, rest) = match trimmed.find('/') {
         Some(i) => (&trimmed[..i], &trimmed[i..]),
@@ -195,6 +201,27 @@ async fn negotiate(
         }
     }
     next.run(req).await
+}
+
+/// Whether `path`'s percent-decoding is UTF-8 (axum would otherwise answer a
+/// plain-text 400 from its path extractor).
+fn percent_decodes_to_utf8(path: &str) -> bool {
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).is_ok()
 }
 
 async fn not_found() -> ApiError {
