@@ -309,10 +309,28 @@ impl Network {
                 format!("Invalid input for ip_version. Reason: {version} is not in [4, 6]."),
             ));
         }
-        let pool_id = body
+        let mut pool_id = body
             .get("subnetpool_id")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        if pool_id.is_none()
+            && body.get("cidr").is_none()
+            && body.get("use_default_subnetpool") == Some(&json!(true))
+        {
+            // The pool marked `is_default` for this IP version, as Neutron picks it.
+            let mut c = self.conn().await?;
+            pool_id = store::list(&mut c, Table::SubnetPools, None)
+                .await?
+                .into_iter()
+                .find(|p| flag(p, "is_default") && p["ip_version"] == json!(version))
+                .map(|p| s(&p, "id").to_owned());
+            if pool_id.is_none() {
+                return Err(NeutronError::bad_request(
+                    "subnet",
+                    format!("No default subnetpool found for IPv{version}"),
+                ));
+            }
+        }
         let (cidr, subnetpool_id) = match (body.get("cidr").and_then(Value::as_str), pool_id) {
             (Some(text), pool) => {
                 let c = Cidr::parse(text).ok_or_else(|| {

@@ -75,6 +75,35 @@ async fn subnetpool_crud_and_allocation() {
     assert_eq!(s2["cidr"], "1.0.1.0/26");
     let (st, _) = a.delete(&format!("/v2.0/subnetpools/{pid}"), "alice").await;
     assert_eq!(st, 409);
+    // `use_default_subnetpool` picks the pool marked `is_default` (admin-only flag).
+    let (st, v) = a
+        .post(
+            "/v2.0/subnets",
+            "alice",
+            json!({"subnet": {"network_id": net, "ip_version": 4, "use_default_subnetpool": true}}),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    let def = a
+        .create("subnetpools", "subnetpool", "admin", json!({"name": "def", "prefixes": ["100.64.0.0/16"], "default_prefixlen": 28, "is_default": true, "shared": true}))
+        .await;
+    let s3 = a
+        .create(
+            "subnets",
+            "subnet",
+            "alice",
+            json!({"network_id": net, "ip_version": 4, "use_default_subnetpool": true}),
+        )
+        .await;
+    assert_eq!(s3["cidr"], "100.64.0.0/28");
+    assert_eq!(s3["subnetpool_id"], def["id"]);
+    let (st, _) = a
+        .delete(
+            &format!("/v2.0/subnets/{}", s3["id"].as_str().expect("id")),
+            "alice",
+        )
+        .await;
+    assert_eq!(st, 204);
     for s in [&s1, &s2] {
         let (st, _) = a
             .delete(
