@@ -69,7 +69,9 @@ phase_deps() {
 }
 
 phase_fmt() {
-  cargo fmt --all -- --check
+  local color=()
+  [[ -t 1 ]] || color=(--color never)  # rustfmt colours its diff even into a log file
+  cargo fmt --all -- --check "${color[@]}"
 }
 
 phase_clippy() {
@@ -92,13 +94,19 @@ phase_test() {
 }
 
 phase_postgres() {
-  local url="${RUSTACK_TEST_POSTGRES_URL:-}"
+  local url="${RUSTACK_TEST_POSTGRES_URL:-}" own=0 rc=0
   if [[ -z "$url" ]]; then
     url="$("$RUSTACK_ROOT/scripts/ci-postgres.sh")"
+    own=1
   fi
   say "PostgreSQL tests against ${url%%:*}://***@${url#*@}"
   RUSTACK_TEST_POSTGRES_URL="$url" cargo_test "$OUT/cargo-test-postgres.log" \
-    --locked -p rustack-identity-server -p rustack-db
+    --locked -p rustack-identity-server -p rustack-db || rc=$?
+  # The tests leave their databases behind; on the server this script set up, drop them.
+  if [[ $own -eq 1 ]]; then
+    "$RUSTACK_ROOT/scripts/ci-postgres.sh" --drop-test-databases || true
+  fi
+  return "$rc"
 }
 
 phase_release() {
