@@ -151,8 +151,25 @@ pub(crate) fn apply(
         split_tags(params, "not-tags"),
         split_tags(params, "not-tags-any"),
     );
+    // `standard-attr-timestamp`: resources updated at or after `changed_since`.
+    let since = match values(params, "changed_since").first() {
+        None => None,
+        Some(t) => Some(rustack_common::time::parse_iso(t).ok_or_else(|| {
+            NeutronError::bad(
+                "InvalidInput",
+                format!("Invalid input for operation: The input changed_since must be in the following format: YYYY-MM-DDTHH:MM:SS ('{t}' is not)."),
+            )
+        })?),
+    };
     let mut items: Vec<Value> = docs
         .into_iter()
+        .filter(|d| match since {
+            None => true,
+            Some(t) => d["updated_at"]
+                .as_str()
+                .and_then(rustack_common::time::parse_iso)
+                .is_some_and(|u| u >= t),
+        })
         .filter(|d| {
             filters
                 .iter()
@@ -305,7 +322,19 @@ mod tests {
         assert_eq!(r[0]["id"], "id2");
         let (r, _) = apply(docs.clone(), &p(&[("tags", "a,b")]), "u").expect("ok");
         assert_eq!(r.len(), 1);
-        let (r, _) = apply(docs, &p(&[("unknown_attr", "x")]), "u").expect("ok");
+        let (r, _) = apply(docs.clone(), &p(&[("unknown_attr", "x")]), "u").expect("ok");
         assert_eq!(r.len(), 5);
+        let stamped = vec![
+            json!({"id": "a", "updated_at": "2026-01-01T00:00:00Z"}),
+            json!({"id": "b", "updated_at": "2026-03-01T00:00:00Z"}),
+        ];
+        let (r, _) = apply(
+            stamped.clone(),
+            &p(&[("changed_since", "2026-02-01T00:00:00")]),
+            "u",
+        )
+        .expect("ok");
+        assert_eq!(r, vec![stamped[1].clone()]);
+        assert!(apply(stamped, &p(&[("changed_since", "yesterday")]), "u").is_err());
     }
 }
