@@ -133,11 +133,21 @@ phase_up() {
   local pid=$!
   echo "$pid" > "$OUT/rustack.pid"
   echo "$port" > "$OUT/rustack.port"
-  if ! wait_http "http://127.0.0.1:$port/v3" 60 "$pid"; then
+  # Ready = "rustack is up" printed (every service started, admin-openrc.sh and
+  # clouds.yaml written; identity alone answers earlier) and GET /v3 answers.
+  local deadline=$((SECONDS + 120))
+  until grep -q '^rustack is up' "$OUT/rustack.log"; do
+    if ! kill -0 "$pid" 2>/dev/null || (( SECONDS >= deadline )); then
+      tail -n 40 "$OUT/rustack.log" >&2
+      die "rustack up did not print 'rustack is up' (exited, or not within 120 s)"
+    fi
+    sleep 0.2
+  done
+  if ! wait_http "http://127.0.0.1:$port/v3" 30 "$pid"; then
     tail -n 40 "$OUT/rustack.log" >&2
-    die "rustack did not answer GET http://127.0.0.1:$port/v3 within 60 s"
+    die "rustack did not answer GET http://127.0.0.1:$port/v3"
   fi
-  grep -m1 'rustack is up' "$OUT/rustack.log" || true
+  grep -m1 '^rustack is up' "$OUT/rustack.log"
   curl -fsS "http://127.0.0.1:$port/v3"; echo
 }
 
