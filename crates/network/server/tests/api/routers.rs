@@ -221,3 +221,81 @@ async fn router_negative_cases() {
         .await;
     assert_eq!(st, 400);
 }
+
+/// Tempest's dynamic credentials: the admin builds a project's network, subnet and
+/// router (with `project_id`), the project sees and uses them, the admin tears down.
+#[tokio::test]
+async fn admin_builds_a_projects_topology() {
+    let a = api().await;
+    let ext = public(&a).await;
+    let net = a
+        .create(
+            "networks",
+            "network",
+            "admin",
+            json!({"name": "tn", "project_id": "p1"}),
+        )
+        .await;
+    assert_eq!(net["project_id"], "p1");
+    let nid = net["id"].as_str().expect("id").to_owned();
+    let sub = a
+        .create("subnets", "subnet", "admin", json!({"network_id": nid, "cidr": "10.100.0.0/28", "ip_version": 4, "name": "ts", "project_id": "p1"}))
+        .await;
+    let r = a
+        .create(
+            "routers",
+            "router",
+            "admin",
+            json!({"name": "tr", "project_id": "p1", "external_gateway_info": {"network_id": ext}}),
+        )
+        .await;
+    let rid = r["id"].as_str().expect("id").to_owned();
+    let (st, _) = a
+        .put(
+            &format!("/v2.0/routers/{rid}/add_router_interface"),
+            "admin",
+            json!({"subnet_id": sub["id"]}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    for path in [
+        format!("/v2.0/networks/{nid}"),
+        format!("/v2.0/routers/{rid}"),
+        format!("/v2.0/subnets/{}", sub["id"].as_str().expect("id")),
+    ] {
+        let (st, _) = a.get(&path, "alice").await;
+        assert_eq!(st, 200, "{path}");
+    }
+    let p = a
+        .create("ports", "port", "alice", json!({"network_id": nid}))
+        .await;
+    assert_eq!(p["fixed_ips"][0]["ip_address"], "10.100.0.2");
+    let (st, _) = a
+        .delete(
+            &format!("/v2.0/ports/{}", p["id"].as_str().expect("id")),
+            "alice",
+        )
+        .await;
+    assert_eq!(st, 204);
+    let (st, _) = a
+        .put(
+            &format!("/v2.0/routers/{rid}/remove_router_interface"),
+            "admin",
+            json!({"subnet_id": sub["id"]}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, _) = a.delete(&format!("/v2.0/routers/{rid}"), "admin").await;
+    assert_eq!(st, 204);
+    let (st, _) = a.delete(&format!("/v2.0/networks/{nid}"), "admin").await;
+    assert_eq!(st, 204);
+    // Bob may not create in alice's project.
+    let (st, _) = a
+        .post(
+            "/v2.0/networks",
+            "bob",
+            json!({"network": {"project_id": "p1"}}),
+        )
+        .await;
+    assert_eq!(st, 403);
+}
