@@ -209,6 +209,14 @@ impl Network {
     /// The project a new resource belongs to: the body's `project_id`/`tenant_id`
     /// (only an admin may name another project, which policy checks), else the caller's.
     pub(crate) fn owner(&self, ctx: &AuthContext, body: &Map<String, Value>) -> NResult<String> {
+        if let (Some(p), Some(t)) = (body.get("project_id"), body.get("tenant_id")) {
+            if p != t {
+                return Err(NeutronError::bad(
+                    "HTTPBadRequest",
+                    "'project_id' and 'tenant_id' do not match",
+                ));
+            }
+        }
         let p = body
             .get("project_id")
             .or_else(|| body.get("tenant_id"))

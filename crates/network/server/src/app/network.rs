@@ -135,6 +135,11 @@ impl Network {
         } else {
             let wanted = body.get("provider:segmentation_id").and_then(Value::as_i64);
             let vni = match wanted {
+                Some(v) if !(1..=16_777_215).contains(&v) => {
+                    return Err(NeutronError::invalid_input(format!(
+                        "provider:segmentation_id {v} out of range (1 through 16777215)"
+                    )))
+                }
                 Some(v) => v,
                 None => {
                     let used: std::collections::HashSet<i64> =

@@ -129,6 +129,18 @@ async fn external_networks_visible_and_filterable() {
         )
         .await;
     assert_eq!(st, 403);
+    let (st, _) = a
+        .post("/v2.0/networks", "admin", json!({"network": {"provider:network_type": "vxlan", "provider:segmentation_id": 16777216}}))
+        .await;
+    assert_eq!(st, 400);
+    let (st, v) = a
+        .post(
+            "/v2.0/networks",
+            "admin",
+            json!({"network": {"project_id": "p1", "tenant_id": "p2"}}),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
     // A second flat network on the same physical network conflicts.
     let (st, v) = a.post("/v2.0/networks", "admin", json!({"network": {"provider:network_type": "flat", "provider:physical_network": "public"}})).await;
     assert_eq!(st, 409, "{v}");
