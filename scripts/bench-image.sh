@@ -51,10 +51,14 @@ sync
 # evict FILE: drops FILE's clean pages from the page cache (posix_fadvise DONTNEED).
 evict() { python3 -c "import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)" "$1"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$PID/status"; }
-# Runs "$@" while sampling RSS; prints "<seconds> <rss growth KiB>".
+# Server CPU time (user + system) in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+TICK="$(getconf CLK_TCK)"
+# Runs "$@" while sampling RSS; prints "<seconds> <rss growth KiB> <server CPU s>".
 measure() {
-  local before peak=0 r start end
+  local before peak=0 r start end cpu0
   before="$(rss_kib)"
+  cpu0="$(cpu_ticks)"
   start="$(date +%s.%N)"
   "$@" &
   local job=$!
@@ -65,13 +69,13 @@ measure() {
   done
   wait "$job"
   end="$(date +%s.%N)"
-  python3 -c "print(f'{$end - $start:.3f} {max(0, $peak - $before)}')"
+  python3 -c "print(f'{$end - $start:.3f} {max(0, $peak - $before)} {($(cpu_ticks) - $cpu0) / $TICK:.2f}')"
 }
 rate() { python3 -c "print(f'{$SIZE_MIB / $1:.0f}')"; }
 
-read -r t_dw _ < <(measure dd if="$WORK/src.bin" of="$WORK/data/dd-copy.bin" bs=1M conv=fsync status=none)
+read -r t_dw _ _ < <(measure dd if="$WORK/src.bin" of="$WORK/data/dd-copy.bin" bs=1M conv=fsync status=none)
 evict "$WORK/data/dd-copy.bin"
-read -r t_dr _ < <(measure sh -c "cat '$WORK/data/dd-copy.bin' >/dev/null")
+read -r t_dr _ _ < <(measure sh -c "cat '$WORK/data/dd-copy.bin' >/dev/null")
 rm -f "$WORK/data/dd-copy.bin"
 
 ID="$(curl -sf "http://127.0.0.1:$IMP/v2/images" -H "x-auth-token: $TOKEN" -H 'content-type: application/json' \
@@ -83,13 +87,13 @@ upload() {
 download() {
   curl -sf "http://127.0.0.1:$IMP/v2/images/$ID/file" -H "x-auth-token: $TOKEN" -o /dev/null
 }
-read -r t_up g_up < <(measure upload)
+read -r t_up g_up c_up < <(measure upload)
 evict "$WORK/data/images/$ID"
-read -r t_down g_down < <(measure download)
+read -r t_down g_down c_down < <(measure download)
 
-printf '%-14s %8s %10s %14s\n' what seconds MiB/s "RSS growth MiB"
-printf '%-14s %8s %10s %14s\n' "disk write" "$t_dw" "$(rate "$t_dw")" -
-printf '%-14s %8s %10s %14s\n' "disk read" "$t_dr" "$(rate "$t_dr")" -
-printf '%-14s %8s %10s %14s\n' "API upload" "$t_up" "$(rate "$t_up")" "$((g_up / 1024))"
-printf '%-14s %8s %10s %14s\n' "API download" "$t_down" "$(rate "$t_down")" "$((g_down / 1024))"
+printf '%-14s %8s %10s %14s %14s\n' what seconds MiB/s "RSS growth MiB" "server CPU s"
+printf '%-14s %8s %10s %14s %14s\n' "disk write" "$t_dw" "$(rate "$t_dw")" - -
+printf '%-14s %8s %10s %14s %14s\n' "disk read" "$t_dr" "$(rate "$t_dr")" - -
+printf '%-14s %8s %10s %14s %14s\n' "API upload" "$t_up" "$(rate "$t_up")" "$((g_up / 1024))" "$c_up"
+printf '%-14s %8s %10s %14s %14s\n' "API download" "$t_down" "$(rate "$t_down")" "$((g_down / 1024))" "$c_down"
 python3 -c "print(f'upload = {$t_dw / $t_up * 100:.0f}% of disk write, download = {$t_dr / $t_down * 100:.0f}% of disk read')"

@@ -250,11 +250,11 @@ impl ImageStore for FilesystemStore {
             let mut left = len.unwrap_or(u64::MAX);
             while left > 0 {
                 let want = usize::try_from(left.min(READ_CHUNK as u64)).unwrap_or(READ_CHUNK);
-                let mut buf = vec![0u8; want];
-                match file.read(&mut buf) {
+                // read_to_end fills the spare capacity without zeroing it first.
+                let mut buf = Vec::with_capacity(want);
+                match (&mut file).take(want as u64).read_to_end(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
-                        buf.truncate(n);
                         left = left.saturating_sub(n as u64);
                         if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
                             // The client went away.
