@@ -26,7 +26,11 @@ pub struct RemoteValidator {
 
 impl RemoteValidator {
     /// A validator for the Identity API at `identity_url`.
-    pub fn new(identity_url: &str, creds: ServiceCredentials, cache_ttl: Duration) -> Result<Self, Error> {
+    pub fn new(
+        identity_url: &str,
+        creds: ServiceCredentials,
+        cache_ttl: Duration,
+    ) -> Result<Self, Error> {
         Ok(RemoteValidator {
             client: IdentityClient::new(identity_url)?,
             creds,
@@ -62,12 +66,30 @@ pub fn context_from_token(t: &Value) -> AuthContext {
         project_domain_id: s(&t["project"]["domain"]["id"]),
         domain_id: s(&t["domain"]["id"]),
         system_scope: (t["system"]["all"] == Value::Bool(true)).then(|| "all".to_string()),
-        roles: t["roles"].as_array().map(|r| r.iter().filter_map(|x| x["name"].as_str()).map(str::to_lowercase).collect()).unwrap_or_default(),
-        role_ids: t["roles"].as_array().map(|r| r.iter().filter_map(|x| s(&x["id"])).collect()).unwrap_or_default(),
+        roles: t["roles"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|x| x["name"].as_str())
+                    .map(str::to_lowercase)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        role_ids: t["roles"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|x| s(&x["id"])).collect())
+            .unwrap_or_default(),
         application_credential_id: s(&t["application_credential"]["id"]),
-        application_credential_restricted: t["application_credential"]["restricted"] == Value::Bool(true),
-        audit_ids: t["audit_ids"].as_array().map(|a| a.iter().filter_map(s).collect()).unwrap_or_default(),
-        methods: t["methods"].as_array().map(|a| a.iter().filter_map(s).collect()).unwrap_or_default(),
+        application_credential_restricted: t["application_credential"]["restricted"]
+            == Value::Bool(true),
+        audit_ids: t["audit_ids"]
+            .as_array()
+            .map(|a| a.iter().filter_map(s).collect())
+            .unwrap_or_default(),
+        methods: t["methods"]
+            .as_array()
+            .map(|a| a.iter().filter_map(s).collect())
+            .unwrap_or_default(),
     }
 }
 
@@ -86,7 +108,9 @@ impl TokenValidator for RemoteValidator {
             service = self.service_token(true).await?;
             answer = self.client.validate(&service, token).await;
         }
-        let body = answer?.ok_or_else(|| Error::unauthenticated("The request you have made requires authentication."))?;
+        let body = answer?.ok_or_else(|| {
+            Error::unauthenticated("The request you have made requires authentication.")
+        })?;
         let ctx = context_from_token(&body);
         if !self.cache_ttl.is_zero() {
             let mut cache = self.cache.lock().await;
