@@ -10,7 +10,7 @@
 #   test      cargo test --workspace (SQLite)
 #   postgres  PostgreSQL from Debian packages (scripts/ci-postgres.sh), then
 #             cargo test -p rustack-identity-server -p rustack-db against it
-#   release   cargo build --release
+#   release   cargo build --release -p rustack (the binary the next phases run)
 #   up        start target/release/rustack up on a fresh data dir, free port
 #   e2e       tests/e2e/identity-cli.sh (the real openstack CLI)
 #   tempest   conformance/run-tempest: the identity tests of the Interop
@@ -110,7 +110,7 @@ phase_postgres() {
 }
 
 phase_release() {
-  cargo build --release --locked
+  cargo build --release --locked -p rustack
   ls -l target/release/rustack
 }
 

@@ -5,7 +5,7 @@
 #   e.g. scripts/up.sh --data-dir /var/lib/rustack --bind 0.0.0.0
 #
 # Installs what the build needs when it is missing (a C compiler, and the Rust
-# toolchain via rustup), runs `cargo build --release`, then execs
+# toolchain via rustup), runs `cargo build --release -p rustack`, then execs
 # `target/release/rustack up "$@"`. State lives in --data-dir (default
 # $RUSTACK_DATA_DIR, else ~/.local/share/rustack). Stop it with Ctrl-C or SIGTERM.
 set -euo pipefail
