@@ -630,3 +630,50 @@ async fn tokens_expire() {
         "allow_expired still validates an expired token"
     );
 }
+
+/// As Keystone (and Tempest's test_token_auth_creation_existence_deletion): a user
+/// checking their own revoked token gets 404, not 403.
+#[tokio::test]
+async fn own_revoked_token_is_404_for_non_admin() {
+    let c = TestCloud::start().await;
+    let admin = c.admin_token().await;
+    let (uid, _, mine) = c.persona(&admin, "self-checker", "member", None).await;
+    let sub = c
+        .password_token(&uid, "pw-secret", None)
+        .await
+        .header("x-subject-token");
+    let h = [("X-Subject-Token", sub.as_str())];
+    assert_eq!(
+        c.call_with(Method::HEAD, "/v3/auth/tokens", Some(&mine), None, &h)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        c.call_with(Method::DELETE, "/v3/auth/tokens", Some(&mine), None, &h)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        c.call_with(Method::HEAD, "/v3/auth/tokens", Some(&mine), None, &h)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        c.call_with(Method::GET, "/v3/auth/tokens", Some(&mine), None, &h)
+            .await
+            .status,
+        404
+    );
+    // Someone else's valid token: 403 for a member.
+    let (_, _, other) = c.persona(&admin, "someone", "member", None).await;
+    let h = [("X-Subject-Token", other.as_str())];
+    assert_eq!(
+        c.call_with(Method::GET, "/v3/auth/tokens", Some(&mine), None, &h)
+            .await
+            .status,
+        403
+    );
+}

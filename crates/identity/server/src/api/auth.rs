@@ -335,18 +335,15 @@ async fn subject(
     let allow_expired = q
         .get("allow_expired")
         .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-    // Policy first: a caller who may not validate tokens learns nothing about this one.
-    let subject = st.validate_token(token, allow_expired).await;
-    let target_user = subject
-        .as_ref()
-        .map(|d| d.user.id.clone())
-        .unwrap_or_default();
+    // As Keystone: the subject is validated while building the policy target, so an
+    // invalid, expired or revoked subject is a 404 before the rule is evaluated.
+    let subject = st.validate_token(token, allow_expired).await?;
     st.authorize(
         &ctx,
         rule,
-        &json!({"target": {"token": {"user_id": target_user}}, "token": {"user_id": target_user}}),
+        &json!({"target": {"token": {"user_id": subject.user.id, "user": {"domain": {"id": subject.user.domain_id}}}}}),
     )?;
-    subject
+    Ok(subject)
 }
 
 /// `GET /v3/auth/tokens`.
