@@ -22,7 +22,7 @@ use rustack_identity_fernet::{
 use serde_json::{json, Value};
 
 use crate::store::app_cred::AppCred;
-use crate::store::assignment::{Actor, Assignment, Role, Target};
+use crate::store::assignment::{Role, Target};
 use crate::store::identity::User;
 use crate::store::resource::{Domain, Project};
 use crate::store::revoke::RevocationEvent;
@@ -749,10 +749,6 @@ pub fn fill_url(url: &str, project_id: Option<&str>) -> Option<String> {
     Some(out)
 }
 
-/// Role assignments as `GET /v3/role_assignments` sees them.
-pub fn assignment_matches_actor(a: &Assignment, actor: Actor, id: &str) -> bool {
-    a.actor == actor && a.actor_id == id
-}
 
 #[cfg(test)]
 mod tests {
