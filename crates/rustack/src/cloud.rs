@@ -82,6 +82,23 @@ fn url_host(bind: IpAddr, cfg: &RustackConfig) -> String {
     }
 }
 
+/// The service users bootstrap creates (Kolla's names), with their passwords from
+/// passwords.yml: what a service started with `rustack serve` authenticates as.
+pub fn service_users(
+    passwords: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    SERVICE_USERS
+        .iter()
+        .filter_map(|(user, key)| passwords.get(*key).map(|p| (user.to_string(), p.clone())))
+        .collect()
+}
+
+/// (service user, passwords.yml key) for the services that can run on their own.
+pub const SERVICE_USERS: &[(&str, &str)] = &[
+    ("glance", "glance_keystone_password"),
+    ("neutron", "neutron_keystone_password"),
+];
+
 /// Creates the data dir (0700).
 pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -169,6 +186,7 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
                     url: network_url.clone(),
                 },
             ],
+            service_users: service_users(&passwords),
         })
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
@@ -252,4 +270,165 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         trigger,
         tasks: vec![running.task, image_running.task, network_running.task],
     })
+}
+
+/// A service that can run on its own (`rustack serve`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServiceKind {
+    /// Keystone v3.
+    Identity,
+    /// Glance v2.
+    Image,
+    /// Neutron v2.0 (API).
+    Network,
+}
+
+/// How to start one service on its own.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Which service.
+    pub service: ServiceKind,
+    /// State directory (its passwords.yml must be the one the identity host generated:
+    /// copy it, as Kolla distributes passwords.yml to every host).
+    pub data_dir: PathBuf,
+    /// Address to bind.
+    pub bind: IpAddr,
+    /// Port override (`None` = the configured port).
+    pub port: Option<u16>,
+    /// The Identity API (`http://host:5000`); required for every service but identity.
+    pub identity_url: Option<String>,
+    /// Configuration.
+    pub config: RustackConfig,
+}
+
+/// One service running on its own.
+pub struct Served {
+    /// Its URL (`http://host:port`).
+    pub url: String,
+    trigger: rustack_runtime::ShutdownTrigger,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Served {
+    /// Stops the service, finishing in-flight requests.
+    pub async fn shutdown(self) {
+        self.trigger.trigger();
+        let _ = self.task.await;
+    }
+}
+
+/// Starts one service alone. Services other than identity validate tokens over the
+/// Identity API as their Kolla service user (`glance`, `neutron`, created by identity's
+/// bootstrap with the passwords in passwords.yml), caching validations for
+/// `token_cache_seconds` of the identity section (keystonemiddleware's 300 s).
+/// Catalog entries for services on other hosts are registered by the operator
+/// (`openstack endpoint create`), as Kolla's service-ks-register does.
+pub async fn serve(opts: ServeOptions) -> anyhow::Result<Served> {
+    prepare_data_dir(&opts.data_dir)?;
+    let cfg = &opts.config;
+    let passwords = files::ensure_passwords(&opts.data_dir.join("passwords.yml"))?;
+    let (name, default_port, option) = match opts.service {
+        ServiceKind::Identity => ("identity", cfg.identity.port, "--port or [identity] port"),
+        ServiceKind::Image => ("image", cfg.image.port, "--port or [image] port"),
+        ServiceKind::Network => ("network", cfg.network.port, "--port or [network] port"),
+    };
+    let listener =
+        rustack_runtime::bind(name, opts.bind, opts.port.unwrap_or(default_port), option).await?;
+    let url = format!(
+        "http://{}:{}",
+        url_host(opts.bind, cfg),
+        listener.local_addr()?.port()
+    );
+    let (trigger, shutdown) = rustack_runtime::shutdown_channel();
+    let db_url = |configured: &Option<String>, file: &str| {
+        configured
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", opts.data_dir.join(file).display()))
+    };
+    let remote = |user: &str| -> anyhow::Result<Arc<dyn rustack_api_common::TokenValidator>> {
+        let identity_url = opts
+            .identity_url
+            .clone()
+            .context("--identity-url is required to run this service on its own")?;
+        let (_, key) = SERVICE_USERS
+            .iter()
+            .find(|(u, _)| *u == user)
+            .context("no service user for this service")?;
+        let password = passwords
+            .get(*key)
+            .cloned()
+            .with_context(|| format!("passwords.yml lacks {key}"))?;
+        let creds = rustack_identity_api::ServiceCredentials {
+            username: user.to_string(),
+            password,
+            domain_name: "Default".into(),
+            project_name: "service".into(),
+        };
+        let ttl = std::time::Duration::from_secs(cfg.identity.token_cache_seconds);
+        let v = rustack_api_common::remote::RemoteValidator::new(&identity_url, creds, ttl)
+            .map_err(|e| anyhow::anyhow!("token validator: {e}"))?;
+        Ok(Arc::new(v))
+    };
+    let task = match opts.service {
+        ServiceKind::Identity => {
+            let identity = Identity::open(
+                cfg.identity.clone(),
+                &db_url(&cfg.identity.database_url, "identity.db"),
+                key_repo(cfg, &opts.data_dir),
+            )
+            .await
+            .map_err(anyhow::Error::new)
+            .context("starting the identity service")?;
+            let admin_password = passwords
+                .get("keystone_admin_password")
+                .cloned()
+                .context("passwords.yml lacks keystone_admin_password")?;
+            identity
+                .bootstrap(&Bootstrap {
+                    admin_password,
+                    region: cfg.cloud.region.clone(),
+                    catalog: vec![CatalogEntry {
+                        service_type: "identity".into(),
+                        name: "keystone".into(),
+                        url: url.clone(),
+                    }],
+                    service_users: service_users(&passwords),
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
+            rustack_identity_server::run(identity, listener, shutdown)?.task
+        }
+        ServiceKind::Image => {
+            let dir = cfg
+                .image
+                .filesystem_store_datadir
+                .clone()
+                .unwrap_or_else(|| opts.data_dir.join("images"));
+            let image = ImageService::open(
+                cfg.image.clone(),
+                &db_url(&cfg.image.database_url, "image.db"),
+                dir,
+                remote("glance")?,
+            )
+            .await
+            .map_err(anyhow::Error::new)
+            .context("starting the image service")?;
+            rustack_image_server::run(image, listener, shutdown)?.task
+        }
+        ServiceKind::Network => {
+            if cfg.network.public_network.is_some() {
+                tracing::warn!("[network.public_network] is only created by `rustack up`; create it with the openstack CLI");
+            }
+            let network = Network::open(
+                cfg.network.clone(),
+                &db_url(&cfg.network.database_url, "network.db"),
+            )
+            .await
+            .map_err(anyhow::Error::new)
+            .context("starting the network service")?;
+            rustack_network_server::run(Arc::new(network), remote("neutron")?, listener, shutdown)?
+                .task
+        }
+    };
+    Ok(Served { url, trigger, task })
 }

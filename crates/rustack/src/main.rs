@@ -54,6 +54,30 @@ enum Command {
         #[arg(long)]
         network_port: Option<u16>,
     },
+    /// Run one service on its own, for multi-host deployments (Kolla's one container
+    /// per service).
+    ///
+    /// `identity` bootstraps like `rustack up` (with only itself in the catalog) and
+    /// creates the service users (`glance`, `neutron`). The other services validate
+    /// tokens over the Identity API at --identity-url as their service user, with the
+    /// password from <data-dir>/passwords.yml (copy the identity host's file). Register
+    /// their endpoints with `openstack endpoint create`.
+    Serve {
+        /// The service to run.
+        #[arg(value_enum)]
+        service: rustack::cloud::ServiceKind,
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: IpAddr,
+        /// Port (default: the service's upstream port from the config).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Identity API URL (e.g. http://10.0.0.1:5000); required for image and network.
+        #[arg(long)]
+        identity_url: Option<String>,
+    },
     /// Identity service administration (like keystone-manage).
     Identity {
         #[command(subcommand)]
@@ -163,6 +187,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let signal = rustack_runtime::termination_signal().await;
             tracing::info!(signal, "shutting down");
             running.shutdown().await;
+            Ok(())
+        }
+        Command::Serve {
+            service,
+            common,
+            bind,
+            port,
+            identity_url,
+        } => {
+            let dir = data_dir(&common)?;
+            let config = load_config(&common, &dir)?;
+            let served = cloud::serve(cloud::ServeOptions {
+                service,
+                data_dir: dir,
+                bind,
+                port,
+                identity_url,
+                config,
+            })
+            .await?;
+            println!("rustack {service:?} is up at {}", served.url);
+            let signal = rustack_runtime::termination_signal().await;
+            tracing::info!(signal, "shutting down");
+            served.shutdown().await;
             Ok(())
         }
         Command::Identity {

@@ -33,12 +33,28 @@ pub struct Bootstrap {
     pub region: String,
     /// Catalog entries.
     pub catalog: Vec<CatalogEntry>,
+    /// Service users (name, password) to create in the `service` project with the
+    /// `service` role, as Kolla registers `glance`, `neutron`, …: services running on
+    /// their own validate tokens with them. Existing users keep their password.
+    pub service_users: Vec<(String, String)>,
 }
 
 impl Identity {
     /// Runs bootstrap; safe to run at every start.
     pub async fn bootstrap(&self, b: &Bootstrap) -> Result<(), Error> {
         let s = &self.store;
+        // bcrypt (cost 12 by default) dominates a first start: hash the missing service
+        // users' passwords on the blocking pool while the rest of bootstrap runs.
+        let mut pending_hashes = std::collections::HashMap::new();
+        for (name, password) in &b.service_users {
+            if s.user_by_name("default", name).await?.is_none() {
+                let (pw, cost) = (password.clone(), self.cfg.bcrypt_cost);
+                let task = tokio::task::spawn_blocking(move || {
+                    bcrypt::hash(pw, cost).map_err(|e| Error::internal(format!("bcrypt: {e}")))
+                });
+                pending_hashes.insert(name.as_str(), task);
+            }
+        }
         if s.domain_get("default").await?.is_none() {
             s.domain_create(&Domain {
                 id: "default".into(),
@@ -129,6 +145,45 @@ impl Identity {
                 target,
                 target_id,
                 role_id: role_ids["admin"].clone(),
+                inherited: false,
+            })
+            .await?;
+        }
+        let service_role = role_ids["service"].clone();
+        for (name, _) in &b.service_users {
+            let user = match s.user_by_name("default", name).await? {
+                Some(u) => u,
+                None => {
+                    let hash = match pending_hashes.remove(name.as_str()) {
+                        Some(h) => h
+                            .await
+                            .map_err(|e| Error::internal(format!("bcrypt task: {e}")))??,
+                        None => {
+                            return Err(Error::internal(format!(
+                                "no password hash for service user {name}"
+                            )))
+                        }
+                    };
+                    let u = User {
+                        id: rustack_common::new_hex_id(),
+                        name: name.clone(),
+                        domain_id: "default".into(),
+                        enabled: true,
+                        password_hash: Some(hash),
+                        default_project_id: None,
+                        extra: Default::default(),
+                        created_at: crate::store::now_text(),
+                    };
+                    s.user_create(&u).await?;
+                    u
+                }
+            };
+            s.assignment_create(&Assignment {
+                actor: Actor::User,
+                actor_id: user.id,
+                target: Target::Project,
+                target_id: project_ids[1].clone(),
+                role_id: service_role.clone(),
                 inherited: false,
             })
             .await?;
