@@ -749,7 +749,6 @@ pub fn fill_url(url: &str, project_id: Option<&str>) -> Option<String> {
     Some(out)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
