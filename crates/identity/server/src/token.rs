@@ -662,10 +662,12 @@ impl Identity {
                 }
             }
         }
+        // Domain-specific roles only ever act through the global roles they imply: they
+        // never appear in a token (as in Keystone).
         Ok(snap
             .roles
             .iter()
-            .filter(|r| all.contains(&r.id))
+            .filter(|r| all.contains(&r.id) && r.domain_id.is_none())
             .cloned()
             .collect())
     }

@@ -13,15 +13,15 @@ use rustack_test_utils::TestCloud;
 use serde_json::json;
 
 async fn service_user(c: &TestCloud, admin: &str) -> ServiceCredentials {
-    let uid = c.create_user(admin, "glance", "glance-pw").await;
+    let uid = c.create_user(admin, "svc-test", "svc-pw").await;
     let r = c
         .call(Method::GET, "/v3/projects?name=service", Some(admin), None)
         .await;
     let service_project = r.body["projects"][0]["id"].as_str().unwrap().to_string();
     c.grant(admin, &service_project, &uid, "service").await;
     ServiceCredentials {
-        username: "glance".into(),
-        password: "glance-pw".into(),
+        username: "svc-test".into(),
+        password: "svc-pw".into(),
         domain_name: "Default".into(),
         project_name: "service".into(),
     }

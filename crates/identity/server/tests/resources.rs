@@ -777,3 +777,112 @@ async fn ec2_credentials() {
         204
     );
 }
+
+/// Domain-specific roles never show up in tokens or effective assignments themselves;
+/// the global roles they imply do (Tempest test_assignments_for_domain_roles).
+#[tokio::test]
+async fn domain_roles_act_only_through_implied_roles() {
+    let c = TestCloud::start().await;
+    let a = c.admin_token().await;
+    let r = c
+        .call(
+            Method::POST,
+            "/v3/roles",
+            Some(&a),
+            Some(json!({"role": {"name": "dr", "domain_id": "default"}})),
+        )
+        .await;
+    let dr = r.body["role"]["id"].as_str().unwrap().to_string();
+    let (uid, p, _) = c.persona(&a, "dr-user", "reader", None).await;
+    assert_eq!(
+        c.call(
+            Method::PUT,
+            &format!("/v3/projects/{p}/users/{uid}/roles/{dr}"),
+            Some(&a),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    let r = c
+        .call(
+            Method::GET,
+            &format!("/v3/role_assignments?effective&user.id={uid}&scope.project.id={p}"),
+            Some(&a),
+            None,
+        )
+        .await;
+    let roles: Vec<&str> = r.body["role_assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["role"]["id"].as_str().unwrap())
+        .collect();
+    assert!(!roles.contains(&dr.as_str()));
+    // The domain role implies member: the token carries member, not the domain role.
+    let member = c.role_id(&a, "member").await;
+    assert_eq!(
+        c.call(
+            Method::PUT,
+            &format!("/v3/roles/{dr}/implies/{member}"),
+            Some(&a),
+            None
+        )
+        .await
+        .status,
+        201
+    );
+    let r = c
+        .password_token(&uid, "pw-secret", Some(json!({"project": {"id": p}})))
+        .await;
+    let names: Vec<&str> = r.body["token"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"member") && !names.contains(&"dr"),
+        "{names:?}"
+    );
+    // Updating an endpoint to a region that does not exist yet creates it.
+    let sid = c
+        .call(
+            Method::POST,
+            "/v3/services",
+            Some(&a),
+            Some(json!({"service": {"type": "x"}})),
+        )
+        .await
+        .body["service"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = c
+        .call(
+            Method::POST,
+            "/v3/endpoints",
+            Some(&a),
+            Some(
+                json!({"endpoint": {"service_id": sid, "interface": "public", "url": "http://h/"}}),
+            ),
+        )
+        .await;
+    let eid = r.body["endpoint"]["id"].as_str().unwrap().to_string();
+    let r = c
+        .call(
+            Method::PATCH,
+            &format!("/v3/endpoints/{eid}"),
+            Some(&a),
+            Some(json!({"endpoint": {"region": "brand-new"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(
+        c.call(Method::GET, "/v3/regions/brand-new", Some(&a), None)
+            .await
+            .status,
+        200
+    );
+}

@@ -331,6 +331,22 @@ fn check_interface(i: &str) -> Result<(), Error> {
     }
 }
 
+/// Keystone creates a region an endpoint names if it does not exist yet (the legacy
+/// `region` attribute's behaviour, kept for `region_id` too).
+async fn ensure_region(st: &Identity, id: &str) -> Result<(), Error> {
+    if st.store.region_get(id).await?.is_none() {
+        st.store
+            .region_create(&Region {
+                id: id.to_string(),
+                description: String::new(),
+                parent_region_id: None,
+                extra: Default::default(),
+            })
+            .await?;
+    }
+    Ok(())
+}
+
 async fn endpoint_create(
     st: St,
     headers: HeaderMap,
@@ -355,17 +371,7 @@ async fn endpoint_create(
         _ => None,
     };
     if let Some(r) = &region_id {
-        // Keystone creates a region named by an endpoint on the fly.
-        if st.store.region_get(r).await?.is_none() {
-            st.store
-                .region_create(&Region {
-                    id: r.clone(),
-                    description: String::new(),
-                    parent_region_id: None,
-                    extra: Default::default(),
-                })
-                .await?;
-        }
+        ensure_region(&st, r).await?;
     }
     let e = Endpoint {
         id: rustack_common::new_hex_id(),
@@ -424,10 +430,7 @@ async fn endpoint_update(
         e.service_id = s;
     }
     if let Some(r) = f.opt_str("region_id", 255)?.or(f.opt_str("region", 255)?) {
-        st.store
-            .region_require(&r)
-            .await
-            .map_err(|_| Error::bad_request(format!("Could not find region: {r}.")))?;
+        ensure_region(&st, &r).await?;
         e.region_id = Some(r);
     }
     if let Some(x) = f.opt_bool("enabled")? {

@@ -972,6 +972,14 @@ async fn role_assignments(st: St, headers: HeaderMap, q: Q) -> ApiResult<Json<Va
             }
         }
         let implied = st.store.implied_role_list().await?;
+        let domain_roles: BTreeSet<String> = st
+            .store
+            .role_list()
+            .await?
+            .into_iter()
+            .filter(|r| r.domain_id.is_some())
+            .map(|r| r.id)
+            .collect();
         for r in base {
             let mut seen = BTreeSet::new();
             let mut frontier = vec![r.role_id.clone()];
@@ -984,6 +992,10 @@ async fn role_assignments(st: St, headers: HeaderMap, q: Q) -> ApiResult<Json<Va
                 }
             }
             for role in seen {
+                // Domain-specific roles are never effective themselves (Keystone).
+                if domain_roles.contains(&role) {
+                    continue;
+                }
                 rows.push(Row {
                     role_id: role,
                     ..r.clone()
