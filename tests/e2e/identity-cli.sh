@@ -61,19 +61,25 @@ AUTH_URL="$OS_AUTH_URL"
 step() { STEP=$((STEP + 1)); echo; echo "== step $STEP: $*"; }
 ok() { echo "   ok: $*"; }
 
+# quote: indent a log excerpt and mask the test's secrets in it.
+quote() {
+  local pw="$USER_PASSWORD" sec="${APPCRED_SECRET:-no-secret-yet}"
+  sed -e "s/$pw/***/g" -e "s/$sec/***/g" -e 's/^/   | /'
+}
+
 # report MSG: print MSG, the last command's output and its debug log (REST calls).
 report() {
   echo "   FAILED: $*" >&2
   if [[ -s "$WORK/out" ]]; then
     echo "   --- command output ---" >&2
-    head -c 3000 "$WORK/out" | sed 's/^/   | /' >&2
+    head -c 3000 "$WORK/out" | quote >&2
   fi
   if [[ -s "$WORK/err" ]]; then
     echo "   --- openstack --debug output (REST requests/responses) ---" >&2
     grep -E '^(REQ|RESP|Request returned|[A-Za-z.]*(Error|Exception|Failure)|.*HTTP [0-9]{3})' "$WORK/err" \
-      | tail -n 40 | sed 's/^/   | /' >&2 || true
+      | tail -n 40 | quote >&2 || true
     echo "   --- last lines of stderr ---" >&2
-    tail -n 15 "$WORK/err" | sed 's/^/   | /' >&2
+    tail -n 15 "$WORK/err" | quote >&2
   fi
 }
 # fail MSG: report and stop (later steps depend on this one).
