@@ -190,7 +190,6 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         })
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
-    let running = rustack_identity_server::run(identity.clone(), listener, shutdown.clone())?;
 
     let image_db = cfg
         .image
@@ -206,7 +205,6 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         .await
         .map_err(anyhow::Error::new)
         .context("starting the image service")?;
-    let image_running = rustack_image_server::run(image.clone(), image_listener, shutdown.clone())?;
 
     let network_db = cfg
         .network
@@ -238,12 +236,6 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         }
         None => None,
     };
-    let network_running = rustack_network_server::run(
-        network.clone(),
-        identity.clone(),
-        network_listener,
-        shutdown.clone(),
-    )?;
 
     let openrc = opts.data_dir.join("admin-openrc.sh");
     let clouds = opts.data_dir.join("clouds.yaml");
@@ -254,6 +246,17 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
     files::write_private(
         &clouds,
         &files::clouds_yaml(&identity_url, &admin_password, &cfg.cloud.region),
+    )?;
+
+    // Serve only once everything is open and the operator files exist: a client that
+    // reaches any endpoint finds the whole cloud there.
+    let running = rustack_identity_server::run(identity.clone(), listener, shutdown.clone())?;
+    let image_running = rustack_image_server::run(image.clone(), image_listener, shutdown.clone())?;
+    let network_running = rustack_network_server::run(
+        network.clone(),
+        identity.clone(),
+        network_listener,
+        shutdown.clone(),
     )?;
 
     Ok(RunningCloud {

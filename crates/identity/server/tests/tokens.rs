@@ -331,6 +331,47 @@ async fn application_credential_auth_and_restrictions() {
     let secret = ac["secret"].as_str().unwrap().to_string();
     assert_eq!(ac["project_id"], project.as_str());
     assert_eq!(ac["unrestricted"], false);
+    let mut roles: Vec<&str> = ac["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    roles.sort();
+    assert_eq!(
+        roles,
+        vec!["member", "reader"],
+        "no roles given: the token's roles are delegated"
+    );
+    // An empty list (what openstackclient sends) means the same.
+    let r = c
+        .call(
+            Method::POST,
+            &format!("/v3/users/{uid}/application_credentials"),
+            Some(&tok),
+            Some(json!({"application_credential": {"name": "empty", "roles": []}})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        r.body["application_credential"]["roles"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // A role the user does not hold: 400 as Keystone.
+    let r = c
+        .call(
+            Method::POST,
+            &format!("/v3/users/{uid}/application_credentials"),
+            Some(&tok),
+            Some(
+                json!({"application_credential": {"name": "greedy", "roles": [{"name": "admin"}]}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.raw);
     // Listing never shows the secret.
     let r = c
         .call(

@@ -129,7 +129,10 @@ async fn ac_create(
     let unrestricted = f.opt_bool("unrestricted")?.unwrap_or(false);
     let held: Vec<_> = ctx.role_ids.clone();
     let roles: Vec<String> = match f.0.remove("roles") {
+        // As Keystone: no roles, or an empty list (what openstackclient sends), delegates
+        // every role of the token.
         None | Some(Value::Null) => held.clone(),
+        Some(Value::Array(items)) if items.is_empty() => held.clone(),
         Some(Value::Array(items)) => {
             let all = st.store.role_list().await?;
             let mut ids = vec![];
@@ -149,8 +152,8 @@ async fn ac_create(
                 }
                 .ok_or_else(|| Error::not_found(format!("Could not find role: {it}.")))?;
                 if !held.contains(&role.id) {
-                    return Err(Error::forbidden(format!(
-                        "You cannot delegate role {} you do not have on the project.",
+                    return Err(Error::bad_request(format!(
+                        "Invalid application credential: Cannot create an application credential with unassigned role {}.",
                         role.name
                     ))
                     .into());
