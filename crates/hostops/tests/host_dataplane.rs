@@ -382,6 +382,16 @@ fn dhcp_leases_to_two_instances_that_then_ping_each_other() {
 
     // dnsmasq dies: the next pass starts it again.
     ok(&["kill", "-s", "KILL", &dns_pid.to_string()]);
+    // SIGKILL is delivered asynchronously: wait until the process is gone (a zombie
+    // has an empty command line) so the pass below is the one that sees it dead.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::read(format!("/proc/{dns_pid}/cmdline")).is_ok_and(|c| !c.is_empty()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dnsmasq {dns_pid} survived SIGKILL"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let r = rec.reconcile(&d);
     assert_eq!(
         r.changes,

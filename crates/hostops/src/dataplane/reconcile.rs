@@ -330,12 +330,11 @@ impl<'a> Reconciler<'a> {
     fn inner_links(&self, d: &DesiredState, r: &mut ReconcileReport) {
         let h = d.host_netns.as_deref();
         let Some(host) = self.links(h, r) else { return };
-        let have_ns: BTreeSet<String> = self
-            .net
-            .netns_list()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let Some(have_ns) = Self::step(r, || "list namespaces".into(), self.net.netns_list())
+        else {
+            return;
+        };
+        let have_ns: BTreeSet<String> = have_ns.into_iter().collect();
         for ns in d.namespaces.iter().filter(|n| have_ns.contains(*n)) {
             let Some(inner) = self.links(Some(ns), r) else {
                 continue;
@@ -560,6 +559,24 @@ impl<'a> Reconciler<'a> {
             return;
         };
         for (name, cfg) in &d.dhcp {
+            // A dnsmasq whose namespace was deleted behind our back keeps serving the old,
+            // now unreachable namespace: when this pass (re)created the namespace, start over.
+            let ns_new = cfg
+                .netns
+                .as_ref()
+                .is_some_and(|ns| r.changes.contains(&Change::NetnsAdd(ns.clone())));
+            let running = have.iter().any(|s| s.name == *name && s.pid.is_some());
+            if ns_new
+                && running
+                && Self::step(
+                    r,
+                    || format!("stop dhcp for {name}"),
+                    self.dhcp.dhcp_stop(name),
+                )
+                .is_some()
+            {
+                r.changes.push(Change::DhcpStop(name.clone()));
+            }
             match Self::step(r, || format!("dhcp for {name}"), self.dhcp.dhcp_ensure(cfg)) {
                 Some(DhcpOutcome::Unchanged) | None => {}
                 Some(o) => r.changes.push(Change::Dhcp(name.clone(), o)),

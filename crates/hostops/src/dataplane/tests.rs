@@ -523,3 +523,20 @@ fn vxlan_parameter_change_recreates_the_device() {
         matches!(&s.links[&None]["vxlan-100"].info.kind, LinkKind::Vxlan(p) if p.remote.is_some())
     );
 }
+
+#[test]
+fn dnsmasq_is_restarted_when_its_namespace_was_recreated() {
+    let h = FakeHost::new();
+    let d = plan(&topology(), &host_cfg());
+    pass(&h, &d);
+    // Someone deletes the namespace; the fake's dnsmasq, like a real one, keeps running.
+    h.netns_del(&format!("qdhcp-{NET}")).unwrap();
+    let changes = pass(&h, &d);
+    assert!(
+        changes.contains(&Change::NetnsAdd(format!("qdhcp-{NET}"))),
+        "{changes:?}"
+    );
+    assert!(changes.contains(&Change::DhcpStop(NET.into())));
+    assert!(changes.contains(&Change::Dhcp(NET.into(), DhcpOutcome::Started)));
+    assert_eq!(pass(&h, &d), vec![]);
+}

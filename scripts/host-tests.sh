@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# scripts/host-tests.sh - the opt-in host tests of the data plane (root only).
+#
+# Installs what they use when missing (iproute2, nftables, dnsmasq-base,
+# busybox-static for udhcpc, iputils-ping), then runs
+# `RUSTACK_HOST_TESTS=1 cargo test -p rustack-hostops --test host_dataplane`.
+# Every device lives in namespaces the tests create (unique per run); nothing is
+# configured in the root namespace. See docs/dataplane.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+  echo "host-tests: needs root (network namespaces, bridges, dnsmasq); skipped" >&2
+  exit 0
+fi
+missing=()
+command -v ip >/dev/null || missing+=(iproute2)
+command -v nft >/dev/null || missing+=(nftables)
+command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
+command -v busybox >/dev/null || missing+=(busybox-static)
+command -v ping >/dev/null || missing+=(iputils-ping)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+RUSTACK_HOST_TESTS=1 exec cargo test --locked -p rustack-hostops --test host_dataplane "$@"
