@@ -8,13 +8,14 @@
 #   fmt       cargo fmt --all -- --check
 #   clippy    cargo clippy --workspace --all-targets -- -D warnings
 #   test      cargo test --workspace (SQLite)
-#   postgres  PostgreSQL from Debian packages (scripts/ci-postgres.sh), then
-#             cargo test -p rustack-identity-server -p rustack-db against it
+#   postgres  PostgreSQL from Debian packages (scripts/ci-postgres.sh), then the
+#             datastore and API tests of db, identity, image and network against it
 #   release   cargo build --release -p rustack (the binary the next phases run)
 #   up        start target/release/rustack up on a fresh data dir, free port
-#   e2e       tests/e2e/identity-cli.sh (the real openstack CLI)
-#   tempest   conformance/run-tempest: the identity tests of the Interop
-#             2020.06 platform list (tempest 47.0.0); any failure fails the run
+#   e2e       tests/e2e/{identity,image,network}-cli.sh (the real openstack CLI)
+#   tempest   conformance/run-tempest: the identity, image and network tests of
+#             the Interop 2020.06 platform list (tempest 47.0.0: 7 + 20 + 61);
+#             any failure fails the run
 # e2e and tempest need the cloud, so they imply `up` (and `release`).
 #
 # Every phase runs even when an earlier one failed (except those needing a
@@ -101,7 +102,8 @@ phase_postgres() {
   fi
   say "PostgreSQL tests against ${url%%:*}://***@${url#*@}"
   RUSTACK_TEST_POSTGRES_URL="$url" cargo_test "$OUT/cargo-test-postgres.log" \
-    --locked -p rustack-identity-server -p rustack-db || rc=$?
+    --locked -p rustack-db -p rustack-identity-server -p rustack-image-server \
+    -p rustack-network-server || rc=$?
   # The tests leave their databases behind; on the server this script set up, drop them.
   if [[ $own -eq 1 ]]; then
     "$RUSTACK_ROOT/scripts/ci-postgres.sh" --drop-test-databases || true
@@ -117,6 +119,9 @@ phase_release() {
 phase_up() {
   stop_cloud
   rm -rf "$DATA"
+  # A `public` external network for Tempest's public_network_id (rustack up prints its id).
+  mkdir -p "$DATA"
+  printf '[network.public_network]\nname = "public"\n' > "$DATA/rustack.toml"
   # Every service gets a free port (--identity-port, --image-port, ... as
   # `rustack up --help` lists them), so the run never collides with a cloud
   # already listening on the upstream ports.
@@ -152,12 +157,19 @@ phase_up() {
 }
 
 phase_e2e() {
-  "$RUSTACK_ROOT/tests/e2e/identity-cli.sh" --data-dir "$DATA"
+  local s rc=0
+  for s in identity image network; do
+    say "e2e: tests/e2e/$s-cli.sh"
+    "$RUSTACK_ROOT/tests/e2e/$s-cli.sh" --data-dir "$DATA" || { rc=$?; echo "e2e $s: FAILED" >&2; }
+  done
+  return "$rc"
 }
 
 phase_tempest() {
-  local port pw res="$OUT/tempest-results" want=7
+  local port pw pub res="$OUT/tempest-results" want=88
   port="$(cat "$OUT/rustack.port")"
+  pub="$(awk '$1 == "public" && $2 == "network" { print $3; exit }' "$OUT/rustack.log")"
+  [[ -n "$pub" ]] || die "rustack up printed no public network id"
   pw="$(awk '$1 == "keystone_admin_password:" { print $2 }' "$DATA/passwords.yml")"
   [[ -n "$pw" ]] || die "no keystone_admin_password in $DATA/passwords.yml"
   ensure_python_venv
@@ -165,20 +177,21 @@ phase_tempest() {
   TEMPEST_VENV_CACHE="$RUSTACK_CI_CACHE/tempest-47.0.0" \
     "$RUSTACK_ROOT/conformance/run-tempest" \
     --auth-url "http://127.0.0.1:$port/v3" --admin-user admin --admin-password "$pw" \
-    --admin-project admin --list platform --filter 'tempest\.api\.identity' \
+    --admin-project admin --list platform --public-network-id "$pub" \
+    --filter 'tempest\.api\.(identity|image|network)' \
     --out "$res" 2>&1 | tee "$OUT/tempest.out"
   local line
   line="$(tail -n 1 "$OUT/tempest.out")"
   [[ "$line" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]] \
     || die "run-tempest did not end with a counts line (see $OUT/tempest.out)"
   local passed="${BASH_REMATCH[1]}" failed="${BASH_REMATCH[2]}" skipped="${BASH_REMATCH[3]}"
-  echo "tempest identity (Interop 2020.06 platform): $line"
+  echo "tempest identity+image+network (Interop 2020.06 platform): $line"
   if [[ "$failed" -ne 0 ]]; then
     echo "failed tests (REST calls of each in $res/tempest.log):"
     grep '^FAIL' "$res/results.txt" || true
-    die "$failed Tempest identity test(s) failed"
+    die "$failed Tempest test(s) failed"
   fi
-  (( passed + skipped == want )) || die "expected $want identity tests, the list selected $((passed + failed + skipped))"
+  (( passed + skipped == want )) || die "expected $want tests, the list selected $((passed + failed + skipped))"
 }
 
 # ----------------------------------------------------------------- running
@@ -246,7 +259,7 @@ for p in test postgres; do
   if [[ -n "${RESULT[$p]:-}" ]]; then cat "$OUT/cargo-test-$p.log.totals" 2>/dev/null || true; fi
 done
 if [[ -n "${RESULT[tempest]:-}" && -f "$OUT/tempest.out" ]]; then
-  tail -n 1 "$OUT/tempest.out" | sed 's/^/tempest identity: /'
+  tail -n 1 "$OUT/tempest.out" | sed 's/^/tempest identity+image+network: /'
 fi
 if [[ $FAILED -ne 0 ]]; then
   echo "scripts/test.sh: FAILED"

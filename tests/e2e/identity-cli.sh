@@ -256,8 +256,9 @@ APPCRED_SECRET="$(json 'd["Secret"]')"
 ok "secret returned"
 expect_eq "project id" "$(json 'd["Project ID"]')" "$PROJECT_ID"
 # Keystone gives an application credential created without roles (the CLI sends
-# "roles": []) the roles of the creating token.
-expect_eq "roles (the token's roles when none are given)" "$(json 'sorted(r["name"] for r in d["Roles"])')" '["member"]'
+# "roles": []) the roles of the creating token, which include the implied ones
+# (member implies reader).
+expect_eq "roles (the token's roles when none are given)" "$(json 'sorted(r["name"] for r in d["Roles"])')" '["member", "reader"]'
 
 step "application credential list (as the new user)"
 os "${as_user[@]}" -- application credential list -f json || fail "application credential list"
