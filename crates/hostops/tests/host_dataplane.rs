@@ -14,7 +14,7 @@ use std::process::Command;
 
 use rustack_hostops::dataplane::{
     plan, Change, FixedIp, FloatingIp, HostConfig, Network, Port, Reconciler, Router, Segment,
-    Subnet, Topology,
+    Subnet, Topology, VtepConfig,
 };
 use rustack_hostops::dhcp::{DhcpOutcome, DhcpServer, LinuxDnsmasq};
 use rustack_hostops::net::{LinkKind, LinkSpec, LinkUpdate, LinuxNet, NetOps, Route};
@@ -641,6 +641,164 @@ fn router_snat_and_floating_ip_reach_an_outside_namespace() {
     assert!(r.is_ok(), "{:?}", r.errors);
     for ns in [&vm1, &vm2, &outside, &host] {
         net.netns_del(ns).unwrap();
+    }
+    assert_eq!(leftovers(&prefix, &state_dir), Vec::<String>::new());
+}
+
+#[test]
+fn two_hosts_joined_by_vxlan_carry_one_network() {
+    if !enabled("two_hosts_joined_by_vxlan_carry_one_network") {
+        return;
+    }
+    let t = tag(3);
+    let prefix = format!("rh{t}-");
+    let state_dir = std::env::temp_dir().join(format!("rustack-hostops-{t}"));
+    let _guard = Guard {
+        prefix: prefix.clone(),
+        state_dir: state_dir.clone(),
+    };
+    let net_id = format!("{t}00-5555-4555-8555-000000000005");
+    let pid = |n: u32| format!("{t}{n:02}-2222-4222-8222-0000000000{n:02}");
+    let topo = Topology {
+        networks: vec![Network {
+            id: net_id.clone(),
+            mtu: 1450,
+            segment: Segment::Vxlan { vni: 4242 },
+        }],
+        subnets: vec![subnet("s", &net_id, "10.79.0.0/24", "10.79.0.1", false)],
+        ports: vec![
+            port(
+                pid(11),
+                &net_id,
+                "fa:16:3e:79:00:11",
+                "s",
+                "10.79.0.11",
+                "compute:nova",
+                "vm1",
+            ),
+            port(
+                pid(12),
+                &net_id,
+                "fa:16:3e:79:00:12",
+                "s",
+                "10.79.0.12",
+                "compute:nova",
+                "vm2",
+            ),
+        ],
+        ..Topology::default()
+    };
+    let net = LinuxNet;
+    let (ha, hb) = (format!("{prefix}ha"), format!("{prefix}hb"));
+    net.netns_add(&ha).unwrap();
+    net.netns_add(&hb).unwrap();
+    // The underlay: one veth between the two "hosts" (TEST-NET-2 inside them only).
+    net.link_add(
+        Some(&ha),
+        &LinkSpec {
+            name: "ul0".into(),
+            kind: LinkKind::Veth {
+                peer_name: "ul0".into(),
+                peer_ns: Some(hb.clone()),
+            },
+            mtu: None,
+            mac: None,
+        },
+    )
+    .unwrap();
+    let up = LinkUpdate {
+        up: Some(true),
+        ..LinkUpdate::default()
+    };
+    for (h, ip) in [(&ha, "198.51.100.1/24"), (&hb, "198.51.100.2/24")] {
+        net.addr_add(Some(h), "ul0", ip.parse().unwrap()).unwrap();
+        net.link_set(Some(h), "ul0", &up).unwrap();
+    }
+    let (fw, dhcp) = (LinuxNft::new(), LinuxDnsmasq::new(&state_dir));
+    let rec = Reconciler::new(&net, &fw, &dhcp);
+    for (h, local, remote, p, vm, ip) in [
+        (
+            &ha,
+            "198.51.100.1",
+            "198.51.100.2",
+            &topo.ports[0],
+            format!("{prefix}vm1"),
+            "10.79.0.11/24",
+        ),
+        (
+            &hb,
+            "198.51.100.2",
+            "198.51.100.1",
+            &topo.ports[1],
+            format!("{prefix}vm2"),
+            "10.79.0.12/24",
+        ),
+    ] {
+        instance(h, &vm, p);
+        net.addr_add(Some(&vm), "eth0", ip.parse().unwrap())
+            .unwrap();
+        let cfg = HostConfig {
+            host_netns: Some(h.clone()),
+            netns_prefix: format!("{prefix}{}-", &h[h.len() - 2..]),
+            vtep: Some(VtepConfig {
+                local: local.parse().unwrap(),
+                dev: Some("ul0".into()),
+                remote: Some(remote.parse().unwrap()),
+                dstport: 4789,
+            }),
+            ..HostConfig::default()
+        };
+        let d = plan(&topo, &cfg);
+        let first = rec.reconcile(&d);
+        assert!(first.is_ok(), "{:?}", first.errors);
+        assert!(first
+            .changes
+            .contains(&Change::LinkAdd(Some(h.clone()), "vxlan-4242".into())));
+        // The kernel reports the VXLAN parameters back as planned: no recreation.
+        let second = rec.reconcile(&d);
+        assert!(
+            second.is_ok() && second.changes.is_empty(),
+            "second pass: {:?} {:?}",
+            second.changes,
+            second.errors
+        );
+    }
+    // 1422 bytes of ICMP payload = a full 1450-byte inner packet through the tunnel.
+    let vm1 = format!("{prefix}vm1");
+    ok(&[
+        "ip",
+        "netns",
+        "exec",
+        &vm1,
+        "ping",
+        "-c",
+        "2",
+        "-W",
+        "2",
+        "-s",
+        "1422",
+        "10.79.0.12",
+    ]);
+    // A persistent TAP is reported as such (what compute creates for QEMU).
+    net.link_add(
+        Some(&ha),
+        &LinkSpec {
+            name: "taptest".into(),
+            kind: LinkKind::Tap,
+            mtu: Some(1450),
+            mac: None,
+        },
+    )
+    .unwrap();
+    let tap = net
+        .link_list(Some(&ha))
+        .unwrap()
+        .into_iter()
+        .find(|l| l.name == "taptest")
+        .unwrap();
+    assert_eq!((tap.kind, tap.mtu), (LinkKind::Tap, 1450));
+    for ns in [format!("{prefix}vm2"), vm1, ha, hb] {
+        net.netns_del(&ns).unwrap();
     }
     assert_eq!(leftovers(&prefix, &state_dir), Vec::<String>::new());
 }
