@@ -154,19 +154,15 @@ impl Store {
 
     /// Deletes a role with its assignments and implications.
     pub async fn role_delete(&self, id: &str) -> Result<(), Error> {
-        let mut tx = self.pool().begin().await.map_err(db_internal)?;
-        for sql in [
-            "DELETE FROM assignment WHERE role_id=$1",
-            "DELETE FROM implied_role WHERE prior_role_id=$1 OR implied_role_id=$1",
-            "DELETE FROM role WHERE id=$1",
-        ] {
-            sqlx::query(sql)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_internal)?;
-        }
-        tx.commit().await.map_err(db_internal)
+        self.exec_in_tx(
+            &[
+                "DELETE FROM assignment WHERE role_id=$1",
+                "DELETE FROM implied_role WHERE prior_role_id=$1 OR implied_role_id=$1",
+                "DELETE FROM role WHERE id=$1",
+            ],
+            id,
+        )
+        .await
     }
 
     /// Records that `prior` implies `implied` (idempotent).

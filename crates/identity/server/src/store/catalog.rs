@@ -144,18 +144,14 @@ impl Store {
                 "Cannot delete region {id}: it has child regions."
             )));
         }
-        let mut tx = self.pool().begin().await.map_err(db_internal)?;
-        sqlx::query("UPDATE endpoint SET region_id=NULL WHERE region_id=$1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_internal)?;
-        sqlx::query("DELETE FROM region WHERE id=$1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_internal)?;
-        tx.commit().await.map_err(db_internal)
+        self.exec_in_tx(
+            &[
+                "UPDATE endpoint SET region_id=NULL WHERE region_id=$1",
+                "DELETE FROM region WHERE id=$1",
+            ],
+            id,
+        )
+        .await
     }
 
     /// Inserts a service.
@@ -215,18 +211,14 @@ impl Store {
 
     /// Deletes a service and its endpoints.
     pub async fn service_delete(&self, id: &str) -> Result<(), Error> {
-        let mut tx = self.pool().begin().await.map_err(db_internal)?;
-        sqlx::query("DELETE FROM endpoint WHERE service_id=$1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_internal)?;
-        sqlx::query("DELETE FROM service WHERE id=$1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_internal)?;
-        tx.commit().await.map_err(db_internal)
+        self.exec_in_tx(
+            &[
+                "DELETE FROM endpoint WHERE service_id=$1",
+                "DELETE FROM service WHERE id=$1",
+            ],
+            id,
+        )
+        .await
     }
 
     /// Inserts an endpoint.

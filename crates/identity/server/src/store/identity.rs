@@ -128,21 +128,17 @@ impl Store {
 
     /// Deletes a user with its grants, memberships and credentials.
     pub async fn user_delete(&self, id: &str) -> Result<(), Error> {
-        let mut tx = self.pool().begin().await.map_err(db_internal)?;
-        for sql in [
-            "DELETE FROM assignment WHERE actor_type='user' AND actor_id=$1",
-            "DELETE FROM user_group_membership WHERE user_id=$1",
-            "DELETE FROM application_credential WHERE user_id=$1",
-            "DELETE FROM credential WHERE user_id=$1",
-            "DELETE FROM identity_user WHERE id=$1",
-        ] {
-            sqlx::query(sql)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_internal)?;
-        }
-        tx.commit().await.map_err(db_internal)
+        self.exec_in_tx(
+            &[
+                "DELETE FROM assignment WHERE actor_type='user' AND actor_id=$1",
+                "DELETE FROM user_group_membership WHERE user_id=$1",
+                "DELETE FROM application_credential WHERE user_id=$1",
+                "DELETE FROM credential WHERE user_id=$1",
+                "DELETE FROM identity_user WHERE id=$1",
+            ],
+            id,
+        )
+        .await
     }
 
     /// Inserts a group; 409 on a duplicate name in the domain.
@@ -196,19 +192,15 @@ impl Store {
 
     /// Deletes a group with its grants and memberships.
     pub async fn group_delete(&self, id: &str) -> Result<(), Error> {
-        let mut tx = self.pool().begin().await.map_err(db_internal)?;
-        for sql in [
-            "DELETE FROM assignment WHERE actor_type='group' AND actor_id=$1",
-            "DELETE FROM user_group_membership WHERE group_id=$1",
-            "DELETE FROM identity_group WHERE id=$1",
-        ] {
-            sqlx::query(sql)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_internal)?;
-        }
-        tx.commit().await.map_err(db_internal)
+        self.exec_in_tx(
+            &[
+                "DELETE FROM assignment WHERE actor_type='group' AND actor_id=$1",
+                "DELETE FROM user_group_membership WHERE group_id=$1",
+                "DELETE FROM identity_group WHERE id=$1",
+            ],
+            id,
+        )
+        .await
     }
 
     /// Adds a user to a group (idempotent).

@@ -35,6 +35,20 @@ impl Store {
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         self.db.pool()
     }
+
+    /// Runs `statements`, each bound to `id` as `$1`, in one transaction (the cascading
+    /// deletes: all or nothing).
+    pub(crate) async fn exec_in_tx(&self, statements: &[&str], id: &str) -> Result<(), Error> {
+        let mut tx = self.pool().begin().await.map_err(db_internal)?;
+        for sql in statements {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_internal)?;
+        }
+        tx.commit().await.map_err(db_internal)
+    }
 }
 
 /// Reads a TEXT column.

@@ -127,27 +127,27 @@ impl Store {
 
     /// Deletes a domain and everything in it (projects, users, groups, roles, grants).
     pub async fn domain_delete(&self, id: &str) -> Result<(), Error> {
-        let mut tx = self.pool().begin().await.map_err(db_internal)?;
-        for sql in [
-            "DELETE FROM assignment WHERE target_type='domain' AND target_id=$1",
-            "DELETE FROM assignment WHERE target_type='project' AND target_id IN (SELECT id FROM project WHERE domain_id=$1)",
-            "DELETE FROM assignment WHERE actor_type='user' AND actor_id IN (SELECT id FROM identity_user WHERE domain_id=$1)",
-            "DELETE FROM assignment WHERE actor_type='group' AND actor_id IN (SELECT id FROM identity_group WHERE domain_id=$1)",
-            "DELETE FROM assignment WHERE role_id IN (SELECT id FROM role WHERE domain_id=$1)",
-            "DELETE FROM implied_role WHERE prior_role_id IN (SELECT id FROM role WHERE domain_id=$1) OR implied_role_id IN (SELECT id FROM role WHERE domain_id=$1)",
-            "DELETE FROM role WHERE domain_id=$1",
-            "DELETE FROM user_group_membership WHERE user_id IN (SELECT id FROM identity_user WHERE domain_id=$1)",
-            "DELETE FROM user_group_membership WHERE group_id IN (SELECT id FROM identity_group WHERE domain_id=$1)",
-            "DELETE FROM application_credential WHERE user_id IN (SELECT id FROM identity_user WHERE domain_id=$1)",
-            "DELETE FROM credential WHERE user_id IN (SELECT id FROM identity_user WHERE domain_id=$1)",
-            "DELETE FROM identity_user WHERE domain_id=$1",
-            "DELETE FROM identity_group WHERE domain_id=$1",
-            "DELETE FROM project WHERE domain_id=$1",
-            "DELETE FROM domain WHERE id=$1",
-        ] {
-            sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db_internal)?;
-        }
-        tx.commit().await.map_err(db_internal)
+        self.exec_in_tx(
+            &[
+                "DELETE FROM assignment WHERE target_type='domain' AND target_id=$1",
+                "DELETE FROM assignment WHERE target_type='project' AND target_id IN (SELECT id FROM project WHERE domain_id=$1)",
+                "DELETE FROM assignment WHERE actor_type='user' AND actor_id IN (SELECT id FROM identity_user WHERE domain_id=$1)",
+                "DELETE FROM assignment WHERE actor_type='group' AND actor_id IN (SELECT id FROM identity_group WHERE domain_id=$1)",
+                "DELETE FROM assignment WHERE role_id IN (SELECT id FROM role WHERE domain_id=$1)",
+                "DELETE FROM implied_role WHERE prior_role_id IN (SELECT id FROM role WHERE domain_id=$1) OR implied_role_id IN (SELECT id FROM role WHERE domain_id=$1)",
+                "DELETE FROM role WHERE domain_id=$1",
+                "DELETE FROM user_group_membership WHERE user_id IN (SELECT id FROM identity_user WHERE domain_id=$1)",
+                "DELETE FROM user_group_membership WHERE group_id IN (SELECT id FROM identity_group WHERE domain_id=$1)",
+                "DELETE FROM application_credential WHERE user_id IN (SELECT id FROM identity_user WHERE domain_id=$1)",
+                "DELETE FROM credential WHERE user_id IN (SELECT id FROM identity_user WHERE domain_id=$1)",
+                "DELETE FROM identity_user WHERE domain_id=$1",
+                "DELETE FROM identity_group WHERE domain_id=$1",
+                "DELETE FROM project WHERE domain_id=$1",
+                "DELETE FROM domain WHERE id=$1",
+            ],
+            id,
+        )
+        .await
     }
 
     /// Inserts a project; 409 on a duplicate name in the domain.
@@ -235,19 +235,15 @@ impl Store {
 
     /// Deletes a project and its grants and application credentials.
     pub async fn project_delete(&self, id: &str) -> Result<(), Error> {
-        let mut tx = self.pool().begin().await.map_err(db_internal)?;
-        for sql in [
-            "DELETE FROM assignment WHERE target_type='project' AND target_id=$1",
-            "DELETE FROM application_credential WHERE project_id=$1",
-            "UPDATE identity_user SET default_project_id=NULL WHERE default_project_id=$1",
-            "DELETE FROM project WHERE id=$1",
-        ] {
-            sqlx::query(sql)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_internal)?;
-        }
-        tx.commit().await.map_err(db_internal)
+        self.exec_in_tx(
+            &[
+                "DELETE FROM assignment WHERE target_type='project' AND target_id=$1",
+                "DELETE FROM application_credential WHERE project_id=$1",
+                "UPDATE identity_user SET default_project_id=NULL WHERE default_project_id=$1",
+                "DELETE FROM project WHERE id=$1",
+            ],
+            id,
+        )
+        .await
     }
 }
