@@ -971,21 +971,20 @@ async fn role_assignments(st: St, headers: HeaderMap, q: Q) -> ApiResult<Json<Va
                 }
             }
         }
-        let implied = st.store.implied_role_list().await?;
-        let domain_roles: BTreeSet<String> = st
-            .store
-            .role_list()
-            .await?
-            .into_iter()
+        let snap = st.snapshot().await?;
+        let implied = &snap.implied;
+        let domain_roles: BTreeSet<&str> = snap
+            .roles
+            .iter()
             .filter(|r| r.domain_id.is_some())
-            .map(|r| r.id)
+            .map(|r| r.id.as_str())
             .collect();
         for r in base {
             let mut seen = BTreeSet::new();
             let mut frontier = vec![r.role_id.clone()];
             seen.insert(r.role_id.clone());
             while let Some(x) = frontier.pop() {
-                for (p, i) in &implied {
+                for (p, i) in implied.iter() {
                     if *p == x && seen.insert(i.clone()) {
                         frontier.push(i.clone());
                     }
@@ -993,7 +992,7 @@ async fn role_assignments(st: St, headers: HeaderMap, q: Q) -> ApiResult<Json<Va
             }
             for role in seen {
                 // Domain-specific roles are never effective themselves (Keystone).
-                if domain_roles.contains(&role) {
+                if domain_roles.contains(role.as_str()) {
                     continue;
                 }
                 rows.push(Row {
@@ -1037,13 +1036,14 @@ async fn role_assignments(st: St, headers: HeaderMap, q: Q) -> ApiResult<Json<Va
     rows.sort();
     rows.dedup();
     let base = base_url(&headers);
+    let snap = st.snapshot().await?;
     let mut items = vec![];
     for r in rows {
         let mut v = json!({});
-        let role = st.store.role_require(&r.role_id).await.ok();
+        let role = snap.roles.iter().find(|x| x.id == r.role_id);
         v["role"] = json!({"id": r.role_id});
         if include_names {
-            if let Some(role) = &role {
+            if let Some(role) = role {
                 v["role"]["name"] = json!(role.name);
                 if let Some(d) = &role.domain_id {
                     v["role"]["domain"] = domain_ref(&st, d).await;

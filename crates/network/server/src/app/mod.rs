@@ -170,6 +170,18 @@ impl Network {
         Ok(self.db.pool().acquire().await.map_err(db_internal)?)
     }
 
+    /// Every network by id (list calls render ports and subnets against their network).
+    pub(crate) async fn networks_by_id(
+        &self,
+        c: &mut sqlx::AnyConnection,
+    ) -> NResult<HashMap<String, Value>> {
+        Ok(store::list(c, Table::Networks, None)
+            .await?
+            .into_iter()
+            .map(|n| (n["id"].as_str().unwrap_or_default().to_owned(), n))
+            .collect())
+    }
+
     pub(crate) async fn begin(&self) -> NResult<sqlx::Transaction<'static, Any>> {
         Ok(self.db.pool().begin().await.map_err(db_internal)?)
     }

@@ -683,12 +683,7 @@ impl Network {
     /// `GET /v2.0/ports`.
     pub async fn port_list(&self, ctx: &AuthContext) -> NResult<Vec<Value>> {
         let mut c = self.conn().await?;
-        let nets: std::collections::HashMap<String, Value> =
-            store::list(&mut c, Table::Networks, None)
-                .await?
-                .into_iter()
-                .map(|n| (s(&n, "id").to_owned(), n))
-                .collect();
+        let nets = self.networks_by_id(&mut c).await?;
         let docs = store::list(&mut c, Table::Ports, None).await?;
         Ok(docs
             .iter()

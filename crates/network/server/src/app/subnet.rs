@@ -514,12 +514,7 @@ impl Network {
     /// `GET /v2.0/subnets`.
     pub async fn subnet_list(&self, ctx: &AuthContext) -> NResult<Vec<Value>> {
         let mut c = self.conn().await?;
-        let nets: std::collections::HashMap<String, Value> =
-            store::list(&mut c, Table::Networks, None)
-                .await?
-                .into_iter()
-                .map(|n| (s(&n, "id").to_owned(), n))
-                .collect();
+        let nets = self.networks_by_id(&mut c).await?;
         let docs = store::list(&mut c, Table::Subnets, None).await?;
         Ok(docs
             .iter()
