@@ -1,0 +1,1 @@
+//! The QEMU driver (work in progress).

@@ -1,0 +1,1 @@
+//! The simulated driver (work in progress).

@@ -1,0 +1,135 @@
+//! Values the compute driver interface exchanges: host capacity, power states (with
+//! Nova's numbers), NICs and the description of an instance to run.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The hypervisor record of this host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostInfo {
+    /// Host name (the hypervisor hostname and the compute service host).
+    pub hostname: String,
+    /// Physical CPUs usable by guests.
+    pub vcpus: u32,
+    /// Memory in MiB.
+    pub memory_mb: u64,
+    /// Disk space in GiB under the state directory.
+    pub disk_gb: u64,
+    /// `"QEMU"`.
+    pub hypervisor_type: String,
+    /// Version as Nova encodes it: major * 1_000_000 + minor * 1_000 + micro.
+    pub hypervisor_version: u64,
+    /// CPU description as a JSON string (Nova's `cpu_info`).
+    pub cpu_info: String,
+}
+
+/// Power state of an instance, with Nova's numeric values (`nova/compute/power_state.py`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum PowerState {
+    /// Unknown or not started.
+    NoState = 0,
+    /// Running.
+    Running = 1,
+    /// vCPUs stopped, memory kept.
+    Paused = 3,
+    /// Powered off.
+    Shutdown = 4,
+    /// The guest process died unexpectedly.
+    Crashed = 6,
+    /// Suspended.
+    Suspended = 7,
+}
+
+impl PowerState {
+    /// Nova's number (`OS-EXT-STS:power_state`).
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The state for Nova's number.
+    pub fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => PowerState::NoState,
+            1 => PowerState::Running,
+            3 => PowerState::Paused,
+            4 => PowerState::Shutdown,
+            6 => PowerState::Crashed,
+            7 => PowerState::Suspended,
+            _ => return None,
+        })
+    }
+
+    /// Lowercase name (`running`, `shutdown`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerState::NoState => "nostate",
+            PowerState::Running => "running",
+            PowerState::Paused => "paused",
+            PowerState::Shutdown => "shutdown",
+            PowerState::Crashed => "crashed",
+            PowerState::Suspended => "suspended",
+        }
+    }
+}
+
+/// A guest NIC bound to a Neutron port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nic {
+    /// The port's id.
+    pub port_id: String,
+    /// The port's MAC (the guest side; the TAP keeps a random MAC).
+    pub mac: String,
+    /// MTU of the port's network.
+    pub mtu: u32,
+    /// Host TAP name: `tap` + the first 11 characters of the port id (what the network
+    /// agent enslaves to the network's bridge).
+    pub tap_name: String,
+}
+
+impl Nic {
+    /// A NIC for a port, with the TAP name derived from the port id.
+    pub fn for_port(port_id: &str, mac: &str, mtu: u32) -> Self {
+        Nic {
+            port_id: port_id.to_string(),
+            mac: mac.to_string(),
+            mtu,
+            tap_name: tap_name(port_id),
+        }
+    }
+}
+
+/// `tap` + the first 11 characters of the port id (15 bytes, the kernel's limit).
+pub fn tap_name(port_id: &str) -> String {
+    let prefix: String = port_id.chars().take(11).collect();
+    format!("tap{prefix}")
+}
+
+/// Everything a driver needs to run an instance.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceSpec {
+    /// Instance UUID (names the instance on this host).
+    pub uuid: String,
+    /// Display name (the guest hostname comes from metadata, not from here).
+    pub name: String,
+    /// vCPUs.
+    pub vcpus: u32,
+    /// Memory in MiB.
+    pub memory_mb: u64,
+    /// Root disk in GiB (0: the image's virtual size).
+    pub root_gb: u64,
+    /// Ephemeral disk in GiB (0: none).
+    pub ephemeral_gb: u64,
+    /// Swap in MiB (0: none).
+    pub swap_mb: u64,
+    /// The cached image file on this host (qcow2 or raw).
+    pub image_path: PathBuf,
+    /// The image's disk format (`qcow2` or `raw`).
+    pub image_format: String,
+    /// NICs in guest order.
+    pub nics: Vec<Nic>,
+    /// Config drive files (path inside the ISO, e.g. `openstack/latest/meta_data.json`,
+    /// and content); `None`: no config drive.
+    pub config_drive: Option<Vec<(String, Vec<u8>)>>,
+}
