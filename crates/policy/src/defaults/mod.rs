@@ -35,6 +35,7 @@
 //!   however, are rejected by rules whose scope types are `system`/`project`
 //!   only (e.g. `identity:create_domain`), as upstream.
 
+mod compute;
 mod identity;
 mod image;
 mod network;
@@ -85,6 +86,18 @@ pub const NETWORK_UPSTREAM_COMMIT: &str = "2131d26f73262ec89a5d3e3e0d65521df4908
 /// `<action>:<attribute>` (`create_network:shared`).
 pub fn network() -> Vec<RuleDefault> {
     network::RULES.iter().map(Def::to_rule_default).collect()
+}
+
+/// The openstack/nova commit the [`compute`] defaults were read from.
+pub const COMPUTE_UPSTREAM_COMMIT: &str = "00a030403f672b975364c855b7d25b40ef83e757";
+
+/// Every rule nova registers (`nova.policies.list_rules()`): the `base.py` helper rules
+/// (`context_is_admin`, `project_member_api`, `project_reader_or_admin`,
+/// `service_or_admin`...) and every `os_compute_api:*` rule with its current
+/// secure-RBAC default (deprecated fallbacks not carried). nova's check strings use
+/// `is_admin:True`, which the compute service puts in the credentials it evaluates.
+pub fn compute() -> Vec<RuleDefault> {
+    compute::RULES.iter().map(Def::to_rule_default).collect()
 }
 
 /// One row of a defaults table.
@@ -688,6 +701,61 @@ mod tests {
             e.enforce("identity:create_role", &json!({}), &cloud_admin)
                 .ok(),
             Some(true)
+        );
+    }
+
+    #[test]
+    fn compute_defaults_parse_and_evaluate() {
+        let defaults = compute();
+        for d in &defaults {
+            let parsed = crate::parser::parse_rule(&d.check_str);
+            assert!(parsed.issues.is_empty(), "{}: {:?}", d.name, parsed.issues);
+        }
+        let e = Enforcer::new(defaults).expect("no duplicate names");
+        assert_eq!(e.validate(), vec![]);
+        let member = json!({"project_id": "p1", "user_id": "u1", "roles": ["member", "reader"], "is_admin": false});
+        let admin = json!({"project_id": "p9", "user_id": "a", "roles": ["admin", "member", "reader"], "is_admin": true});
+        let own = json!({"project_id": "p1", "user_id": "u1"});
+        assert_eq!(
+            e.enforce("os_compute_api:servers:create", &own, &member)
+                .ok(),
+            Some(true)
+        );
+        let other = json!({"project_id": "p2", "user_id": "u2"});
+        assert_eq!(
+            e.enforce("os_compute_api:servers:show", &other, &member)
+                .ok(),
+            Some(false)
+        );
+        assert_eq!(
+            e.enforce("os_compute_api:servers:show", &other, &admin)
+                .ok(),
+            Some(true)
+        );
+        assert_eq!(
+            e.enforce("os_compute_api:os-flavor-manage:create", &own, &member)
+                .ok(),
+            Some(false)
+        );
+        assert_eq!(
+            e.enforce("os_compute_api:os-flavor-manage:create", &own, &admin)
+                .ok(),
+            Some(true)
+        );
+        assert_eq!(
+            e.enforce("os_compute_api:os-keypairs:create", &own, &member)
+                .ok(),
+            Some(true)
+        );
+        assert_eq!(
+            e.enforce("os_compute_api:os-keypairs:create", &other, &member)
+                .ok(),
+            Some(false)
+        );
+        assert_eq!(
+            e.registered("os_compute_api:os-keypairs:create")
+                .map(|d| d.check_str.as_str()),
+            Some("(rule:context_is_admin) or user_id:%(user_id)s")
         );
     }
 
