@@ -28,6 +28,14 @@ pub enum VirtError {
         /// Its current state (`running`, `shutdown`...).
         state: String,
     },
+    /// The instance has no NIC for this port.
+    #[error("instance {uuid} has no interface for port {port_id}")]
+    InterfaceNotFound {
+        /// The instance UUID.
+        uuid: String,
+        /// The port.
+        port_id: String,
+    },
     /// The spec cannot be run (missing image, bad name, shrinking disk...).
     #[error("invalid instance spec: {0}")]
     InvalidSpec(String),

@@ -13,6 +13,7 @@
 //! This crate never touches a database or policy (STYLE §2).
 
 pub mod error;
+pub mod qcow2;
 pub mod qemu;
 pub mod sim;
 pub mod types;
