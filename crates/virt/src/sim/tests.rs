@@ -1,3 +1,6 @@
+//! Unit tests of the simulated driver: transitions, console, knobs.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
