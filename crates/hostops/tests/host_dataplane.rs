@@ -92,6 +92,7 @@ fn port(
         }],
         device_owner: owner.into(),
         device_id: device.into(),
+        ..Port::default()
     }
 }
 
@@ -509,6 +510,7 @@ fn router_snat_and_floating_ip_reach_an_outside_namespace() {
             fixed_ip_address: Some("10.78.0.11".parse().unwrap()),
             router_id: Some(router.clone()),
         }],
+        ..Topology::default()
     };
     let cfg = HostConfig {
         host_netns: Some(host.clone()),

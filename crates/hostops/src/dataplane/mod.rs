@@ -21,7 +21,8 @@ pub mod plan;
 pub mod reconcile;
 
 pub use model::{
-    FixedIp, FloatingIp, HostConfig, Network, Port, Router, Segment, Subnet, Topology, VtepConfig,
+    AddressGroup, AddressPair, Direction, EtherType, FixedIp, FloatingIp, HostConfig, Network,
+    Port, Router, SecurityGroup, SecurityGroupRule, Segment, Subnet, Topology, VtepConfig,
 };
 pub use plan::{plan, DesiredState};
 pub use reconcile::{Change, ReconcileReport, Reconciler};

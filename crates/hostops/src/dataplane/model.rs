@@ -65,8 +65,9 @@ pub struct FixedIp {
     pub ip_address: IpAddr,
 }
 
-/// A port.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A port. Build it with `..Port::default()` so fields added later keep your code
+/// compiling.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Port {
     /// Id.
     pub id: String,
@@ -81,6 +82,85 @@ pub struct Port {
     pub device_owner: String,
     /// `device_id` (the router for router ports).
     pub device_id: String,
+    /// `port_security_enabled`. `false` (the default here, so ports built without
+    /// security data stay unfiltered) means no security groups and no anti-spoofing.
+    pub port_security_enabled: bool,
+    /// `security_groups`: ids of the groups whose rules apply to the port.
+    pub security_group_ids: Vec<String>,
+    /// `allowed_address_pairs`: extra sources the port may use.
+    pub allowed_address_pairs: Vec<AddressPair>,
+}
+
+/// One entry of a port's `allowed_address_pairs`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressPair {
+    /// `ip_address`: an address (host prefix) or a CIDR.
+    pub ip: IpNet,
+    /// `mac_address`; `None` means the port's own MAC.
+    pub mac: Option<String>,
+}
+
+/// `direction` of a security group rule.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Direction {
+    /// Traffic to the instance.
+    #[default]
+    Ingress,
+    /// Traffic from the instance.
+    Egress,
+}
+
+/// `ethertype` of a security group rule.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EtherType {
+    /// `IPv4`
+    #[default]
+    Ipv4,
+    /// `IPv6`
+    Ipv6,
+}
+
+/// A security group rule, as the API shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecurityGroupRule {
+    /// Id.
+    pub id: String,
+    /// `direction`.
+    pub direction: Direction,
+    /// `ethertype`.
+    pub ethertype: EtherType,
+    /// `protocol` as the API holds it: `None`/`"any"` for every protocol, a name
+    /// (`tcp`, `icmp`, `ipv6-icmp`...) or a number (`"6"`); see
+    /// `dataplane::secgroup::protocol_number`.
+    pub protocol: Option<String>,
+    /// `port_range_min` (the ICMP type for ICMP rules).
+    pub port_range_min: Option<u32>,
+    /// `port_range_max` (the ICMP code for ICMP rules).
+    pub port_range_max: Option<u32>,
+    /// `remote_ip_prefix`.
+    pub remote_ip_prefix: Option<IpNet>,
+    /// `remote_group_id`: the rule matches the addresses of that group's member ports.
+    pub remote_group_id: Option<String>,
+    /// `remote_address_group_id`: the rule matches that address group's addresses.
+    pub remote_address_group_id: Option<String>,
+}
+
+/// A security group and its rules.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecurityGroup {
+    /// Id.
+    pub id: String,
+    /// `security_group_rules`.
+    pub rules: Vec<SecurityGroupRule>,
+}
+
+/// An address group (`remote_address_group_id` of rules).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AddressGroup {
+    /// Id.
+    pub id: String,
+    /// `addresses`.
+    pub addresses: Vec<IpNet>,
 }
 
 /// A router.
@@ -107,7 +187,9 @@ pub struct FloatingIp {
     pub router_id: Option<String>,
 }
 
-/// Everything the planner reads.
+/// Everything the planner reads. Build it with `..Topology::default()` so fields added
+/// later keep your code compiling. Ports of remote security groups must be present
+/// even when they live on other hosts (their addresses fill the remote-group sets).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Topology {
     /// Networks.
@@ -120,6 +202,10 @@ pub struct Topology {
     pub routers: Vec<Router>,
     /// Floating IPs.
     pub floating_ips: Vec<FloatingIp>,
+    /// Security groups (those of this host's ports and their remote groups).
+    pub security_groups: Vec<SecurityGroup>,
+    /// Address groups referenced by security group rules.
+    pub address_groups: Vec<AddressGroup>,
 }
 
 /// This host's VXLAN endpoint.

@@ -23,6 +23,7 @@ fn port(id: &str, net: &str, mac: &str, subnet: &str, ip: &str, owner: &str, dev
         }],
         device_owner: owner.into(),
         device_id: device.into(),
+        ..Port::default()
     }
 }
 
@@ -120,6 +121,7 @@ fn topology() -> Topology {
             fixed_ip_address: Some("10.10.0.11".parse().unwrap()),
             router_id: Some(ROUTER.into()),
         }],
+        ..Topology::default()
     }
 }
 
