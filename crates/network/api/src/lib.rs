@@ -5,6 +5,7 @@
 //! these maps before its app layer runs.
 
 pub mod attrs;
+pub mod client;
 pub mod config;
 pub mod extensions;
 

@@ -1,1 +1,0 @@
-//! The QEMU driver (work in progress).
