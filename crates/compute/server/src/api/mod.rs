@@ -1,0 +1,170 @@
+//! The Compute API's router and thin handlers.
+//!
+//! Every `/v2.1/...` route (except the version document) goes through [`api_layer`]:
+//! it authenticates `X-Auth-Token` (401 first, as keystonemiddleware answers before
+//! nova), negotiates the microversion (400 malformed, 406 out of range), and echoes the
+//! version back in `OpenStack-API-Version` and `X-OpenStack-Nova-API-Version` with
+//! `Vary`. Handlers receive both as a [`Ctx`]. The outermost layers add
+//! `x-openstack-request-id` and the same value as `x-compute-request-id` to every
+//! response.
+//!
+//! Each resource module exposes `routes() -> Router<AppState>` with its full paths;
+//! [`api_routes`] merges them.
+
+pub mod version;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use rustack_api_common::{AuthContext, RequestId, TokenValidator};
+use rustack_common::Error;
+use rustack_compute_api::ApiVersion;
+
+use crate::app::Compute;
+use crate::error::{resource_not_found, ApiError, ApiResult};
+
+/// The response header carrying the request id under nova's own name (the id
+/// `os-instance-actions` records).
+pub const X_COMPUTE_REQUEST_ID: &str = "x-compute-request-id";
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The app layer.
+    pub compute: Arc<Compute>,
+    /// Validates `X-Auth-Token`.
+    pub validator: Arc<dyn TokenValidator>,
+}
+
+/// The authenticated caller, the negotiated microversion and the request id of a
+/// `/v2.1` request (put in place by [`api_layer`]).
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    /// Who is calling.
+    pub auth: AuthContext,
+    /// The negotiated microversion.
+    pub version: ApiVersion,
+    /// `req-<uuid>`, as in `x-compute-request-id`.
+    pub request_id: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let auth = parts
+            .extensions
+            .get::<AuthContext>()
+            .cloned()
+            .ok_or_else(|| Error::internal("route without the compute api layer"))?;
+        let version = parts
+            .extensions
+            .get::<ApiVersion>()
+            .copied()
+            .unwrap_or(rustack_compute_api::microversion::MIN);
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        Ok(Ctx {
+            auth,
+            version,
+            request_id,
+        })
+    }
+}
+
+/// The whole Compute API.
+pub fn router(compute: Arc<Compute>, validator: Arc<dyn TokenValidator>) -> Router {
+    let state = AppState { compute, validator };
+    Router::new()
+        .route("/", get(version::versions))
+        .route("/v2.1", get(version::v21))
+        .route("/v2.1/", get(version::v21))
+        .merge(
+            api_routes()
+                .fallback(not_found)
+                .method_not_allowed_fallback(method_not_allowed)
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    api_layer,
+                )),
+        )
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            "compute",
+            rustack_api_common::request_layer,
+        ))
+        .layer(axum::middleware::map_response(compute_request_id))
+}
+
+/// Every authenticated `/v2.1/...` route, from each resource module.
+pub fn api_routes() -> Router<AppState> {
+    Router::new()
+}
+
+async fn not_found() -> ApiError {
+    resource_not_found().into()
+}
+
+async fn method_not_allowed() -> ApiError {
+    Error::MethodNotAllowed {
+        message: "The server could not comply with the request since it is either malformed or otherwise incorrect.".into(),
+    }
+    .into()
+}
+
+/// Copies `x-openstack-request-id` to `x-compute-request-id` (nova sends both).
+async fn compute_request_id(mut resp: Response) -> Response {
+    if let Some(v) = resp
+        .headers()
+        .get(rustack_api_common::X_OPENSTACK_REQUEST_ID)
+        .cloned()
+    {
+        resp.headers_mut().insert(X_COMPUTE_REQUEST_ID, v);
+    }
+    resp
+}
+
+/// Authentication, microversion negotiation and the version response headers.
+pub async fn api_layer(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let auth =
+        match rustack_api_common::auth::authenticate(req.headers(), st.validator.as_ref()).await {
+            Ok(a) => a,
+            Err(e) => return ApiError::from(e).into_response(),
+        };
+    let version = match version::requested(req.headers()) {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    req.extensions_mut().insert(auth);
+    req.extensions_mut().insert(version);
+    let mut resp = next.run(req).await;
+    version::echo(version, resp.headers_mut());
+    resp
+}
+
+/// `http://host:port` as the client addressed us.
+pub(crate) fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost:8774");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
+/// Parses a JSON request body with nova-style 400s.
+pub fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    Ok(rustack_api_common::parse_json(bytes)?)
+}

@@ -1,0 +1,5 @@
+//! Compute API integration tests on the in-process service (one binary, one module per
+//! resource).
+
+mod common;
+mod versions;
