@@ -1,0 +1,257 @@
+//! The QEMU command line of an instance: a pure function of the configuration, the
+//! resolved accelerator, the spec and the instance paths (unit-tested without QEMU).
+
+use crate::qemu::paths::InstancePaths;
+use crate::qemu::{QemuConfig, ResolvedAccel};
+use crate::types::{InstanceSpec, Nic};
+
+/// Escape a value for QEMU's `key=value,...` option syntax (a comma is doubled).
+pub fn opt_escape(s: &str) -> String {
+    s.replace(',', ",,")
+}
+
+/// A QEMU identifier from a port id: letters, digits and `-` only, at most 11 characters.
+fn port_key(nic: &Nic) -> String {
+    nic.port_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(11)
+        .collect()
+}
+
+/// The `-netdev` id of a NIC.
+pub fn netdev_id(nic: &Nic) -> String {
+    format!("net-{}", port_key(nic))
+}
+
+/// The `-device` id of a NIC.
+pub fn nic_device_id(nic: &Nic) -> String {
+    format!("nic-{}", port_key(nic))
+}
+
+/// `-netdev` value of a NIC (persistent TAP created beforehand, no helper scripts,
+/// no vhost: this host kernel has no VHOST_NET).
+pub fn netdev_arg(nic: &Nic) -> String {
+    format!(
+        "tap,id={},ifname={},script=no,downscript=no,vnet_hdr=on",
+        netdev_id(nic),
+        opt_escape(&nic.tap_name)
+    )
+}
+
+/// `-device` value of a NIC.
+pub fn nic_device_arg(nic: &Nic) -> String {
+    format!(
+        "virtio-net-pci,netdev={},mac={},id={}",
+        netdev_id(nic),
+        opt_escape(&nic.mac),
+        nic_device_id(nic)
+    )
+}
+
+fn drive(path: &std::path::Path, id: &str, extra: &str) -> String {
+    format!(
+        "file={},if=none,id={id},format=qcow2,cache=writeback,aio=threads{extra}",
+        opt_escape(&path.to_string_lossy())
+    )
+}
+
+/// Whether `s` looks like a UUID (`-uuid` sets the SMBIOS system UUID from it).
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// The full argument vector (without the program) that starts `spec` daemonized.
+pub fn qemu_args(
+    cfg: &QemuConfig,
+    accel: ResolvedAccel,
+    spec: &InstanceSpec,
+    p: &InstancePaths,
+) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    let mut push = |k: &str, v: String| {
+        a.push(k.to_string());
+        a.push(v);
+    };
+    push(
+        "-name",
+        format!("guest=instance-{},debug-threads=on", opt_escape(&spec.uuid)),
+    );
+    if is_uuid(&spec.uuid) {
+        push("-uuid", spec.uuid.clone());
+    }
+    push("-machine", opt_escape(&cfg.machine));
+    match accel {
+        ResolvedAccel::Kvm => {
+            push("-accel", "kvm".to_string());
+            push(
+                "-cpu",
+                cfg.cpu_model.clone().unwrap_or_else(|| "host".to_string()),
+            );
+        }
+        ResolvedAccel::Tcg => {
+            push("-accel", "tcg".to_string());
+            if let Some(cpu) = &cfg.cpu_model {
+                push("-cpu", cpu.clone());
+            }
+        }
+    }
+    push("-m", spec.memory_mb.max(16).to_string());
+    push("-smp", spec.vcpus.max(1).to_string());
+    push("-display", "none".to_string());
+    push("-vga", "none".to_string());
+    a.push("-no-user-config".to_string());
+    a.push("-nodefaults".to_string());
+    // A guest that powers itself off stays as a process in state `shutdown`, so the
+    // driver can tell that from a crash.
+    a.push("-no-shutdown".to_string());
+    let mut push = |k: &str, v: String| {
+        a.push(k.to_string());
+        a.push(v);
+    };
+    push("-drive", drive(&p.disk, "disk0", ""));
+    push(
+        "-device",
+        "virtio-blk-pci,drive=disk0,id=vda,bootindex=1".to_string(),
+    );
+    if spec.ephemeral_gb > 0 {
+        push("-drive", drive(&p.ephemeral, "disk1", ""));
+        push("-device", "virtio-blk-pci,drive=disk1,id=vdb".to_string());
+    }
+    if spec.swap_mb > 0 {
+        push("-drive", drive(&p.swap, "disk2", ""));
+        push("-device", "virtio-blk-pci,drive=disk2,id=vdc".to_string());
+    }
+    if spec.config_drive.is_some() {
+        push(
+            "-drive",
+            format!(
+                "file={},if=none,id=cdrom0,format=raw,readonly=on,media=cdrom",
+                opt_escape(&p.config_drive.to_string_lossy())
+            ),
+        );
+        push("-device", "ide-cd,drive=cdrom0,id=cd0".to_string());
+    }
+    for nic in &spec.nics {
+        push("-netdev", netdev_arg(nic));
+        push("-device", nic_device_arg(nic));
+    }
+    push(
+        "-chardev",
+        format!(
+            "socket,id=ser0,path={},server=on,wait=off,logfile={},logappend=on",
+            opt_escape(&p.serial_sock.to_string_lossy()),
+            opt_escape(&p.console_log.to_string_lossy())
+        ),
+    );
+    push("-serial", "chardev:ser0".to_string());
+    push(
+        "-qmp",
+        format!(
+            "unix:{},server=on,wait=off",
+            opt_escape(&p.qmp_sock.to_string_lossy())
+        ),
+    );
+    push("-pidfile", p.pidfile.to_string_lossy().into_owned());
+    a.push("-daemonize".to_string());
+    a
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn spec() -> InstanceSpec {
+        InstanceSpec {
+            uuid: "0b6f3b7e-0e4c-4a55-9a53-7f0d3a2b1c00".to_string(),
+            name: "vm1".to_string(),
+            vcpus: 2,
+            memory_mb: 256,
+            root_gb: 1,
+            image_format: "qcow2".to_string(),
+            nics: vec![Nic::for_port(
+                "5e1a6c2e-8d1b-4f5e-9b7a-1c2d3e4f5a6b",
+                "fa:16:3e:11:22:33",
+                1450,
+            )],
+            ..Default::default()
+        }
+    }
+
+    fn pos(a: &[String], k: &str, v: &str) -> bool {
+        a.windows(2).any(|w| w[0] == k && w[1] == v)
+    }
+
+    #[test]
+    fn tcg_command_line() {
+        let cfg = QemuConfig::new("/var/lib/rustack/compute");
+        let s = spec();
+        let p = InstancePaths::new(Path::new("/var/lib/rustack/compute"), &s.uuid);
+        let a = qemu_args(&cfg, ResolvedAccel::Tcg, &s, &p);
+        assert!(pos(&a, "-accel", "tcg"));
+        assert!(!a.contains(&"-cpu".to_string()));
+        assert!(pos(&a, "-m", "256"));
+        assert!(pos(&a, "-smp", "2"));
+        assert!(pos(&a, "-uuid", &s.uuid));
+        assert!(pos(&a, "-machine", "pc"));
+        assert!(pos(
+            &a,
+            "-netdev",
+            "tap,id=net-5e1a6c2e-8d,ifname=tap5e1a6c2e-8d,script=no,downscript=no,vnet_hdr=on"
+        ));
+        assert!(pos(
+            &a,
+            "-device",
+            "virtio-net-pci,netdev=net-5e1a6c2e-8d,mac=fa:16:3e:11:22:33,id=nic-5e1a6c2e-8d"
+        ));
+        let dir = "/var/lib/rustack/compute/instances/0b6f3b7e-0e4c-4a55-9a53-7f0d3a2b1c00";
+        assert!(pos(
+            &a,
+            "-drive",
+            &format!("file={dir}/disk,if=none,id=disk0,format=qcow2,cache=writeback,aio=threads")
+        ));
+        assert!(pos(
+            &a,
+            "-qmp",
+            &format!("unix:{dir}/qmp.sock,server=on,wait=off")
+        ));
+        assert!(pos(&a, "-chardev", &format!("socket,id=ser0,path={dir}/serial.sock,server=on,wait=off,logfile={dir}/console.log,logappend=on")));
+        assert!(pos(&a, "-pidfile", &format!("{dir}/qemu.pid")));
+        assert_eq!(a.last().unwrap(), "-daemonize");
+        assert!(a.contains(&"-no-shutdown".to_string()));
+        // No optional disks.
+        assert!(!a
+            .iter()
+            .any(|x| x.contains("cdrom0") || x.contains("disk1")));
+    }
+
+    #[test]
+    fn kvm_optional_disks_and_escaping() {
+        let mut cfg = QemuConfig::new("/srv/a,b");
+        cfg.cpu_model = None;
+        let mut s = spec();
+        s.uuid = "not-a-uuid".to_string();
+        s.ephemeral_gb = 1;
+        s.swap_mb = 512;
+        s.config_drive = Some(vec![]);
+        let p = InstancePaths::new(Path::new("/srv/a,b"), &s.uuid);
+        let a = qemu_args(&cfg, ResolvedAccel::Kvm, &s, &p);
+        assert!(pos(&a, "-accel", "kvm"));
+        assert!(pos(&a, "-cpu", "host"));
+        assert!(!a.contains(&"-uuid".to_string()));
+        assert!(a
+            .iter()
+            .any(|x| x.starts_with("file=/srv/a,,b/instances/not-a-uuid/disk.eph0,")));
+        assert!(a
+            .iter()
+            .any(|x| x.starts_with("file=/srv/a,,b/instances/not-a-uuid/disk.swap,")));
+        assert!(pos(&a, "-device", "ide-cd,drive=cdrom0,id=cd0"));
+        assert!(pos(&a, "-device", "virtio-blk-pci,drive=disk2,id=vdc"));
+    }
+}
