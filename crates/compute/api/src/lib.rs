@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod microversion;
+pub mod server;
 
 pub use config::{ComputeConfig, QuotaDefaults};
 pub use microversion::{ApiVersion, VersionError};
