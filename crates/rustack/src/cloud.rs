@@ -47,6 +47,8 @@ pub struct RunningCloud {
     pub network_url: String,
     /// The `public` external network created at start-up (`[network.public_network]`).
     pub public_network_id: Option<String>,
+    /// Whether the network data plane (the in-process network agent) runs.
+    pub data_plane: bool,
     /// The admin password from passwords.yml.
     pub admin_password: String,
     /// Files written for operators.
@@ -55,12 +57,16 @@ pub struct RunningCloud {
     pub clouds_yaml: PathBuf,
     trigger: rustack_runtime::ShutdownTrigger,
     tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    agent: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningCloud {
     /// Stops every service and waits for in-flight requests to finish.
     pub async fn shutdown(self) {
         self.trigger.trigger();
+        if let Some(a) = self.agent {
+            let _ = a.await;
+        }
         for t in self.tasks {
             let _ = t.await;
         }
@@ -211,12 +217,16 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", opts.data_dir.join("network.db").display()));
+    let data_plane = crate::dataplane::decide(&cfg.network)?;
     let network = Arc::new(
         Network::open(cfg.network.clone(), &network_db)
             .await
             .map_err(anyhow::Error::new)
             .context("starting the network service")?,
     );
+    if cfg.network.dhcp_ports == rustack_network_api::DhcpPortsMode::Auto {
+        network.set_dhcp_ports(data_plane);
+    }
     let public_network_id = match &cfg.network.public_network {
         Some(public) => {
             let admin_project = identity
@@ -258,6 +268,19 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         network_listener,
         shutdown.clone(),
     )?;
+    let agent = if data_plane {
+        Some(crate::dataplane::start_agent(
+            &cfg.network,
+            &opts.data_dir,
+            &network_url,
+            &identity_url,
+            crate::dataplane::neutron_password(&passwords)?,
+            Some(network.subscribe()),
+            shutdown.clone(),
+        )?)
+    } else {
+        None
+    };
 
     Ok(RunningCloud {
         identity,
@@ -267,11 +290,13 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         network,
         network_url,
         public_network_id,
+        data_plane,
         admin_password,
         openrc,
         clouds_yaml: clouds,
         trigger,
         tasks: vec![running.task, image_running.task, network_running.task],
+        agent,
     })
 }
 
@@ -429,6 +454,10 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<Served> {
             .await
             .map_err(anyhow::Error::new)
             .context("starting the network service")?;
+            // Agents run on other hosts: DHCP ports unless switched off.
+            if cfg.network.dhcp_ports == rustack_network_api::DhcpPortsMode::Auto {
+                network.set_dhcp_ports(true);
+            }
             rustack_network_server::run(Arc::new(network), remote("neutron")?, listener, shutdown)?
                 .task
         }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use rustack_identity_server::IdentityConfig;
 use rustack_image_api::ImageConfig;
 use rustack_network_api::NetworkConfig;
+pub use rustack_network_api::{DataPlaneMode, DhcpPortsMode};
 use serde::Deserialize;
 
 /// The whole cloud's configuration. Every field has a default; a missing file means
@@ -101,6 +102,28 @@ mod tests {
         let public = cfg.network.public_network.expect("section");
         assert_eq!(public.name, "public");
         assert_eq!(public.cidr, "192.0.2.0/24");
+    }
+
+    #[test]
+    fn data_plane_settings_parse() {
+        let cfg = RustackConfig::parse(
+            "[network]\ndata_plane = \"on\"\ndhcp_ports = false\nlocal_ip = \"192.0.2.7\"\nphysical_interface_mappings = { physnet1 = \"eth1\" }\n",
+        )
+        .expect("parses");
+        assert_eq!(cfg.network.data_plane, DataPlaneMode::On);
+        assert_eq!(cfg.network.dhcp_ports, DhcpPortsMode::Off);
+        assert_eq!(cfg.network.local_ip, Some([192, 0, 2, 7].into()));
+        assert_eq!(cfg.network.physical_interface_mappings["physnet1"], "eth1");
+        for (text, want) in [
+            ("true", DhcpPortsMode::On),
+            ("\"auto\"", DhcpPortsMode::Auto),
+        ] {
+            let c =
+                RustackConfig::parse(&format!("[network]\ndhcp_ports = {text}\n")).expect("parses");
+            assert_eq!(c.network.dhcp_ports, want);
+        }
+        assert!(RustackConfig::parse("[network]\ndhcp_ports = \"sometimes\"\n").is_err());
+        assert!(RustackConfig::parse("[network]\ndata_plane = \"maybe\"\n").is_err());
     }
 
     #[test]

@@ -78,10 +78,39 @@ enum Command {
         #[arg(long)]
         identity_url: Option<String>,
     },
+    /// Run a host agent on its own (multi-host deployments).
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
     /// Identity service administration (like keystone-manage).
     Identity {
         #[command(subcommand)]
         command: IdentityCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AgentCommand {
+    /// The network agent: makes the networks, subnets, ports, routers and floating IPs
+    /// of the Networking API at --network-url real on this host (bridges, VXLAN,
+    /// dnsmasq, router namespaces) and reports port status. Needs root (or
+    /// CAP_NET_ADMIN) and ip, nft, dnsmasq. Authenticates as the `neutron` service user
+    /// with the password from <data-dir>/passwords.yml (copy the identity host's file).
+    /// Uses [network] physical_interface_mappings, local_ip, vxlan_udp_port,
+    /// agent_interval_secs and host from the config; polls every agent_interval_secs.
+    Network {
+        #[command(flatten)]
+        common: Common,
+        /// Networking API URL (e.g. http://10.0.0.1:9696).
+        #[arg(long)]
+        network_url: String,
+        /// Identity API URL (e.g. http://10.0.0.1:5000).
+        #[arg(long)]
+        identity_url: String,
+        /// Carry networks and plug instance TAPs only (no DHCP servers, no routers).
+        #[arg(long)]
+        compute_only: bool,
     },
 }
 
@@ -211,6 +240,44 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let signal = rustack_runtime::termination_signal().await;
             tracing::info!(signal, "shutting down");
             served.shutdown().await;
+            Ok(())
+        }
+        Command::Agent {
+            command:
+                AgentCommand::Network {
+                    common,
+                    network_url,
+                    identity_url,
+                    compute_only,
+                },
+        } => {
+            let dir = data_dir(&common)?;
+            let mut config = load_config(&common, &dir)?;
+            // An agent exists to run the data plane: "auto" means "on" here.
+            if config.network.data_plane == rustack::config::DataPlaneMode::Auto {
+                config.network.data_plane = rustack::config::DataPlaneMode::On;
+            }
+            if !rustack::dataplane::decide(&config.network)? {
+                anyhow::bail!("[network] data_plane = \"off\": nothing for the agent to do");
+            }
+            cloud::prepare_data_dir(&dir)?;
+            let passwords = rustack::files::ensure_passwords(&dir.join("passwords.yml"))?;
+            let (trigger, shutdown) = rustack_runtime::shutdown_channel();
+            let task = rustack::dataplane::start_agent_with(
+                &config.network,
+                &dir,
+                &network_url,
+                &identity_url,
+                rustack::dataplane::neutron_password(&passwords)?,
+                !compute_only,
+                None,
+                shutdown,
+            )?;
+            println!("rustack network agent is running (Networking API {network_url})");
+            let signal = rustack_runtime::termination_signal().await;
+            tracing::info!(signal, "shutting down");
+            trigger.trigger();
+            let _ = task.await;
             Ok(())
         }
         Command::Identity {

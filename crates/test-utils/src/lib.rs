@@ -56,6 +56,8 @@ impl TestCloud {
         let dir = tempfile::tempdir().unwrap();
         let mut config = RustackConfig::default();
         config.identity.bcrypt_cost = 4;
+        // Tests never touch the real host's network (the agent tests use a fake host).
+        config.network.data_plane = rustack::config::DataPlaneMode::Off;
         config.identity.database_url = Some(
             rustack_db::fresh_test_url(dir.path(), "identity")
                 .await

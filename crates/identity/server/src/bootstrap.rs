@@ -178,15 +178,19 @@ impl Identity {
                     u
                 }
             };
-            s.assignment_create(&Assignment {
-                actor: Actor::User,
-                actor_id: user.id,
-                target: Target::Project,
-                target_id: project_ids[1].clone(),
-                role_id: service_role.clone(),
-                inherited: false,
-            })
-            .await?;
+            // Kolla grants its service users `admin` on the service project (and
+            // `service`): the network agent reads every network and port as `neutron`.
+            for role_id in [&service_role, &role_ids["admin"]] {
+                s.assignment_create(&Assignment {
+                    actor: Actor::User,
+                    actor_id: user.id.clone(),
+                    target: Target::Project,
+                    target_id: project_ids[1].clone(),
+                    role_id: role_id.clone(),
+                    inherited: false,
+                })
+                .await?;
+            }
         }
         if s.region_get(&b.region).await?.is_none() {
             s.region_create(&Region {

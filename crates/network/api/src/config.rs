@@ -1,5 +1,8 @@
 //! The network service's configuration (`[network]` in rustack.toml).
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
 use serde::Deserialize;
 
 /// Network service settings. Every field has a documented default.
@@ -24,6 +27,93 @@ pub struct NetworkConfig {
     /// Opt-in: create a shared-nothing `public` flat external network with one subnet at
     /// start-up (what devstack does for Tempest's `public_network_id`). Off by default.
     pub public_network: Option<PublicNetworkConfig>,
+    /// Whether `rustack up` runs the host data plane (bridges, VXLAN, dnsmasq, router
+    /// namespaces): `auto` when root (or CAP_NET_ADMIN) and `ip`, `nft`, `dnsmasq` exist,
+    /// `on` to fail start-up when it cannot, `off` for API only.
+    pub data_plane: DataPlaneMode,
+    /// Create a `network:dhcp` port per network with DHCP-enabled subnets (what
+    /// Neutron's DHCP agent does): `auto` = when the data plane runs (always for
+    /// `rustack serve network`, whose agents run elsewhere), `true`, `false`.
+    pub dhcp_ports: DhcpPortsMode,
+    /// Physical network label -> host interface for flat networks (Kolla's
+    /// `physical_interface_mappings`, e.g. `{physnet1 = "eth1"}`). Empty by default: a
+    /// flat network (the bootstrap `public` one too) is then a bridge with no uplink,
+    /// so a real NIC is never taken over unless named here.
+    pub physical_interface_mappings: BTreeMap<String, String>,
+    /// This host's VXLAN tunnel endpoint address (Neutron's `[vxlan] local_ip`); unset:
+    /// tenant networks stay on this host.
+    pub local_ip: Option<IpAddr>,
+    /// VXLAN UDP port (the IANA 4789).
+    pub vxlan_udp_port: u16,
+    /// Seconds between two full reconcile passes of the network agent (it also runs on
+    /// every write when in the same process).
+    pub agent_interval_secs: u64,
+    /// The agent's host name (`binding:host_id`, the DHCP port's `device_id`); default:
+    /// the system host name.
+    pub host: Option<String>,
+}
+
+impl NetworkConfig {
+    /// The agent's host name: `host`, else the kernel's host name, else `localhost`.
+    pub fn host_name(&self) -> String {
+        self.host
+            .clone()
+            .or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_string())
+                    .filter(|h| !h.is_empty())
+            })
+            .unwrap_or_else(|| "localhost".into())
+    }
+}
+
+/// `[network] data_plane`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DataPlaneMode {
+    /// Run it when possible; otherwise one log line and API only.
+    #[default]
+    Auto,
+    /// Run it or fail start-up.
+    On,
+    /// API only.
+    Off,
+}
+
+/// `[network] dhcp_ports`: `"auto"`, `true` or `false`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DhcpPortsMode {
+    /// When the data plane runs.
+    #[default]
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
+impl<'de> Deserialize<'de> for DhcpPortsMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bool(true) => Ok(DhcpPortsMode::On),
+            Raw::Bool(false) => Ok(DhcpPortsMode::Off),
+            Raw::Text(t) => match t.as_str() {
+                "auto" => Ok(DhcpPortsMode::Auto),
+                "true" => Ok(DhcpPortsMode::On),
+                "false" => Ok(DhcpPortsMode::Off),
+                other => Err(serde::de::Error::custom(format!(
+                    "dhcp_ports must be \"auto\", true or false, not {other:?}"
+                ))),
+            },
+        }
+    }
 }
 
 impl Default for NetworkConfig {
@@ -37,6 +127,13 @@ impl Default for NetworkConfig {
             vni_min: 1,
             vni_max: 65535,
             public_network: None,
+            data_plane: DataPlaneMode::Auto,
+            dhcp_ports: DhcpPortsMode::Auto,
+            physical_interface_mappings: BTreeMap::new(),
+            local_ip: None,
+            vxlan_udp_port: 4789,
+            agent_interval_secs: 10,
+            host: None,
         }
     }
 }

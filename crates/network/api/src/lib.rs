@@ -9,4 +9,4 @@ pub mod client;
 pub mod config;
 pub mod extensions;
 
-pub use config::{NetworkConfig, PublicNetworkConfig};
+pub use config::{DataPlaneMode, DhcpPortsMode, NetworkConfig, PublicNetworkConfig};

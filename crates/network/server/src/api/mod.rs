@@ -118,6 +118,7 @@ pub fn router(network: Arc<Network>, validator: Arc<dyn TokenValidator>) -> Rout
             "/v2.0/routers/{id}/remove_extraroutes",
             put(remove_extraroutes),
         )
+        .route("/v2.0/rustack-agent/ports/status", put(agent_port_status))
         .route("/v2.0/{coll}", get(list_h).post(create_h))
         .route(
             "/v2.0/{coll}/{id}",
@@ -133,11 +134,45 @@ pub fn router(network: Arc<Network>, validator: Arc<dyn TokenValidator>) -> Rout
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState { network, validator })
+        .with_state(AppState {
+            network: network.clone(),
+            validator,
+        })
+        .layer(axum::middleware::from_fn_with_state(network, wake_agents))
         .layer(axum::middleware::from_fn_with_state(
             "network",
             rustack_api_common::request_layer,
         ))
+}
+
+/// Bumps the write generation after every successful write (not the agent's own
+/// status reports), waking in-process agents.
+async fn wake_agents(
+    State(network): State<Arc<Network>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let write = !matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS")
+        && !req.uri().path().starts_with("/v2.0/rustack-agent/");
+    let resp = next.run(req).await;
+    if write && resp.status().is_success() {
+        network.notify_change();
+    }
+    resp
+}
+
+/// `PUT /v2.0/rustack-agent/ports/status` (internal, admin only): the network agent
+/// reports which ports it realised on its host.
+async fn agent_port_status(
+    State(st): St,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> NResult<Json<Value>> {
+    let ctx = auth(&st, &headers).await?;
+    let v: Value = rustack_api_common::parse_json(&body)?;
+    let items = Network::parse_port_statuses(&v)?;
+    let changed = st.network.port_status_update(&ctx, &items).await?;
+    Ok(Json(json!({"updated": changed})))
 }
 
 async fn not_found() -> NeutronError {

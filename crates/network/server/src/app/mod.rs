@@ -6,6 +6,8 @@
 //! `subnets`, a group's `security_group_rules`) are filled in when rendering; attributes
 //! the caller may not read (`get_port:binding:host_id`...) are removed per policy.
 
+pub mod agent;
+pub mod dhcp;
 pub mod floatingip;
 pub mod network;
 pub mod port;
@@ -37,6 +39,12 @@ pub struct Network {
     pub(crate) enforcer: Enforcer,
     /// Per action prefix (`get_port`), the attribute rules registered (`binding:host_id`).
     attr_rules: HashMap<String, Vec<String>>,
+    /// Write generation (see [`agent`]).
+    pub(crate) changes: tokio::sync::watch::Sender<u64>,
+    /// Whether DHCP ports are created (see [`dhcp`]).
+    pub(crate) dhcp_ports: std::sync::atomic::AtomicBool,
+    /// The agent host DHCP ports are bound to.
+    pub(crate) host: String,
 }
 
 impl std::fmt::Debug for Network {
@@ -148,11 +156,16 @@ impl Network {
                 }
             }
         }
+        let dhcp_ports = cfg.dhcp_ports == rustack_network_api::DhcpPortsMode::On;
+        let host = cfg.host_name();
         Ok(Network {
             db,
             cfg,
             enforcer,
             attr_rules,
+            changes: tokio::sync::watch::Sender::new(0),
+            dhcp_ports: dhcp_ports.into(),
+            host,
         })
     }
 

@@ -484,6 +484,9 @@ impl Network {
             })?;
         commit(tx).await?;
         tracing::info!(subnet.id = %s(&doc, "id"), network.id = %net_id, "subnet created");
+        if flag(&doc, "enable_dhcp") {
+            self.dhcp_port_sync(&net_id).await;
+        }
         self.render_subnet(ctx, &doc, Some(&net))
             .ok_or_else(|| NeutronError::resource_not_found("subnet", s(&doc, "id")))
     }
@@ -573,6 +576,10 @@ impl Network {
         store::update(&mut c, Table::Subnets, &doc)
             .await
             .map_err(|e| dup(e, || NeutronError::conflict("Conflict", "conflict")))?;
+        drop(c);
+        if body.contains_key("enable_dhcp") {
+            self.dhcp_port_sync(s(&doc, "network_id")).await;
+        }
         self.render_subnet(ctx, &doc, Some(&net))
             .ok_or_else(|| NeutronError::resource_not_found("subnet", id))
     }
@@ -624,6 +631,7 @@ impl Network {
         store::delete(&mut tx, Table::Subnets, id).await?;
         commit(tx).await?;
         tracing::info!(subnet.id = %id, "subnet deleted");
+        self.dhcp_port_sync(s(&doc, "network_id")).await;
         Ok(())
     }
 }

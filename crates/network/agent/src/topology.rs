@@ -1,0 +1,244 @@
+//! The data plane's input, built from the Networking API: the API documents of every
+//! network, subnet, port, router and floating IP (read with the agent's admin token)
+//! become the planner's [`Topology`].
+//!
+//! Layout for those who extend it: [`fetch`] reads the collections into an
+//! [`ApiSnapshot`] (one field per collection, raw documents); [`to_topology`] converts
+//! it with one small function per resource (`network`, `subnet`, `port`...). To feed a
+//! new planner field (security groups, metadata...), add the collection to
+//! `ApiSnapshot` + `fetch`, a converter here, and fill the field in `to_topology`. A
+//! document that cannot be converted is skipped with a note in
+//! [`Converted::skipped`]; it never fails the pass.
+
+use std::net::IpAddr;
+
+use rustack_hostops::dataplane::{
+    FixedIp, FloatingIp, Network, Port, Router, Segment, Subnet, Topology,
+};
+use rustack_hostops::net::IpNet;
+use serde_json::Value;
+
+use crate::client::NetworkClient;
+use crate::error::AgentError;
+
+/// The API documents a pass reads.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ApiSnapshot {
+    /// `GET /v2.0/networks`.
+    pub networks: Vec<Value>,
+    /// `GET /v2.0/subnets`.
+    pub subnets: Vec<Value>,
+    /// `GET /v2.0/ports`.
+    pub ports: Vec<Value>,
+    /// `GET /v2.0/routers`.
+    pub routers: Vec<Value>,
+    /// `GET /v2.0/floatingips`.
+    pub floatingips: Vec<Value>,
+}
+
+/// Reads every collection the planner needs (concurrently).
+pub async fn fetch(client: &NetworkClient) -> Result<ApiSnapshot, AgentError> {
+    let (networks, subnets, ports, routers, floatingips) = tokio::try_join!(
+        client.list("networks"),
+        client.list("subnets"),
+        client.list("ports"),
+        client.list("routers"),
+        client.list("floatingips"),
+    )?;
+    Ok(ApiSnapshot {
+        networks,
+        subnets,
+        ports,
+        routers,
+        floatingips,
+    })
+}
+
+/// A converted snapshot.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Converted {
+    /// The planner's input.
+    pub topology: Topology,
+    /// Documents left out, and why.
+    pub skipped: Vec<String>,
+}
+
+fn text<'a>(doc: &'a Value, key: &str) -> &'a str {
+    doc.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn ip(v: &Value) -> Option<IpAddr> {
+    v.as_str()?.parse().ok()
+}
+
+/// `[{"destination": cidr, "nexthop": ip}]` (host routes, extra routes).
+fn routes(v: Option<&Value>) -> Vec<(IpNet, IpAddr)> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| {
+                    let dst: IpNet = text(r, "destination").parse().ok()?;
+                    Some((dst, ip(r.get("nexthop")?)?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A network (an error for segment types the data plane does not carry).
+pub fn network(doc: &Value) -> Result<Network, String> {
+    let id = text(doc, "id").to_owned();
+    let mtu = doc
+        .get("mtu")
+        .and_then(Value::as_u64)
+        .and_then(|m| u32::try_from(m).ok())
+        .unwrap_or(1500);
+    let segment = match text(doc, "provider:network_type") {
+        "vxlan" => {
+            let vni = doc
+                .get("provider:segmentation_id")
+                .and_then(Value::as_u64)
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| format!("network {id}: vxlan without a segmentation id"))?;
+            Segment::Vxlan { vni }
+        }
+        "flat" => Segment::Flat {
+            physical_network: text(doc, "provider:physical_network").to_owned(),
+        },
+        "local" => Segment::Local,
+        "" => {
+            return Err(format!(
+                "network {id}: no provider attributes (is the agent's token admin?)"
+            ))
+        }
+        other => {
+            return Err(format!(
+                "network {id}: network type {other:?} is not carried"
+            ))
+        }
+    };
+    Ok(Network { id, mtu, segment })
+}
+
+/// A subnet.
+pub fn subnet(doc: &Value) -> Result<Subnet, String> {
+    let id = text(doc, "id").to_owned();
+    let cidr: IpNet = text(doc, "cidr")
+        .parse()
+        .map_err(|_| format!("subnet {id}: bad cidr {:?}", text(doc, "cidr")))?;
+    Ok(Subnet {
+        network_id: text(doc, "network_id").to_owned(),
+        cidr,
+        gateway_ip: doc.get("gateway_ip").and_then(ip),
+        enable_dhcp: doc
+            .get("enable_dhcp")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        dns_nameservers: doc
+            .get("dns_nameservers")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(ip).collect())
+            .unwrap_or_default(),
+        host_routes: routes(doc.get("host_routes")),
+        id,
+    })
+}
+
+/// A port.
+pub fn port(doc: &Value) -> Result<Port, String> {
+    let id = text(doc, "id").to_owned();
+    let fixed_ips = doc
+        .get("fixed_ips")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| {
+                    Some(FixedIp {
+                        subnet_id: text(f, "subnet_id").to_owned(),
+                        ip_address: ip(f.get("ip_address")?)?,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if text(doc, "mac_address").is_empty() {
+        return Err(format!("port {id}: no MAC address"));
+    }
+    Ok(Port {
+        network_id: text(doc, "network_id").to_owned(),
+        mac_address: text(doc, "mac_address").to_owned(),
+        fixed_ips,
+        device_owner: text(doc, "device_owner").to_owned(),
+        device_id: text(doc, "device_id").to_owned(),
+        id,
+        // Security data (port_security_enabled, groups, address pairs) is filled in by
+        // the security-group conversion.
+        ..Port::default()
+    })
+}
+
+/// A router.
+pub fn router(doc: &Value) -> Result<Router, String> {
+    let gw = doc.get("external_gateway_info").filter(|g| g.is_object());
+    Ok(Router {
+        id: text(doc, "id").to_owned(),
+        enable_snat: gw
+            .map(|g| {
+                g.get("enable_snat")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true)
+            })
+            .unwrap_or(false),
+        routes: routes(doc.get("routes")),
+    })
+}
+
+/// A floating IP.
+pub fn floating_ip(doc: &Value) -> Result<FloatingIp, String> {
+    let id = text(doc, "id").to_owned();
+    let floating_ip_address = doc
+        .get("floating_ip_address")
+        .and_then(ip)
+        .ok_or_else(|| format!("floating ip {id}: no address"))?;
+    Ok(FloatingIp {
+        floating_ip_address,
+        fixed_ip_address: doc.get("fixed_ip_address").and_then(ip),
+        router_id: Some(text(doc, "router_id").to_owned()).filter(|r| !r.is_empty()),
+        id,
+    })
+}
+
+fn convert<T>(
+    docs: &[Value],
+    f: fn(&Value) -> Result<T, String>,
+    skipped: &mut Vec<String>,
+) -> Vec<T> {
+    docs.iter()
+        .filter_map(|d| f(d).map_err(|e| skipped.push(e)).ok())
+        .collect()
+}
+
+/// Converts a snapshot. Subnets, ports and floating IPs of networks that were skipped
+/// go with them (the planner only sees consistent input).
+pub fn to_topology(snap: &ApiSnapshot) -> Converted {
+    let mut skipped = Vec::new();
+    let networks = convert(&snap.networks, network, &mut skipped);
+    let known = |net: &str| networks.iter().any(|n| n.id == net);
+    let subnets: Vec<Subnet> = convert(&snap.subnets, subnet, &mut skipped)
+        .into_iter()
+        .filter(|s| known(&s.network_id))
+        .collect();
+    let ports: Vec<Port> = convert(&snap.ports, port, &mut skipped)
+        .into_iter()
+        .filter(|p| known(&p.network_id))
+        .collect();
+    let topology = Topology {
+        routers: convert(&snap.routers, router, &mut skipped),
+        floating_ips: convert(&snap.floatingips, floating_ip, &mut skipped),
+        networks,
+        subnets,
+        ports,
+        ..Topology::default()
+    };
+    Converted { topology, skipped }
+}

@@ -1,0 +1,137 @@
+//! Whether this host can run the network data plane, and starting the network agent
+//! (in `rustack up`, and alone with `rustack agent network`).
+//!
+//! The data plane needs root or `CAP_NET_ADMIN` and the `ip`, `nft` and `dnsmasq`
+//! commands. `[network] data_plane = "auto"` runs it when possible and otherwise logs
+//! one line and serves the API only; `"on"` fails start-up with the reason; `"off"` never
+//! runs it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use rustack_network_agent::{AgentOptions, Credentials, HostBackend, NetworkAgent, NetworkClient};
+use rustack_network_api::{DataPlaneMode, NetworkConfig};
+
+/// Why the data plane cannot run on this host, if it cannot.
+pub fn unavailable_reason() -> Option<String> {
+    if !has_net_admin() {
+        return Some("not root and no CAP_NET_ADMIN".into());
+    }
+    let missing: Vec<&str> = ["ip", "nft", "dnsmasq"]
+        .into_iter()
+        .filter(|c| find_command(c).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Some(format!("{} not found in PATH", missing.join(", ")));
+    }
+    None
+}
+
+/// Effective capabilities include CAP_NET_ADMIN (bit 12), as root's do.
+fn has_net_admin() -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 12) != 0)
+}
+
+fn find_command(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Decides from `[network] data_plane` whether to run the data plane here: `Ok(false)`
+/// after logging why not (auto), an error when `on` cannot be honoured.
+pub fn decide(cfg: &NetworkConfig) -> anyhow::Result<bool> {
+    match (cfg.data_plane, unavailable_reason()) {
+        (DataPlaneMode::Off, _) => Ok(false),
+        (_, None) => Ok(true),
+        (DataPlaneMode::Auto, Some(reason)) => {
+            tracing::warn!(
+                "data plane disabled: {reason}; running API-only; set [network] data_plane = \"on\" to require it"
+            );
+            Ok(false)
+        }
+        (DataPlaneMode::On, Some(reason)) => {
+            anyhow::bail!(
+                "[network] data_plane = \"on\" but the data plane cannot run here: {reason}"
+            )
+        }
+    }
+}
+
+/// Starts the network agent on the real host: it reads `network_url` as the `neutron`
+/// service user (password from passwords.yml), keeps dnsmasq files under
+/// `<data_dir>/dhcp`, and wakes on `wake` when given.
+pub fn start_agent(
+    cfg: &NetworkConfig,
+    data_dir: &Path,
+    network_url: &str,
+    identity_url: &str,
+    neutron_password: String,
+    wake: Option<tokio::sync::watch::Receiver<u64>>,
+    shutdown: rustack_runtime::Shutdown,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    start_agent_with(
+        cfg,
+        data_dir,
+        network_url,
+        identity_url,
+        neutron_password,
+        true,
+        wake,
+        shutdown,
+    )
+}
+
+/// [`start_agent`] choosing whether this host is a network node (DHCP and routers).
+#[allow(clippy::too_many_arguments)]
+pub fn start_agent_with(
+    cfg: &NetworkConfig,
+    data_dir: &Path,
+    network_url: &str,
+    identity_url: &str,
+    neutron_password: String,
+    network_node: bool,
+    wake: Option<tokio::sync::watch::Receiver<u64>>,
+    shutdown: rustack_runtime::Shutdown,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let creds = Credentials::Password {
+        identity_url: identity_url.to_string(),
+        user: rustack_identity_api::ServiceCredentials {
+            username: "neutron".into(),
+            password: neutron_password,
+            domain_name: "Default".into(),
+            project_name: "service".into(),
+        },
+    };
+    let client = NetworkClient::new(network_url, creds)
+        .map_err(|e| anyhow::anyhow!("network agent client: {e}"))?;
+    let agent: Arc<NetworkAgent> = NetworkAgent::new(
+        client,
+        HostBackend::linux(data_dir.join("dhcp")),
+        AgentOptions {
+            network_node,
+            ..AgentOptions::from_config(cfg)
+        },
+    );
+    Ok(agent.spawn(wake, shutdown))
+}
+
+/// The `neutron` service user's password from passwords.yml.
+pub fn neutron_password(
+    passwords: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<String> {
+    passwords
+        .get("neutron_keystone_password")
+        .cloned()
+        .context("passwords.yml lacks neutron_keystone_password")
+}
