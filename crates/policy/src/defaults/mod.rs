@@ -39,6 +39,7 @@ mod compute;
 mod identity;
 mod image;
 mod network;
+mod placement;
 
 use crate::enforcer::{Operation, RuleDefault, ScopeType};
 
@@ -98,6 +99,18 @@ pub const COMPUTE_UPSTREAM_COMMIT: &str = "00a030403f672b975364c855b7d25b40ef83e
 /// `is_admin:True`, which the compute service puts in the credentials it evaluates.
 pub fn compute() -> Vec<RuleDefault> {
     compute::RULES.iter().map(Def::to_rule_default).collect()
+}
+
+/// The openstack/placement commit the [`placement`] defaults were read from.
+pub const PLACEMENT_UPSTREAM_COMMIT: &str = "7ad9ef078b490423ac6605e805fad2b75c8f2107";
+
+/// Every rule placement registers (`placement.policies.list_rules()`): the `base.py`
+/// helper rules (`admin_api`, `service_api`, `admin_or_service_api`,
+/// `project_reader_api`, `admin_or_project_reader_or_service_api`) and every
+/// `placement:*` rule with its current secure-RBAC default (deprecated `role:admin`
+/// fallbacks not carried).
+pub fn placement() -> Vec<RuleDefault> {
+    placement::RULES.iter().map(Def::to_rule_default).collect()
 }
 
 /// One row of a defaults table.
