@@ -73,6 +73,20 @@ impl Cmd {
         self.run_with_input(None)
     }
 
+    /// Run to completion and return the exit status and both outputs whatever the
+    /// status (for commands whose failures need reading, like `conntrack -D`).
+    pub fn output(&self) -> Result<std::process::Output> {
+        tracing::debug!(command = %self.display(), "running host command");
+        Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| HostError::Spawn {
+                command: self.display(),
+                source,
+            })
+    }
+
     /// Run with `input` on stdin.
     pub fn run_with_input(&self, input: Option<&[u8]>) -> Result<String> {
         tracing::debug!(command = %self.display(), "running host command");

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::dhcp::{DhcpConfig, DhcpOutcome, DhcpServer, DhcpStatus};
 use crate::error::{HostError, Result};
 use crate::net::{IpNet, LinkInfo, LinkKind, LinkSpec, LinkUpdate, NetOps, Route};
-use crate::nft::{Family, Firewall, Table, TableState};
+use crate::nft::{ConntrackFilter, Family, Firewall, Table, TableState};
 
 type NsKey = Option<String>;
 
@@ -55,6 +55,8 @@ pub struct FakeState {
     pub tables: BTreeMap<(NsKey, Family, String), Table>,
     /// DHCP instances.
     pub dhcp: BTreeMap<String, FakeDhcp>,
+    /// `conntrack -D` calls so far, in order (namespace, filter).
+    pub conntrack_deletes: Vec<(NsKey, ConntrackFilter)>,
     /// Mutating calls so far, by operation name.
     pub calls: BTreeMap<&'static str, u32>,
     fail: BTreeSet<String>,
@@ -434,12 +436,34 @@ impl Firewall for FakeHost {
             .collect())
     }
 
+    fn table_get(&self, ns: Option<&str>, family: Family, name: &str) -> Result<Option<Table>> {
+        let s = self.enter("table_get", false)?;
+        Ok(s.tables.get(&(key(ns), family, name.to_string())).cloned())
+    }
+
     fn table_apply(&self, ns: Option<&str>, table: &Table) -> Result<()> {
         let mut s = self.enter("table_apply", true)?;
         s.ns_links(ns)?;
         s.tables
             .insert((key(ns), table.family, table.name.clone()), table.clone());
         Ok(())
+    }
+
+    fn tables_apply(&self, ns: Option<&str>, tables: &[Table]) -> Result<()> {
+        let mut s = self.enter("tables_apply", true)?;
+        s.ns_links(ns)?;
+        for t in tables {
+            s.tables
+                .insert((key(ns), t.family, t.name.clone()), t.clone());
+        }
+        Ok(())
+    }
+
+    fn conntrack_delete(&self, ns: Option<&str>, filter: &ConntrackFilter) -> Result<u32> {
+        let mut s = self.enter("conntrack_delete", true)?;
+        s.ns_links(ns)?;
+        s.conntrack_deletes.push((key(ns), filter.clone()));
+        Ok(0)
     }
 
     fn table_delete(&self, ns: Option<&str>, family: Family, name: &str) -> Result<()> {

@@ -1,19 +1,28 @@
 //! nftables: one table per owner, applied atomically as one JSON ruleset (`nft -j -f -`).
 //! Applying a table replaces it entirely in one transaction (`add` + `delete` + `add`
-//! with all chains and rules), so a half-applied table is never visible.
+//! with all sets, chains and rules), so a half-applied table is never visible; several
+//! tables that depend on each other (the security-group `bridge` table sets the packet
+//! marks its `inet` twin dispatches on) are replaced together in one transaction with
+//! [`Firewall::tables_apply`].
 //!
 //! nft 1.0.6 drops table comments, so the kernel cannot tell us which content a table
-//! holds. [`LinuxNft`] remembers the digest of what it applied (per process); after a
-//! restart a table's digest is unknown and the reconciler re-applies it once, which is
-//! harmless (established NAT flows live in conntrack, not in the table).
+//! holds. [`LinuxNft`] remembers what it applied (per process); after a restart a
+//! table's content is unknown and the reconciler re-applies it once, which is harmless
+//! (established NAT and filter flows live in conntrack, not in the table).
+//!
+//! Conntrack entries are deleted with `conntrack -D` ([`ConntrackFilter`]): removing a
+//! security-group rule must also cut the flows it admitted, which conntrack would
+//! otherwise keep accepting as established.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
 use crate::cmd::Cmd;
 use crate::error::{HostError, Result};
+use crate::net::IpNet;
 
 /// An nftables address family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -74,6 +83,38 @@ pub struct Chain {
     pub rules: Vec<Vec<Value>>,
 }
 
+/// IP version of a set, a conntrack filter...
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IpVersion {
+    /// IPv4
+    V4,
+    /// IPv6
+    V6,
+}
+
+impl IpVersion {
+    /// The version of an address.
+    pub fn of(addr: IpAddr) -> Self {
+        if addr.is_ipv4() {
+            IpVersion::V4
+        } else {
+            IpVersion::V6
+        }
+    }
+}
+
+/// A named set of addresses and prefixes (`type ipv4_addr; flags interval`), matched
+/// with [`expr::saddr_in`]/[`expr::daddr_in`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Set {
+    /// Name.
+    pub name: String,
+    /// Address family of the elements.
+    pub version: IpVersion,
+    /// Elements; they must not overlap (the planner drops prefixes inside others).
+    pub elements: Vec<IpNet>,
+}
+
 /// A whole table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Table {
@@ -81,6 +122,8 @@ pub struct Table {
     pub family: Family,
     /// Name.
     pub name: String,
+    /// Named sets.
+    pub sets: Vec<Set>,
     /// Chains.
     pub chains: Vec<Chain>,
 }
@@ -96,9 +139,27 @@ pub struct TableState {
     pub digest: Option<String>,
 }
 
+/// The `nft -j` document that replaces all of `tables` in one transaction.
+pub fn tables_to_json(tables: &[Table]) -> Value {
+    json!({ "nftables": tables.iter().flat_map(Table::commands).collect::<Vec<_>>() })
+}
+
+fn elem(n: &IpNet) -> Value {
+    let full = if n.addr.is_ipv4() { 32 } else { 128 };
+    if n.prefix == full {
+        json!(n.addr.to_string())
+    } else {
+        json!({"prefix": {"addr": n.network().to_string(), "len": n.prefix}})
+    }
+}
+
 impl Table {
     /// The `nft -j` document that replaces this table atomically.
     pub fn to_json(&self) -> Value {
+        json!({ "nftables": self.commands() })
+    }
+
+    fn commands(&self) -> Vec<Value> {
         let fam = self.family.as_str();
         let t = json!({"family": fam, "name": self.name});
         let mut cmds = vec![
@@ -106,6 +167,22 @@ impl Table {
             json!({"delete": {"table": t}}),
             json!({"add": {"table": t}}),
         ];
+        for set in &self.sets {
+            let mut v = json!({
+                "family": fam,
+                "table": self.name,
+                "name": set.name,
+                "type": match set.version {
+                    IpVersion::V4 => "ipv4_addr",
+                    IpVersion::V6 => "ipv6_addr",
+                },
+                "flags": ["interval"],
+            });
+            if !set.elements.is_empty() {
+                v["elem"] = Value::Array(set.elements.iter().map(elem).collect());
+            }
+            cmds.push(json!({"add": {"set": v}}));
+        }
         for c in &self.chains {
             let mut chain = json!({"family": fam, "table": self.name, "name": c.name});
             if let Some(h) = &c.hook {
@@ -123,7 +200,17 @@ impl Table {
                 }}}));
             }
         }
-        json!({ "nftables": cmds })
+        cmds
+    }
+
+    /// The chain named `name`.
+    pub fn chain(&self, name: &str) -> Option<&Chain> {
+        self.chains.iter().find(|c| c.name == name)
+    }
+
+    /// The set named `name`.
+    pub fn set(&self, name: &str) -> Option<&Set> {
+        self.sets.iter().find(|c| c.name == name)
     }
 
     /// A stable digest of the content (FNV-1a of the JSON document), to skip no-op applies.
@@ -141,6 +228,7 @@ impl Table {
 pub mod expr {
     use serde_json::{json, Value};
 
+    use super::IpVersion;
     use crate::net::IpNet;
 
     fn ip_match(field: &str, net: IpNet) -> Value {
@@ -184,6 +272,164 @@ pub mod expr {
         json!({"dnat": {"addr": addr.to_string()}})
     }
 
+    fn cmp(op: &str, left: Value, right: Value) -> Value {
+        json!({"match": {"op": op, "left": left, "right": right}})
+    }
+
+    fn meta(key: &str) -> Value {
+        json!({"meta": {"key": key}})
+    }
+
+    fn payload(protocol: &str, field: &str) -> Value {
+        json!({"payload": {"protocol": protocol, "field": field}})
+    }
+
+    fn ip_proto(v: IpVersion) -> &'static str {
+        match v {
+            IpVersion::V4 => "ip",
+            IpVersion::V6 => "ip6",
+        }
+    }
+
+    /// `ip saddr @set` / `ip6 saddr @set`
+    pub fn saddr_in(v: IpVersion, set: &str) -> Value {
+        cmp(
+            "==",
+            payload(ip_proto(v), "saddr"),
+            json!(format!("@{set}")),
+        )
+    }
+
+    /// `ip daddr @set` / `ip6 daddr @set`
+    pub fn daddr_in(v: IpVersion, set: &str) -> Value {
+        cmp(
+            "==",
+            payload(ip_proto(v), "daddr"),
+            json!(format!("@{set}")),
+        )
+    }
+
+    /// `ip daddr { a, b/n }` (anonymous set; all of one family).
+    pub fn daddr_any(v: IpVersion, nets: &[IpNet]) -> Value {
+        let elems: Vec<Value> = nets.iter().map(super::elem).collect();
+        cmp("==", payload(ip_proto(v), "daddr"), json!({"set": elems}))
+    }
+
+    /// `meta nfproto ipv4|ipv6`
+    pub fn nfproto(v: IpVersion) -> Value {
+        let name = match v {
+            IpVersion::V4 => "ipv4",
+            IpVersion::V6 => "ipv6",
+        };
+        cmp("==", meta("nfproto"), json!(name))
+    }
+
+    /// `meta l4proto <n>`
+    pub fn l4proto(n: u8) -> Value {
+        cmp("==", meta("l4proto"), json!(n))
+    }
+
+    /// `<proto> sport|dport <port>` or `... <min>-<max>` (`proto` = `tcp`, `udp`,
+    /// `sctp`, `dccp`, `udplite`; nft adds the protocol dependency itself).
+    pub fn port(proto: &str, field: &str, min: u16, max: u16) -> Value {
+        let right = if min == max {
+            json!(min)
+        } else {
+            json!({"range": [min, max]})
+        };
+        cmp("==", payload(proto, field), right)
+    }
+
+    /// `icmp type <t>` / `icmpv6 type <t>`
+    pub fn icmp_type(v: IpVersion, t: u8) -> Value {
+        cmp("==", payload(icmp_proto(v), "type"), json!(t))
+    }
+
+    /// `icmp code <c>` / `icmpv6 code <c>`
+    pub fn icmp_code(v: IpVersion, c: u8) -> Value {
+        cmp("==", payload(icmp_proto(v), "code"), json!(c))
+    }
+
+    /// `icmpv6 type { a, b }`
+    pub fn icmpv6_types(types: &[u8]) -> Value {
+        cmp("==", payload("icmpv6", "type"), json!({"set": types}))
+    }
+
+    fn icmp_proto(v: IpVersion) -> &'static str {
+        match v {
+            IpVersion::V4 => "icmp",
+            IpVersion::V6 => "icmpv6",
+        }
+    }
+
+    /// `ct state established,related` (or any list of states).
+    pub fn ct_state(states: &[&str]) -> Value {
+        cmp("in", json!({"ct": {"key": "state"}}), json!(states))
+    }
+
+    /// `ct zone set <zone>`
+    pub fn ct_zone_set(zone: u16) -> Value {
+        json!({"mangle": {"key": {"ct": {"key": "zone"}}, "value": zone}})
+    }
+
+    /// `meta mark set <mark>`
+    pub fn mark_set(mark: u32) -> Value {
+        json!({"mangle": {"key": meta("mark"), "value": mark}})
+    }
+
+    /// `meta mark set meta mark | <bits>`
+    pub fn mark_or(bits: u32) -> Value {
+        json!({"mangle": {"key": meta("mark"), "value": {"|": [meta("mark"), bits]}}})
+    }
+
+    /// `meta mark & <mask> vmap { <value>: jump <chain>, ... }`
+    pub fn mark_vmap(mask: u32, jumps: &[(u32, String)]) -> Value {
+        let data: Vec<Value> = jumps
+            .iter()
+            .map(|(v, c)| json!([v, {"jump": {"target": c}}]))
+            .collect();
+        json!({"vmap": {"key": {"&": [meta("mark"), mask]}, "data": {"set": data}}})
+    }
+
+    /// `iifname|oifname vmap { "<dev>": jump <chain>, ... }` (`key` = `iifname`/`oifname`).
+    pub fn ifname_vmap(key: &str, jumps: &[(String, String)]) -> Value {
+        let data: Vec<Value> = jumps
+            .iter()
+            .map(|(d, c)| json!([d, {"jump": {"target": c}}]))
+            .collect();
+        json!({"vmap": {"key": meta(key), "data": {"set": data}}})
+    }
+
+    /// `ether saddr <mac>`
+    pub fn ether_saddr(mac: &str) -> Value {
+        cmp("==", payload("ether", "saddr"), json!(mac))
+    }
+
+    /// `ether saddr != { <macs> }`
+    pub fn ether_saddr_not_in(macs: &[String]) -> Value {
+        cmp("!=", payload("ether", "saddr"), json!({"set": macs}))
+    }
+
+    /// `ether type <ip|ip6|arp>`
+    pub fn ether_type(t: &str) -> Value {
+        cmp("==", payload("ether", "type"), json!(t))
+    }
+
+    /// `arp saddr ip <net>`
+    pub fn arp_saddr(net: IpNet) -> Value {
+        cmp("==", payload("arp", "saddr ip"), super::elem(&net))
+    }
+
+    /// `jump <chain>`
+    pub fn jump(chain: &str) -> Value {
+        json!({"jump": {"target": chain}})
+    }
+
+    /// `return`
+    pub fn ret() -> Value {
+        json!({"return": null})
+    }
+
     /// `counter`
     pub fn counter() -> Value {
         json!({"counter": null})
@@ -200,23 +446,96 @@ pub mod expr {
     }
 }
 
-/// nftables tables in a namespace.
+/// Which conntrack entries to delete (`conntrack -D`); every field set narrows the
+/// match, on the entry's original direction.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConntrackFilter {
+    /// `-w`: conntrack zone.
+    pub zone: Option<u16>,
+    /// `-f`: family (implied by `src`/`dst` when they are set).
+    pub version: Option<IpVersion>,
+    /// `-p`: IP protocol number.
+    pub protocol: Option<u8>,
+    /// `-s`: original source address.
+    pub src: Option<IpAddr>,
+    /// `-d`: original destination address.
+    pub dst: Option<IpAddr>,
+    /// `--dport`: original destination port (only with a TCP/UDP/SCTP/DCCP/UDP-Lite
+    /// `protocol`).
+    pub dport: Option<u16>,
+}
+
+impl ConntrackFilter {
+    /// The `conntrack -D` command for this filter in `ns`.
+    pub fn delete_cmd(&self, ns: Option<&str>) -> Cmd {
+        let mut c = Cmd::in_netns(ns, "conntrack").arg("-D");
+        if let Some(z) = self.zone {
+            c = c.args(["-w".to_string(), z.to_string()]);
+        }
+        let version = self
+            .version
+            .or(self.src.map(IpVersion::of))
+            .or(self.dst.map(IpVersion::of));
+        if let Some(v) = version {
+            c = c.args([
+                "-f",
+                match v {
+                    IpVersion::V4 => "ipv4",
+                    IpVersion::V6 => "ipv6",
+                },
+            ]);
+        }
+        if let Some(p) = self.protocol {
+            c = c.args(["-p".to_string(), p.to_string()]);
+            if let (Some(port), 6 | 17 | 33 | 132 | 136) = (self.dport, p) {
+                c = c.args(["--dport".to_string(), port.to_string()]);
+            }
+        }
+        if let Some(a) = self.src {
+            c = c.args(["-s".to_string(), a.to_string()]);
+        }
+        if let Some(a) = self.dst {
+            c = c.args(["-d".to_string(), a.to_string()]);
+        }
+        c
+    }
+}
+
+/// The count in conntrack's `N flow entries have been deleted.` message.
+fn deleted_count(stderr: &str) -> Option<u32> {
+    let i = stderr.find(" flow entries have been deleted")?;
+    stderr[..i]
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// nftables tables (and the conntrack table) in a namespace.
 pub trait Firewall: Send + Sync {
     /// Tables in `ns`.
     fn table_list(&self, ns: Option<&str>) -> Result<Vec<TableState>>;
+    /// The content of a table as this process last applied it (`None`: not applied by
+    /// this process, e.g. after a restart).
+    fn table_get(&self, ns: Option<&str>, family: Family, name: &str) -> Result<Option<Table>>;
     /// Create or atomically replace a table.
     fn table_apply(&self, ns: Option<&str>, table: &Table) -> Result<()>;
+    /// Create or replace several tables in one transaction (all or none).
+    fn tables_apply(&self, ns: Option<&str>, tables: &[Table]) -> Result<()>;
     /// Delete a table.
     fn table_delete(&self, ns: Option<&str>, family: Family, name: &str) -> Result<()>;
+    /// Delete the conntrack entries matching `filter`; returns how many were deleted
+    /// (none matching is not an error).
+    fn conntrack_delete(&self, ns: Option<&str>, filter: &ConntrackFilter) -> Result<u32>;
 }
 
 /// (namespace, family, table name)
 type TableKey = (Option<String>, Family, String);
 
-/// [`Firewall`] on Linux through `nft -j`.
+/// [`Firewall`] on Linux through `nft -j` and `conntrack`.
 #[derive(Debug, Default)]
 pub struct LinuxNft {
-    applied: Mutex<HashMap<TableKey, String>>,
+    applied: Mutex<HashMap<TableKey, (String, Table)>>,
 }
 
 impl LinuxNft {
@@ -247,7 +566,9 @@ impl Firewall for LinuxNft {
             .filter_map(|t| {
                 let family = Family::parse(t.get("family")?.as_str()?)?;
                 let name = t.get("name")?.as_str()?.to_string();
-                let digest = applied.get(&Self::key(ns, family, &name)).cloned();
+                let digest = applied
+                    .get(&Self::key(ns, family, &name))
+                    .map(|(d, _)| d.clone());
                 Some(TableState {
                     family,
                     name,
@@ -257,16 +578,44 @@ impl Firewall for LinuxNft {
             .collect())
     }
 
+    fn table_get(&self, ns: Option<&str>, family: Family, name: &str) -> Result<Option<Table>> {
+        Ok(self
+            .applied
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&Self::key(ns, family, name))
+            .map(|(_, t)| t.clone()))
+    }
+
     fn table_apply(&self, ns: Option<&str>, table: &Table) -> Result<()> {
-        let doc = table.to_json().to_string();
+        self.tables_apply(ns, std::slice::from_ref(table))
+    }
+
+    fn tables_apply(&self, ns: Option<&str>, tables: &[Table]) -> Result<()> {
+        let doc = tables_to_json(tables).to_string();
         Cmd::in_netns(ns, "nft")
             .args(["-j", "-f", "-"])
             .run_with_input(Some(doc.as_bytes()))?;
-        self.applied
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(Self::key(ns, table.family, &table.name), table.digest());
+        let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
+        for t in tables {
+            applied.insert(Self::key(ns, t.family, &t.name), (t.digest(), t.clone()));
+        }
         Ok(())
+    }
+
+    fn conntrack_delete(&self, ns: Option<&str>, filter: &ConntrackFilter) -> Result<u32> {
+        let cmd = filter.delete_cmd(ns);
+        let out = cmd.output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match deleted_count(&stderr) {
+            // conntrack exits 1 when nothing matched.
+            Some(n) => Ok(n),
+            None => Err(HostError::Command {
+                command: cmd.display(),
+                status: out.status.to_string(),
+                stderr: stderr.trim().to_string(),
+            }),
+        }
     }
 
     fn table_delete(&self, ns: Option<&str>, family: Family, name: &str) -> Result<()> {
@@ -291,6 +640,7 @@ mod tests {
         let t = Table {
             family: Family::Ip,
             name: "rustack-nat".into(),
+            sets: vec![],
             chains: vec![Chain {
                 name: "postrouting".into(),
                 hook: Some(Hook {
@@ -319,6 +669,83 @@ mod tests {
         assert_eq!(
             expr::daddr("1.2.3.4/32".parse().unwrap())["match"]["right"],
             "1.2.3.4"
+        );
+    }
+
+    #[test]
+    fn sets_and_several_tables_in_one_document() {
+        let t = |family, elements: Vec<IpNet>| Table {
+            family,
+            name: "rustack-sg".into(),
+            sets: vec![Set {
+                name: "rg4-x".into(),
+                version: IpVersion::V4,
+                elements,
+            }],
+            chains: vec![],
+        };
+        let doc = tables_to_json(&[
+            t(Family::Bridge, vec![]),
+            t(
+                Family::Inet,
+                vec![
+                    "10.0.0.5/32".parse().unwrap(),
+                    "10.1.0.0/16".parse().unwrap(),
+                ],
+            ),
+        ]);
+        let cmds = doc["nftables"].as_array().unwrap();
+        assert_eq!(cmds.len(), 8);
+        assert_eq!(cmds[1]["delete"]["table"]["family"], "bridge");
+        assert!(
+            cmds[3]["add"]["set"].get("elem").is_none(),
+            "empty set has no elem"
+        );
+        assert_eq!(cmds[5]["delete"]["table"]["family"], "inet");
+        let set = &cmds[7]["add"]["set"];
+        assert_eq!(set["type"], "ipv4_addr");
+        assert_eq!(set["flags"][0], "interval");
+        assert_eq!(set["elem"][0], "10.0.0.5");
+        assert_eq!(set["elem"][1]["prefix"]["len"], 16);
+    }
+
+    #[test]
+    fn conntrack_delete_argv_and_count() {
+        let f = ConntrackFilter {
+            zone: Some(7),
+            protocol: Some(6),
+            dport: Some(22),
+            dst: Some("10.0.0.5".parse().unwrap()),
+            ..ConntrackFilter::default()
+        };
+        assert_eq!(
+            f.delete_cmd(Some("h1")).display(),
+            "ip netns exec h1 conntrack -D -w 7 -f ipv4 -p 6 --dport 22 -d 10.0.0.5"
+        );
+        // A port is only meaningful with a protocol that has ports.
+        let icmp = ConntrackFilter {
+            protocol: Some(1),
+            dport: Some(22),
+            src: Some("2001:db8::1".parse().unwrap()),
+            ..ConntrackFilter::default()
+        };
+        assert_eq!(
+            icmp.delete_cmd(None).args,
+            ["-D", "-f", "ipv6", "-p", "1", "-s", "2001:db8::1"]
+        );
+        assert_eq!(
+            deleted_count(
+                "conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n"
+            ),
+            Some(0)
+        );
+        assert_eq!(
+            deleted_count("conntrack v1.4.7 (conntrack-tools): 12 flow entries have been deleted."),
+            Some(12)
+        );
+        assert_eq!(
+            deleted_count("conntrack v1.4.7: Operation failed: invalid parameters"),
+            None
         );
     }
 }

@@ -13,12 +13,17 @@
 //!   namespace only `brq*` bridges and `vxlan-*` devices. Instance TAPs and physical NICs
 //!   are only enslaved to bridges, never created or deleted.
 //!
+//! - [`secgroup`]: the security-group part of the plan (a `bridge` + an `inet` nftables
+//!   table in the namespace holding the bridges) and the conntrack entries to delete when
+//!   rules or remote-group members go away.
+//!
 //! Names follow Neutron's linuxbridge agent (see [`naming`]) so operators recognise them.
 
 pub mod model;
 pub mod naming;
 pub mod plan;
 pub mod reconcile;
+pub mod secgroup;
 
 pub use model::{
     AddressGroup, AddressPair, Direction, EtherType, FixedIp, FloatingIp, HostConfig, Network,
@@ -27,5 +32,7 @@ pub use model::{
 pub use plan::{plan, DesiredState};
 pub use reconcile::{Change, ReconcileReport, Reconciler};
 
+#[cfg(test)]
+mod sg_tests;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use super::model::{HostConfig, Port, Segment, Subnet, Topology};
 use super::naming;
+use super::secgroup::{self, SgPort};
 use crate::dhcp::{DhcpConfig, DhcpSubnet, Lease};
 use crate::net::{IpNet, Route, VxlanParams};
 use crate::nft::{expr, Chain, Family, Hook, Table};
@@ -67,6 +68,11 @@ pub struct DesiredState {
     pub sysctls: BTreeMap<(String, String), String>,
     /// nft tables by owned namespace.
     pub tables: BTreeMap<String, Vec<Table>>,
+    /// nft tables of the host namespace (the security groups: see
+    /// [`super::secgroup`]); applied together in one transaction.
+    pub host_tables: Vec<Table>,
+    /// Ports the security-group tables filter, by TAP name (for conntrack flushes).
+    pub sg_ports: BTreeMap<String, SgPort>,
     /// dnsmasq instances by name (network id).
     pub dhcp: BTreeMap<String, DhcpConfig>,
     /// Things the planner could not place (logged by the agent).
@@ -332,6 +338,7 @@ pub fn plan(topo: &Topology, cfg: &HostConfig) -> DesiredState {
                 d.tables.entry(ns.clone()).or_default().push(Table {
                     family: Family::Ip,
                     name: naming::NAT_TABLE.into(),
+                    sets: vec![],
                     chains: vec![
                         Chain {
                             name: "prerouting".into(),
@@ -354,5 +361,6 @@ pub fn plan(topo: &Topology, cfg: &HostConfig) -> DesiredState {
         }
         d.routes.insert(ns, routes);
     }
+    secgroup::plan(topo, &mut d);
     d
 }

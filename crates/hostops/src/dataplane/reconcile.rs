@@ -9,10 +9,11 @@ use std::fmt;
 
 use super::naming;
 use super::plan::DesiredState;
+use super::secgroup;
 use crate::dhcp::{DhcpOutcome, DhcpServer};
 use crate::error::HostError;
 use crate::net::{LinkInfo, LinkKind, LinkSpec, LinkUpdate, NetOps, Route};
-use crate::nft::Firewall;
+use crate::nft::{ConntrackFilter, Family, Firewall, Table};
 
 /// One change a pass made.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +46,8 @@ pub enum Change {
     Dhcp(String, DhcpOutcome),
     /// dnsmasq stopped.
     DhcpStop(String),
+    /// Conntrack entries deleted (namespace, filter, how many).
+    ConntrackDelete(String, ConntrackFilter, u32),
 }
 
 impl fmt::Display for Change {
@@ -65,6 +68,10 @@ impl fmt::Display for Change {
             Change::TableDel(n, t) => write!(f, "nft delete {n} {t}"),
             Change::Dhcp(n, o) => write!(f, "dhcp {n} {o:?}"),
             Change::DhcpStop(n) => write!(f, "dhcp stop {n}"),
+            Change::ConntrackDelete(n, c, k) => {
+                let cmd = c.delete_cmd(None).display();
+                write!(f, "{cmd} in {n}: {k} entries")
+            }
         }
     }
 }
@@ -133,6 +140,7 @@ impl<'a> Reconciler<'a> {
         self.addresses(d, &mut r);
         self.routes_and_sysctls(d, &mut r);
         self.tables(d, &mut r);
+        self.host_tables(d, &mut r);
         self.dhcp(d, &mut r);
         self.remove_stale(d, &mut r);
         for c in &r.changes {
@@ -550,6 +558,112 @@ impl<'a> Reconciler<'a> {
                 {
                     r.changes.push(Change::TableDel(ns.clone(), h.name.clone()));
                 }
+            }
+        }
+    }
+
+    /// The host namespace's tables (security groups): changed tables are replaced in one
+    /// transaction, then conntrack entries no longer allowed are deleted.
+    fn host_tables(&self, d: &DesiredState, r: &mut ReconcileReport) {
+        let h = d.host_netns.as_deref();
+        let label = h.unwrap_or("-").to_string();
+        if !d.host_tables.is_empty() {
+            // Bridged traffic reaches the inet table only through br_netfilter.
+            for key in [
+                "net.bridge.bridge-nf-call-iptables",
+                "net.bridge.bridge-nf-call-ip6tables",
+            ] {
+                let have = Self::step(r, || format!("read {key}"), self.net.sysctl_get(h, key));
+                if have.as_deref() != Some("1")
+                    && Self::step(
+                        r,
+                        || format!("write {key} (security groups need br_netfilter)"),
+                        self.net.sysctl_set(h, key, "1"),
+                    )
+                    .is_some()
+                {
+                    r.changes
+                        .push(Change::Sysctl(label.clone(), key.into(), "1".into()));
+                }
+            }
+        }
+        let Some(have) = Self::step(
+            r,
+            || format!("list nft tables in {label}"),
+            self.fw.table_list(h),
+        ) else {
+            return;
+        };
+        let changed: Vec<Table> = d
+            .host_tables
+            .iter()
+            .filter(|t| {
+                let digest = t.digest();
+                !have.iter().any(|x| {
+                    x.family == t.family
+                        && x.name == t.name
+                        && x.digest.as_deref() == Some(digest.as_str())
+                })
+            })
+            .cloned()
+            .collect();
+        let new_sg = changed
+            .iter()
+            .find(|t| t.family == Family::Inet && t.name == secgroup::SG_TABLE);
+        let old_sg = match new_sg {
+            Some(_) => Self::step(
+                r,
+                || "read the applied security-group table".into(),
+                self.fw.table_get(h, Family::Inet, secgroup::SG_TABLE),
+            )
+            .flatten(),
+            None => None,
+        };
+        if !changed.is_empty()
+            && Self::step(
+                r,
+                || format!("apply nft tables in {label}"),
+                self.fw.tables_apply(h, &changed),
+            )
+            .is_some()
+        {
+            for t in &changed {
+                r.changes.push(Change::TableApply(
+                    label.clone(),
+                    format!("{} {}", t.family.as_str(), t.name),
+                ));
+            }
+            // Unknown previous content (first pass of this process): nothing to compare.
+            if let (Some(old), Some(new)) = (&old_sg, new_sg) {
+                for f in secgroup::flush_filters(old, new, &d.sg_ports) {
+                    if let Some(n) = Self::step(
+                        r,
+                        || format!("delete conntrack entries in {label}"),
+                        self.fw.conntrack_delete(h, &f),
+                    ) {
+                        r.changes.push(Change::ConntrackDelete(label.clone(), f, n));
+                    }
+                }
+            }
+        }
+        for x in have.iter().filter(|x| {
+            x.name.starts_with("rustack-")
+                && !d
+                    .host_tables
+                    .iter()
+                    .any(|t| t.family == x.family && t.name == x.name)
+        }) {
+            if Self::step(
+                r,
+                || format!("delete nft table {} in {label}", x.name),
+                self.fw.table_delete(h, x.family, &x.name),
+            )
+            .is_some()
+            {
+                r.changes.push(Change::TableDel(
+                    label.clone(),
+                    format!("{} {}", x.family.as_str(), x.name),
+                ));
             }
         }
     }
