@@ -11,6 +11,8 @@
 //! Each resource module exposes `routes() -> Router<AppState>` with its full paths;
 //! [`api_routes`] merges them.
 
+pub mod flavor;
+pub mod params;
 pub mod version;
 
 use std::sync::Arc;
@@ -107,7 +109,7 @@ pub fn router(compute: Arc<Compute>, validator: Arc<dyn TokenValidator>) -> Rout
 
 /// Every authenticated `/v2.1/...` route, from each resource module.
 pub fn api_routes() -> Router<AppState> {
-    Router::new()
+    Router::new().merge(flavor::routes())
 }
 
 async fn not_found() -> ApiError {

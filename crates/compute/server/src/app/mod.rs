@@ -3,6 +3,8 @@
 //! builds it (`{"project_id", "user_id"}`), and calling the datastore. Handlers stay
 //! thin; microversion differences are resolved in `api`, never here.
 
+pub mod flavor;
+
 use std::sync::{Arc, OnceLock};
 
 use rustack_api_common::AuthContext;

@@ -2,6 +2,8 @@
 //! a connection (a pool connection or an open transaction) so the app layer decides
 //! transaction bounds; callers check policy first.
 
+pub mod flavor;
+
 use rustack_db::{db_internal, is_unique_violation};
 
 /// A write failed on a uniqueness rule (the caller maps it to the right 409).

@@ -2,4 +2,5 @@
 //! resource).
 
 mod common;
+mod flavors;
 mod versions;
