@@ -79,6 +79,9 @@ MODS="drivers/virtio/virtio.ko drivers/virtio/virtio_ring.ko drivers/virtio/virt
 drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci.ko net/core/failover.ko
 drivers/net/net_failover.ko drivers/net/virtio_net.ko drivers/block/virtio_blk.ko
 drivers/char/hw_random/virtio-rng.ko drivers/acpi/button.ko drivers/input/evdev.ko"
+# Config drive (IDE CD-ROM + ISO 9660): loaded by stage 2 in the background.
+CDMODS="drivers/scsi/scsi_common.ko drivers/scsi/scsi_mod.ko drivers/ata/libata.ko drivers/ata/ata_piix.ko
+drivers/cdrom/cdrom.ko drivers/scsi/sr_mod.ko fs/isofs/isofs.ko"
 
 # 2. the tree both the initramfs and the root filesystem start from.
 mk_tree() { # DIR VARIANT
@@ -93,6 +96,9 @@ mk_tree() { # DIR VARIANT
   echo 'root:x:0:' > "$1/etc/group"
   echo "$2" > "$1/etc/hostname"
   echo "$2" > "$1/etc/rustack-image"
+  mkdir -p "$1/lib/modules/cd"
+  local m
+  for m in $CDMODS; do cp "$MODDIR/$m" "$1/lib/modules/cd/"; done
 }
 
 # 3. initramfs (shared by both variants; stage 2 from the initramfs prints image=initramfs).
