@@ -2,8 +2,10 @@
 # scripts/host-tests.sh - the opt-in host tests of the data plane (root only).
 #
 # Installs what they use when missing (iproute2, nftables, dnsmasq-base,
-# busybox-static for udhcpc, iputils-ping), then runs
-# `RUSTACK_HOST_TESTS=1 cargo test -p rustack-hostops --test host_dataplane`.
+# busybox-static for udhcpc, iputils-ping), then runs with RUSTACK_HOST_TESTS=1
+# `cargo test -p rustack-hostops --test host_dataplane` and
+# `cargo test -p rustack-network-agent --test host_agent` (extra arguments, such
+# as --locked, go to both).
 # Every device lives in namespaces the tests create (unique per run); nothing is
 # configured in the root namespace. See docs/dataplane.md.
 set -euo pipefail
@@ -22,4 +24,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-RUSTACK_HOST_TESTS=1 exec cargo test --locked -p rustack-hostops --test host_dataplane "$@"
+export RUSTACK_HOST_TESTS=1
+cargo test "$@" -p rustack-hostops --test host_dataplane
+# The network agent against a control plane in-process, the agent's "host" being a
+# test namespace (crates/network/agent/tests/host_agent.rs).
+cargo test "$@" -p rustack-network-agent --test host_agent

@@ -8,6 +8,8 @@
 #   fmt       cargo fmt --all -- --check
 #   clippy    cargo clippy --workspace --all-targets -- -D warnings
 #   test      cargo test --workspace (SQLite)
+#   host      scripts/host-tests.sh: the data-plane host tests (real bridges,
+#             namespaces, dnsmasq inside test namespaces; root only, else skipped)
 #   postgres  PostgreSQL from Debian packages (scripts/ci-postgres.sh), then the
 #             datastore and API tests of db, identity, image and network against it
 #   release   cargo build --release -p rustack (the binary the next phases run)
@@ -33,7 +35,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$RUSTACK_ROOT"
 
-ALL=(deps fmt clippy test postgres release up e2e tempest)
+ALL=(deps fmt clippy test host postgres release up e2e tempest)
 if [[ $# -eq 0 ]]; then
   PHASES=("${ALL[@]}")
 else
@@ -92,6 +94,10 @@ cargo_test() {
 
 phase_test() {
   cargo_test "$OUT/cargo-test-test.log" --locked --workspace
+}
+
+phase_host() {
+  "$RUSTACK_ROOT/scripts/host-tests.sh" --locked
 }
 
 phase_postgres() {

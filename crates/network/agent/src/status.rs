@@ -32,3 +32,57 @@ pub fn port_statuses(topo: &Topology, host_links: &[LinkInfo]) -> BTreeMap<Strin
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustack_hostops::dataplane::Port;
+    use rustack_hostops::net::LinkKind;
+
+    fn port(id: &str, owner: &str) -> Port {
+        Port {
+            id: id.into(),
+            network_id: "net1".into(),
+            mac_address: "fa:16:3e:00:00:01".into(),
+            device_owner: owner.into(),
+            ..Port::default()
+        }
+    }
+
+    fn link(name: &str, master: Option<&str>, up: bool) -> LinkInfo {
+        LinkInfo {
+            name: name.into(),
+            kind: LinkKind::Tap,
+            mtu: 1450,
+            mac: None,
+            master: master.map(str::to_string),
+            up,
+        }
+    }
+
+    #[test]
+    fn active_only_when_the_device_is_up_on_its_bridge() {
+        let topo = Topology {
+            ports: vec![
+                port("plugged", "compute:nova"),
+                port("unplugged", "compute:nova"),
+                port("down", "compute:nova"),
+                port("absent", "network:dhcp"),
+                port("fip", "network:floatingip"),
+            ],
+            ..Topology::default()
+        };
+        let br = naming::bridge("net1");
+        let links = vec![
+            link(&naming::tap("plugged"), Some(&br), true),
+            link(&naming::tap("unplugged"), None, true),
+            link(&naming::tap("down"), Some(&br), false),
+        ];
+        let s = port_statuses(&topo, &links);
+        assert_eq!(s["plugged"], ACTIVE);
+        assert_eq!(s["unplugged"], DOWN);
+        assert_eq!(s["down"], DOWN);
+        assert_eq!(s["absent"], DOWN);
+        assert!(!s.contains_key("fip"), "floating IP ports are not reported");
+    }
+}

@@ -242,3 +242,148 @@ pub fn to_topology(snap: &ApiSnapshot) -> Converted {
     };
     Converted { topology, skipped }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use serde_json::json;
+
+    fn snapshot() -> ApiSnapshot {
+        ApiSnapshot {
+            networks: vec![
+                json!({"id": "net-vx", "mtu": 1450, "provider:network_type": "vxlan", "provider:segmentation_id": 42}),
+                json!({"id": "net-ext", "mtu": 1500, "provider:network_type": "flat", "provider:physical_network": "public"}),
+                json!({"id": "net-vlan", "mtu": 1500, "provider:network_type": "vlan", "provider:segmentation_id": 7}),
+            ],
+            subnets: vec![
+                json!({"id": "sn1", "network_id": "net-vx", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1",
+                       "enable_dhcp": true, "dns_nameservers": ["192.0.2.53"],
+                       "host_routes": [{"destination": "198.51.100.0/24", "nexthop": "10.0.0.254"}]}),
+                json!({"id": "sn-ext", "network_id": "net-ext", "cidr": "172.24.4.0/24", "gateway_ip": null, "enable_dhcp": false}),
+                json!({"id": "sn-vlan", "network_id": "net-vlan", "cidr": "10.7.0.0/24", "enable_dhcp": true}),
+                json!({"id": "sn-bad", "network_id": "net-vx", "cidr": "not-a-cidr"}),
+            ],
+            ports: vec![
+                json!({"id": "p1", "network_id": "net-vx", "mac_address": "fa:16:3e:00:00:01",
+                       "fixed_ips": [{"subnet_id": "sn1", "ip_address": "10.0.0.5"}],
+                       "device_owner": "compute:nova", "device_id": "vm1"}),
+                json!({"id": "p-vlan", "network_id": "net-vlan", "mac_address": "fa:16:3e:00:00:02", "fixed_ips": []}),
+            ],
+            routers: vec![
+                json!({"id": "r1", "external_gateway_info": {"network_id": "net-ext"},
+                       "routes": [{"destination": "203.0.113.0/24", "nexthop": "10.0.0.9"}]}),
+                json!({"id": "r2", "external_gateway_info": {"network_id": "net-ext", "enable_snat": false}}),
+                json!({"id": "r3", "external_gateway_info": null}),
+            ],
+            floatingips: vec![
+                json!({"id": "f1", "floating_ip_address": "172.24.4.10", "fixed_ip_address": "10.0.0.5", "router_id": "r1"}),
+                json!({"id": "f2", "floating_ip_address": "172.24.4.11", "fixed_ip_address": null, "router_id": null}),
+            ],
+        }
+    }
+
+    #[test]
+    fn documents_become_the_planner_input() {
+        let c = to_topology(&snapshot());
+        let t = &c.topology;
+        assert_eq!(
+            t.networks,
+            vec![
+                Network {
+                    id: "net-vx".into(),
+                    mtu: 1450,
+                    segment: Segment::Vxlan { vni: 42 }
+                },
+                Network {
+                    id: "net-ext".into(),
+                    mtu: 1500,
+                    segment: Segment::Flat {
+                        physical_network: "public".into()
+                    }
+                },
+            ]
+        );
+        let sn1 = &t.subnets[0];
+        assert_eq!(sn1.cidr, "10.0.0.0/24".parse().unwrap());
+        assert_eq!(sn1.gateway_ip, Some("10.0.0.1".parse().unwrap()));
+        assert!(sn1.enable_dhcp);
+        assert_eq!(
+            sn1.dns_nameservers,
+            vec!["192.0.2.53".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            sn1.host_routes,
+            vec![(
+                "198.51.100.0/24".parse().unwrap(),
+                "10.0.0.254".parse().unwrap()
+            )]
+        );
+        assert_eq!(t.subnets[1].gateway_ip, None);
+        assert_eq!(
+            t.subnets.len(),
+            2,
+            "the vlan network's and the bad subnet are left out"
+        );
+        assert_eq!(t.ports.len(), 1);
+        let p = &t.ports[0];
+        assert_eq!(
+            (p.id.as_str(), p.device_owner.as_str(), p.device_id.as_str()),
+            ("p1", "compute:nova", "vm1")
+        );
+        assert_eq!(
+            p.fixed_ips,
+            vec![FixedIp {
+                subnet_id: "sn1".into(),
+                ip_address: "10.0.0.5".parse().unwrap()
+            }]
+        );
+        assert_eq!(
+            t.routers
+                .iter()
+                .map(|r| (r.id.as_str(), r.enable_snat))
+                .collect::<Vec<_>>(),
+            vec![("r1", true), ("r2", false), ("r3", false)]
+        );
+        assert_eq!(
+            t.routers[0].routes,
+            vec![(
+                "203.0.113.0/24".parse().unwrap(),
+                "10.0.0.9".parse().unwrap()
+            )]
+        );
+        assert_eq!(
+            t.floating_ips[0].fixed_ip_address,
+            Some("10.0.0.5".parse().unwrap())
+        );
+        assert_eq!(t.floating_ips[0].router_id.as_deref(), Some("r1"));
+        assert_eq!(t.floating_ips[1].router_id, None);
+        assert_eq!(c.skipped.len(), 2, "{:?}", c.skipped);
+        assert!(c.skipped.iter().any(|s| s.contains("\"vlan\"")));
+        assert!(c.skipped.iter().any(|s| s.contains("sn-bad")));
+    }
+
+    #[test]
+    fn a_network_without_provider_attributes_says_why() {
+        let e = network(&json!({"id": "n", "mtu": 1450})).unwrap_err();
+        assert!(e.contains("admin"), "{e}");
+        let e = network(&json!({"id": "n", "provider:network_type": "vxlan"})).unwrap_err();
+        assert!(e.contains("segmentation"), "{e}");
+    }
+
+    #[test]
+    fn the_plan_of_a_converted_snapshot_serves_dhcp_and_plugs_the_port() {
+        let mut snap = snapshot();
+        snap.ports.push(json!({"id": "pdhcp", "network_id": "net-vx", "mac_address": "fa:16:3e:00:00:03",
+            "fixed_ips": [{"subnet_id": "sn1", "ip_address": "10.0.0.2"}], "device_owner": "network:dhcp", "device_id": "dhcpx-net-vx"}));
+        let t = to_topology(&snap).topology;
+        let d = rustack_hostops::dataplane::plan(&t, &Default::default());
+        let dhcp = &d.dhcp["net-vx"];
+        assert_eq!(dhcp.leases.len(), 1);
+        assert_eq!(dhcp.leases[0].ip, "10.0.0.5".parse::<IpAddr>().unwrap());
+        assert!(d
+            .plugs
+            .contains_key(&rustack_hostops::dataplane::naming::tap("p1")));
+    }
+}
