@@ -19,6 +19,7 @@
 //!
 //! Names follow Neutron's linuxbridge agent (see [`naming`]) so operators recognise them.
 
+pub mod metadata;
 pub mod model;
 pub mod naming;
 pub mod plan;

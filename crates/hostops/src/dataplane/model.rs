@@ -240,6 +240,8 @@ pub struct HostConfig {
     pub dhcp_domain: String,
     /// DHCP lease time (Neutron's `dhcp_lease_duration`, 86400).
     pub dhcp_lease_secs: u32,
+    /// Metadata service plumbing (169.254.169.254 on DHCP legs, router redirect).
+    pub metadata: super::metadata::MetadataOptions,
 }
 
 impl Default for HostConfig {
@@ -251,6 +253,7 @@ impl Default for HostConfig {
             physical_interfaces: BTreeMap::new(),
             dhcp_domain: "openstacklocal".into(),
             dhcp_lease_secs: 86400,
+            metadata: super::metadata::MetadataOptions::default(),
         }
     }
 }

@@ -75,6 +75,8 @@ pub struct DesiredState {
     pub sg_ports: BTreeMap<String, SgPort>,
     /// dnsmasq instances by name (network id).
     pub dhcp: BTreeMap<String, DhcpConfig>,
+    /// Metadata proxy listeners by owned namespace (the agent hands them to the proxy).
+    pub metadata_proxies: BTreeMap<String, super::metadata::MetadataListener>,
     /// Things the planner could not place (logged by the agent).
     pub warnings: Vec<String>,
 }
@@ -334,7 +336,8 @@ pub fn plan(topo: &Topology, cfg: &HostConfig) -> DesiredState {
             }
             d.addrs.insert((ns.clone(), qg.clone()), gw_addrs);
             if !pre.is_empty() || !post.is_empty() {
-                // TODO-compat (issue 4): hairpin masquerade and the metadata redirect to :9697.
+                // TODO-compat (issue 4): hairpin masquerade. (The metadata redirect is added by
+                // `super::metadata`.)
                 d.tables.entry(ns.clone()).or_default().push(Table {
                     family: Family::Ip,
                     name: naming::NAT_TABLE.into(),
@@ -362,5 +365,6 @@ pub fn plan(topo: &Topology, cfg: &HostConfig) -> DesiredState {
         d.routes.insert(ns, routes);
     }
     secgroup::plan(topo, &mut d);
+    super::metadata::plan(topo, cfg, &mut d);
     d
 }

@@ -223,8 +223,9 @@ fn plan_follows_neutron_layout() {
     let rules: Vec<usize> = nat.chains.iter().map(|c| c.rules.len()).collect();
     assert_eq!(
         rules,
-        [1, 1, 2],
-        "DNAT in prerouting/output; FIP SNAT before subnet SNAT"
+        [2, 1, 2, 1],
+        "metadata redirect + DNAT in prerouting, DNAT in output; FIP SNAT before subnet \
+         SNAT; the metadata port guard in input"
     );
     let post = serde_json::to_string(&nat.chains[2].rules).unwrap();
     assert!(post.find("203.0.113.50").unwrap() < post.find("\"len\":24").unwrap());
