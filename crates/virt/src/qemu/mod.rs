@@ -469,6 +469,18 @@ impl QemuDriver {
         }
     }
 
+    /// The power state as `state()`/`list()` report it: while another operation holds
+    /// the instance (a spawn or restart between its steps), a missing process means
+    /// "no state yet", not a crash.
+    async fn observed_state(&self, rec: &InstanceRecord) -> PowerState {
+        let lock = self.lock_for(&rec.spec.uuid);
+        let busy = lock.try_lock().is_err();
+        if busy && self.live_pid(&rec.spec.uuid).await.is_none() {
+            return PowerState::NoState;
+        }
+        self.power_state_of(rec).await
+    }
+
     async fn wait_exit(&self, uuid: &str, within: Duration) -> bool {
         let deadline = Instant::now() + within;
         loop {
@@ -1052,7 +1064,7 @@ impl ComputeDriver for QemuDriver {
 
     async fn state(&self, uuid: &str) -> Result<PowerState, VirtError> {
         let rec = self.load(uuid).await?;
-        Ok(self.power_state_of(&rec).await)
+        Ok(self.observed_state(&rec).await)
     }
 
     async fn list(&self) -> Result<Vec<(String, PowerState)>, VirtError> {
@@ -1074,7 +1086,7 @@ impl ComputeDriver for QemuDriver {
         let mut out = Vec::new();
         for uuid in uuids {
             match self.load(&uuid).await {
-                Ok(rec) => out.push((uuid, self.power_state_of(&rec).await)),
+                Ok(rec) => out.push((uuid, self.observed_state(&rec).await)),
                 // A directory without a record: a spawn in progress or a leftover.
                 Err(VirtError::NotFound { .. }) => {}
                 Err(e) => {

@@ -194,3 +194,41 @@ async fn taps_created_with_mtu_and_up_then_deleted() {
         Err(VirtError::Host { .. })
     ));
 }
+
+#[tokio::test]
+async fn busy_instance_without_process_has_no_state_yet() {
+    let d = tempfile::tempdir().unwrap();
+    let fake = FakeHost::new();
+    let drv = driver(d.path(), &fake);
+    let rec = InstanceRecord {
+        spec: spec("busy", d.path().join("img")),
+        want_running: true,
+        suspended: false,
+    };
+    tokio::fs::create_dir_all(drv.paths("busy").dir)
+        .await
+        .unwrap();
+    drv.save(&rec).await.unwrap();
+    // Not running although it should: crashed.
+    assert_eq!(drv.state("busy").await.unwrap(), PowerState::Crashed);
+    // ...unless an operation (spawn, restart) is between its steps.
+    let lock = drv.lock_for("busy");
+    let guard = lock.lock().await;
+    assert_eq!(drv.state("busy").await.unwrap(), PowerState::NoState);
+    assert_eq!(
+        drv.list().await.unwrap(),
+        vec![("busy".to_string(), PowerState::NoState)]
+    );
+    drop(guard);
+    // A shut-off instance is shut off; destroy removes it.
+    let mut off = rec.clone();
+    off.want_running = false;
+    drv.save(&off).await.unwrap();
+    assert_eq!(drv.state("busy").await.unwrap(), PowerState::Shutdown);
+    assert!(matches!(
+        drv.pause("busy").await,
+        Err(VirtError::InvalidState { op: "pause", .. })
+    ));
+    drv.destroy("busy").await.unwrap();
+    assert!(!drv.paths("busy").dir.exists());
+}
