@@ -132,7 +132,7 @@ impl CandidateQuery {
 
     /// The query string (without `?`).
     pub fn to_query(&self) -> String {
-        let mut q = form_pairs();
+        let mut q: Vec<(&str, String)> = Vec::new();
         let res: Vec<String> = self
             .resources
             .iter()
@@ -156,10 +156,6 @@ impl CandidateQuery {
             .collect::<Vec<_>>()
             .join("&")
     }
-}
-
-fn form_pairs() -> Vec<(&'static str, String)> {
-    Vec::new()
 }
 
 /// Percent-encodes a query value (keeps `A-Za-z0-9-._~:,!`).

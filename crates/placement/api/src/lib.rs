@@ -470,7 +470,7 @@ mod tests {
         for (i, v) in VERSION_HISTORY.iter().enumerate() {
             assert_eq!(usize::from(v.minor), i);
         }
-        assert!(MAX_MINOR >= 36);
+        const { assert!(MAX_MINOR >= 36) };
     }
 
     #[test]

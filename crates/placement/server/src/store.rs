@@ -27,6 +27,9 @@ use crate::error::{PResult, PlacementError};
 
 type Tx<'a> = Transaction<'a, Any>;
 
+/// Reshaper inventories: provider -> (expected generation, inventories).
+pub type ReshapeInventories = BTreeMap<String, (i64, BTreeMap<String, Inventory>)>;
+
 /// A resource provider row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Provider {
@@ -686,7 +689,7 @@ impl Store {
                 .insert(rc, inventory_from(&r).map_err(map_sqlx)?);
         }
         for r in sqlx::query(
-            "SELECT provider_uuid, resource_class, SUM(used) AS used FROM allocations GROUP BY provider_uuid, resource_class",
+            "SELECT provider_uuid, resource_class, CAST(SUM(used) AS BIGINT) AS used FROM allocations GROUP BY provider_uuid, resource_class",
         )
         .fetch_all(&mut *tx)
         .await
@@ -787,7 +790,7 @@ impl Store {
 
     async fn usage_in(tx: &mut Tx<'_>, uuid: &str) -> PResult<BTreeMap<String, i64>> {
         let rows = sqlx::query(
-            "SELECT resource_class, SUM(used) AS used FROM allocations WHERE provider_uuid = $1 GROUP BY resource_class",
+            "SELECT resource_class, CAST(SUM(used) AS BIGINT) AS used FROM allocations WHERE provider_uuid = $1 GROUP BY resource_class",
         )
         .bind(uuid)
         .fetch_all(&mut **tx)
@@ -1121,7 +1124,7 @@ impl Store {
     /// generations), then writes the allocations. Capacity is checked once at the end.
     pub async fn reshape(
         &self,
-        inventories: &BTreeMap<String, (i64, BTreeMap<String, Inventory>)>,
+        inventories: &ReshapeInventories,
         writes: &[ConsumerWrite],
     ) -> PResult<()> {
         self.with_retry(|| self.allocations_write_once(writes, Some(inventories)))
@@ -1153,7 +1156,7 @@ impl Store {
     async fn allocations_write_once(
         &self,
         writes: &[ConsumerWrite],
-        reshape: Option<&BTreeMap<String, (i64, BTreeMap<String, Inventory>)>>,
+        reshape: Option<&ReshapeInventories>,
     ) -> PResult<()> {
         let mut tx = self.begin().await?;
         let ts = now();

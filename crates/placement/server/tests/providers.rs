@@ -20,9 +20,9 @@ async fn provider_lifecycle_and_nesting() {
     assert_eq!(r.headers["cache-control"], "no-cache");
     let rels: Vec<&str> = r.body["links"]
         .as_array()
-        .unwrap()
+        .expect("value")
         .iter()
-        .map(|l| l["rel"].as_str().unwrap())
+        .map(|l| l["rel"].as_str().expect("value"))
         .collect();
     assert_eq!(
         rels,
@@ -73,13 +73,25 @@ async fn provider_lifecycle_and_nesting() {
     let r = a
         .call("GET", &format!("/resource_providers?in_tree={child}"), None)
         .await;
-    assert_eq!(r.body["resource_providers"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        r.body["resource_providers"]
+            .as_array()
+            .expect("value")
+            .len(),
+        3
+    );
     let r = a.call("GET", "/resource_providers?name=cn2", None).await;
     assert_eq!(r.body["resource_providers"][0]["uuid"], other.as_str());
     let r = a
         .call("GET", &format!("/resource_providers?uuid={root}"), None)
         .await;
-    assert_eq!(r.body["resource_providers"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        r.body["resource_providers"]
+            .as_array()
+            .expect("value")
+            .len(),
+        1
+    );
     let r = a.call("GET", "/resource_providers?bogus=1", None).await;
     assert_eq!(r.status, 400);
 
@@ -218,7 +230,7 @@ async fn inventories_generations_and_in_use() {
         .await
         .body["generation"]
         .as_i64()
-        .unwrap();
+        .expect("value");
     let r = a
         .call(
             "PUT",
@@ -272,7 +284,7 @@ async fn traits_aggregates_and_classes() {
         .await;
     assert!(r.body["traits"]
         .as_array()
-        .unwrap()
+        .expect("value")
         .iter()
         .any(|t| t == "HW_CPU_X86_AVX2"));
     assert_eq!(a.call("PUT", "/traits/CUSTOM_GOLD", None).await.status, 201);
@@ -317,11 +329,23 @@ async fn traits_aggregates_and_classes() {
             None,
         )
         .await;
-    assert_eq!(r.body["resource_providers"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        r.body["resource_providers"]
+            .as_array()
+            .expect("value")
+            .len(),
+        1
+    );
     let r = a
         .call("GET", "/resource_providers?required=!CUSTOM_GOLD", None)
         .await;
-    assert_eq!(r.body["resource_providers"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        r.body["resource_providers"]
+            .as_array()
+            .expect("value")
+            .len(),
+        0
+    );
     assert_eq!(a.call("DELETE", &path, None).await.status, 204);
     assert_eq!(
         a.call("DELETE", "/traits/CUSTOM_GOLD", None).await.status,
@@ -363,7 +387,13 @@ async fn traits_aggregates_and_classes() {
             None,
         )
         .await;
-    assert_eq!(r.body["resource_providers"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        r.body["resource_providers"]
+            .as_array()
+            .expect("value")
+            .len(),
+        1
+    );
     let r = a
         .call(
             "GET",
@@ -371,15 +401,21 @@ async fn traits_aggregates_and_classes() {
             None,
         )
         .await;
-    assert_eq!(r.body["resource_providers"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        r.body["resource_providers"]
+            .as_array()
+            .expect("value")
+            .len(),
+        0
+    );
 
     // Resource classes.
     let r = a.call("GET", "/resource_classes", None).await;
     let names: Vec<&str> = r.body["resource_classes"]
         .as_array()
-        .unwrap()
+        .expect("value")
         .iter()
-        .map(|c| c["name"].as_str().unwrap())
+        .map(|c| c["name"].as_str().expect("value"))
         .collect();
     for want in [
         "VCPU",
@@ -470,7 +506,13 @@ async fn traits_aggregates_and_classes() {
             None,
         )
         .await;
-    assert_eq!(r.body["resource_providers"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        r.body["resource_providers"]
+            .as_array()
+            .expect("value")
+            .len(),
+        1
+    );
     let r = a
         .call(
             "GET",
@@ -478,7 +520,13 @@ async fn traits_aggregates_and_classes() {
             None,
         )
         .await;
-    assert_eq!(r.body["resource_providers"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        r.body["resource_providers"]
+            .as_array()
+            .expect("value")
+            .len(),
+        0
+    );
     let r = a
         .call("GET", "/resource_providers?resources=CUSTOM_NOPE:2", None)
         .await;
