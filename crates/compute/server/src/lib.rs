@@ -13,6 +13,7 @@ pub mod api;
 pub mod app;
 pub mod error;
 pub mod schema;
+pub mod servers;
 pub mod store;
 
 use std::net::SocketAddr;

@@ -35,7 +35,7 @@ CREATE TABLE aggregate_metadata (aggregate_id BIGINT NOT NULL, key TEXT NOT NULL
 }];
 
 /// Servers tables (versions 10..=19), owned by the servers work.
-const SERVERS: &[Migration] = &[];
+const SERVERS: &[Migration] = crate::servers::store::MIGRATIONS;
 
 /// Every migration, in version order.
 pub fn migrations() -> Vec<Migration> {

@@ -109,7 +109,9 @@ pub fn router(compute: Arc<Compute>, validator: Arc<dyn TokenValidator>) -> Rout
 
 /// Every authenticated `/v2.1/...` route, from each resource module.
 pub fn api_routes() -> Router<AppState> {
-    Router::new().merge(flavor::routes())
+    Router::new()
+        .merge(flavor::routes())
+        .merge(crate::servers::api::routes())
 }
 
 async fn not_found() -> ApiError {

@@ -50,6 +50,8 @@ pub struct Compute {
     pub(crate) driver: OnceLock<Arc<dyn rustack_virt::ComputeDriver>>,
     /// Where usage for quotas and limits comes from (the servers code).
     pub(crate) usage: OnceLock<Arc<dyn UsageSource>>,
+    /// The servers work (set once at start when this process serves servers).
+    pub(crate) servers: OnceLock<Arc<crate::servers::Servers>>,
 }
 
 impl std::fmt::Debug for Compute {
@@ -97,6 +99,7 @@ impl Compute {
             enforcer,
             driver: OnceLock::new(),
             usage: OnceLock::new(),
+            servers: OnceLock::new(),
         }))
     }
 
@@ -118,6 +121,17 @@ impl Compute {
     /// The compute driver, if this process runs a compute host.
     pub fn driver(&self) -> Option<&Arc<dyn rustack_virt::ComputeDriver>> {
         self.driver.get()
+    }
+
+    /// Installs the servers work (first call wins) and makes it the usage source.
+    pub fn set_servers(&self, servers: Arc<crate::servers::Servers>) {
+        let _ = self.usage.set(servers.clone());
+        let _ = self.servers.set(servers);
+    }
+
+    /// The servers work, if installed.
+    pub fn servers(&self) -> Option<Arc<crate::servers::Servers>> {
+        self.servers.get().cloned()
     }
 
     /// Installs the usage source for quotas and limits (first call wins).

@@ -1,0 +1,299 @@
+//! What the servers work needs from other services, over their public APIs: a service
+//! token for the `nova` service user (cached, renewed on 401), and the few Image API
+//! calls of the build and of snapshots (show, download to a file, create, upload,
+//! delete).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rustack_common::Error;
+use rustack_identity_api::{IdentityClient, ServiceCredentials};
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Mutex;
+
+/// A service user's token, obtained with its password and renewed before expiry.
+pub struct ServiceToken {
+    identity: IdentityClient,
+    creds: ServiceCredentials,
+    cached: Mutex<Option<(String, Instant)>>,
+}
+
+impl ServiceToken {
+    /// A token source for `creds` at the Identity endpoint `identity_url`.
+    pub fn new(identity_url: &str, creds: ServiceCredentials) -> Result<Self, Error> {
+        Ok(ServiceToken {
+            identity: IdentityClient::new(identity_url)?,
+            creds,
+            cached: Mutex::new(None),
+        })
+    }
+
+    /// The current token (issued on first use, renewed after an hour).
+    pub async fn get(&self) -> Result<String, Error> {
+        let mut c = self.cached.lock().await;
+        if let Some((t, at)) = c.as_ref() {
+            if at.elapsed() < Duration::from_secs(3600) {
+                return Ok(t.clone());
+            }
+        }
+        let issued = self.identity.password_token(&self.creds).await?;
+        *c = Some((issued.id.clone(), Instant::now()));
+        Ok(issued.id)
+    }
+
+    /// Forgets the cached token (after a 401).
+    pub async fn invalidate(&self) {
+        *self.cached.lock().await = None;
+    }
+}
+
+/// An image as the build needs it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// Id.
+    pub id: String,
+    /// `active`, `queued`...
+    pub status: String,
+    /// `qcow2`, `raw`...
+    pub disk_format: String,
+    /// Bytes.
+    pub size: Option<u64>,
+    /// MD5 of the data.
+    pub checksum: Option<String>,
+    /// Multihash algorithm.
+    pub hash_algo: Option<String>,
+    /// Multihash value.
+    pub hash_value: Option<String>,
+    /// Minimum RAM MiB.
+    pub min_ram: u64,
+    /// Minimum disk GiB.
+    pub min_disk: u64,
+    /// The whole image document.
+    pub doc: Value,
+}
+
+/// The Image API calls of the servers work.
+#[derive(Clone, Debug)]
+pub struct Glance {
+    base: String,
+    http: reqwest::Client,
+}
+
+fn unavailable(e: reqwest::Error) -> Error {
+    Error::unavailable(format!("The image service is unavailable: {e}"))
+}
+
+impl Glance {
+    /// A client for `base` (`http://host:9292`).
+    pub fn new(base: &str) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(600))
+            .build()
+            .map_err(|e| Error::internal(format!("http client: {e}")))?;
+        Ok(Glance {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+        })
+    }
+
+    /// `GET /v2/images/{id}`; `Ok(None)` when the caller cannot see it.
+    pub async fn show(&self, token: &str, id: &str) -> Result<Option<ImageInfo>, Error> {
+        let r = self
+            .http
+            .get(format!("{}/v2/images/{id}", self.base))
+            .header("x-auth-token", token)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match r.status().as_u16() {
+            200 => {}
+            404 | 403 => return Ok(None),
+            s => {
+                return Err(Error::unavailable(format!(
+                    "the image service answered {s} to an image show"
+                )))
+            }
+        }
+        let v: Value = r.json().await.map_err(unavailable)?;
+        let s = |k: &str| v[k].as_str().map(String::from);
+        Ok(Some(ImageInfo {
+            id: s("id").unwrap_or_default(),
+            status: s("status").unwrap_or_default(),
+            disk_format: s("disk_format").unwrap_or_default(),
+            size: v["size"].as_u64(),
+            checksum: s("checksum"),
+            hash_algo: s("os_hash_algo"),
+            hash_value: s("os_hash_value"),
+            min_ram: v["min_ram"].as_u64().unwrap_or(0),
+            min_disk: v["min_disk"].as_u64().unwrap_or(0),
+            doc: v,
+        }))
+    }
+
+    /// Downloads the image data to `dest`, returning (bytes, md5 hex).
+    pub async fn download(
+        &self,
+        token: &str,
+        id: &str,
+        dest: &Path,
+    ) -> Result<(u64, String), Error> {
+        use md5::Digest as _;
+        let mut r = self
+            .http
+            .get(format!("{}/v2/images/{id}/file", self.base))
+            .header("x-auth-token", token)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let status = r.status().as_u16();
+        if status == 204 {
+            return Err(Error::conflict(format!("Image {id} has no data.")));
+        }
+        if status != 200 {
+            return Err(Error::unavailable(format!(
+                "the image service answered {status} to a download of {id}"
+            )));
+        }
+        let mut f = tokio::fs::File::create(dest)
+            .await
+            .map_err(|e| Error::internal(format!("creating {}: {e}", dest.display())))?;
+        let mut md5 = md5::Md5::new();
+        let mut n = 0u64;
+        while let Some(chunk) = r.chunk().await.map_err(unavailable)? {
+            md5.update(&chunk);
+            n += chunk.len() as u64;
+            f.write_all(&chunk)
+                .await
+                .map_err(|e| Error::internal(format!("writing {}: {e}", dest.display())))?;
+        }
+        f.sync_all()
+            .await
+            .map_err(|e| Error::internal(format!("syncing {}: {e}", dest.display())))?;
+        Ok((n, hex::encode(md5.finalize())))
+    }
+
+    /// Creates a queued image with `body` (Image API create attributes); returns its id.
+    pub async fn create(&self, token: &str, body: &Value) -> Result<String, Error> {
+        let r = self
+            .http
+            .post(format!("{}/v2/images", self.base))
+            .header("x-auth-token", token)
+            .json(body)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        match status {
+            201 => v["id"]
+                .as_str()
+                .map(String::from)
+                .ok_or_else(|| Error::internal("image create answered without an id")),
+            400 => Err(Error::bad_request(
+                v["message"].as_str().unwrap_or("Invalid image").to_string(),
+            )),
+            403 => Err(Error::forbidden(
+                v["message"].as_str().unwrap_or("Forbidden").to_string(),
+            )),
+            413 => Err(Error::forbidden("Quota exceeded for images.")),
+            s => Err(Error::unavailable(format!(
+                "the image service answered {s} to an image create"
+            ))),
+        }
+    }
+
+    /// Uploads `path` as the data of image `id`.
+    pub async fn upload(&self, token: &str, id: &str, path: &Path) -> Result<(), Error> {
+        let data = tokio::fs::read(path)
+            .await
+            .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
+        let r = self
+            .http
+            .put(format!("{}/v2/images/{id}/file", self.base))
+            .header("x-auth-token", token)
+            .header("content-type", "application/octet-stream")
+            .body(data)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match r.status().as_u16() {
+            204 => Ok(()),
+            s => Err(Error::unavailable(format!(
+                "the image service answered {s} to an upload of {id}"
+            ))),
+        }
+    }
+
+    /// Deletes image `id` (a failed snapshot); a missing image is success.
+    pub async fn delete(&self, token: &str, id: &str) -> Result<(), Error> {
+        let r = self
+            .http
+            .delete(format!("{}/v2/images/{id}", self.base))
+            .header("x-auth-token", token)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match r.status().as_u16() {
+            204 | 404 => Ok(()),
+            s => Err(Error::unavailable(format!(
+                "the image service answered {s} to a delete of {id}"
+            ))),
+        }
+    }
+}
+
+/// The Image API body of a snapshot of a server.
+pub fn snapshot_body(
+    name: &str,
+    server_id: &str,
+    user_id: &str,
+    base: Option<&ImageInfo>,
+    min_disk: u64,
+    metadata: &std::collections::BTreeMap<String, String>,
+) -> Value {
+    let mut body = json!({
+        "name": name,
+        "container_format": "bare",
+        "disk_format": "qcow2",
+        "visibility": "private",
+        "min_disk": min_disk,
+        "min_ram": base.map(|b| b.min_ram).unwrap_or(0),
+        "image_type": "snapshot",
+        "instance_uuid": server_id,
+        "user_id": user_id,
+    });
+    if let Some(b) = base {
+        body["base_image_ref"] = json!(b.id);
+    }
+    for (k, v) in metadata {
+        // Reserved attributes of the Image API cannot be set as properties.
+        if !matches!(
+            k.as_str(),
+            "id" | "name"
+                | "status"
+                | "visibility"
+                | "container_format"
+                | "disk_format"
+                | "min_disk"
+                | "min_ram"
+                | "owner"
+                | "protected"
+                | "size"
+                | "checksum"
+                | "created_at"
+                | "updated_at"
+                | "file"
+                | "schema"
+                | "self"
+                | "tags"
+                | "direct_url"
+                | "locations"
+                | "virtual_size"
+                | "os_hidden"
+        ) {
+            body[k] = json!(v);
+        }
+    }
+    body
+}
