@@ -51,6 +51,8 @@ pub struct FakeState {
     pub routes: BTreeMap<NsKey, BTreeSet<Route>>,
     /// Sysctls per namespace.
     pub sysctls: BTreeMap<(NsKey, String), String>,
+    /// Flood FDB destinations per (namespace, device).
+    pub fdb: BTreeMap<(NsKey, String), BTreeSet<std::net::IpAddr>>,
     /// nft tables per namespace.
     pub tables: BTreeMap<(NsKey, Family, String), Table>,
     /// DHCP instances.
@@ -240,6 +242,7 @@ impl FakeState {
                 m.remove(&pname);
             }
         }
+        self.fdb.remove(&(key(ns), name.to_string()));
         if matches!(l.info.kind, LinkKind::Bridge) {
             for p in self.ns_links(ns)?.values_mut() {
                 if p.info.master.as_deref() == Some(name) {
@@ -416,6 +419,48 @@ impl NetOps for FakeHost {
         s.ns_links(ns)?;
         s.sysctls
             .insert((key(ns), k.to_string()), value.to_string());
+        Ok(())
+    }
+
+    fn fdb_list(&self, ns: Option<&str>, dev: &str) -> Result<Vec<std::net::IpAddr>> {
+        let mut s = self.enter("fdb_list", false)?;
+        s.link_mut(ns, dev)?;
+        Ok(s.fdb
+            .get(&(key(ns), dev.to_string()))
+            .map(|f| f.iter().copied().collect())
+            .unwrap_or_default())
+    }
+
+    fn fdb_append(&self, ns: Option<&str>, dev: &str, dst: std::net::IpAddr) -> Result<()> {
+        let mut s = self.enter("fdb_append", true)?;
+        s.link_mut(ns, dev)?;
+        if !s
+            .fdb
+            .entry((key(ns), dev.to_string()))
+            .or_default()
+            .insert(dst)
+        {
+            return Err(HostError::AlreadyExists {
+                kind: "fdb entry",
+                name: format!("{dev} dst {dst}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn fdb_del(&self, ns: Option<&str>, dev: &str, dst: std::net::IpAddr) -> Result<()> {
+        let mut s = self.enter("fdb_del", true)?;
+        s.link_mut(ns, dev)?;
+        if !s
+            .fdb
+            .get_mut(&(key(ns), dev.to_string()))
+            .is_some_and(|f| f.remove(&dst))
+        {
+            return Err(HostError::NotFound {
+                kind: "fdb entry",
+                name: format!("{dev} dst {dst}"),
+            });
+        }
         Ok(())
     }
 }

@@ -234,6 +234,27 @@ pub trait NetOps: Send + Sync {
     fn sysctl_get(&self, ns: Option<&str>, key: &str) -> Result<String>;
     /// Write a sysctl.
     fn sysctl_set(&self, ns: Option<&str>, key: &str, value: &str) -> Result<()>;
+    /// The flood destinations of a VXLAN device: the `dst` of its all-zero-MAC FDB
+    /// entries (`bridge fdb show dev <dev>`).
+    fn fdb_list(&self, ns: Option<&str>, dev: &str) -> Result<Vec<IpAddr>>;
+    /// Add a flood destination (`bridge fdb append 00:00:00:00:00:00 dev <dev> dst <dst>`).
+    fn fdb_append(&self, ns: Option<&str>, dev: &str, dst: IpAddr) -> Result<()>;
+    /// Remove a flood destination.
+    fn fdb_del(&self, ns: Option<&str>, dev: &str, dst: IpAddr) -> Result<()>;
+}
+
+/// The all-zero MAC of flood (broadcast/unknown) FDB entries.
+pub const FLOOD_MAC: &str = "00:00:00:00:00:00";
+
+/// `bridge [-n <ns>] fdb <op> 00:00:00:00:00:00 dev <dev> dst <dst>`.
+pub fn fdb_cmd(ns: Option<&str>, op: &str, dev: &str, dst: IpAddr) -> Cmd {
+    let c = Cmd::new("bridge");
+    let c = match ns {
+        Some(ns) => c.args(["-n", ns]),
+        None => c,
+    };
+    c.args(["fdb", op, FLOOD_MAC, "dev", dev, "dst"])
+        .arg(dst.to_string())
 }
 
 /// [`NetOps`] on Linux through iproute2 (`ip -j`) and `sysctl`.
@@ -550,12 +571,52 @@ impl NetOps for LinuxNet {
             .run()
             .map(drop)
     }
+
+    fn fdb_list(&self, ns: Option<&str>, dev: &str) -> Result<Vec<IpAddr>> {
+        let c = Cmd::new("bridge");
+        let c = match ns {
+            Some(ns) => c.args(["-n", ns]),
+            None => c,
+        };
+        let cmd = c.args(["-j", "fdb", "show", "dev", dev]);
+        Ok(json(&cmd)?
+            .iter()
+            .filter(|e| e.get("mac").and_then(Value::as_str) == Some(FLOOD_MAC))
+            .filter_map(|e| e.get("dst")?.as_str()?.parse().ok())
+            .collect())
+    }
+
+    fn fdb_append(&self, ns: Option<&str>, dev: &str, dst: IpAddr) -> Result<()> {
+        fdb_cmd(ns, "append", dev, dst).run().map(drop)
+    }
+
+    fn fdb_del(&self, ns: Option<&str>, dev: &str, dst: IpAddr) -> Result<()> {
+        fdb_cmd(ns, "del", dev, dst).run().map(drop)
+    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fdb_flood_entry_command() {
+        let c = fdb_cmd(
+            Some("h1"),
+            "append",
+            "vxlan-7",
+            "192.0.2.9".parse().unwrap(),
+        );
+        assert_eq!(
+            c.display(),
+            "bridge -n h1 fdb append 00:00:00:00:00:00 dev vxlan-7 dst 192.0.2.9"
+        );
+        assert_eq!(
+            fdb_cmd(None, "del", "vxlan-7", "192.0.2.9".parse().unwrap()).display(),
+            "bridge fdb del 00:00:00:00:00:00 dev vxlan-7 dst 192.0.2.9"
+        );
+    }
 
     #[test]
     fn ipnet_parse_and_math() {

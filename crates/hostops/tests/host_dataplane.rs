@@ -17,7 +17,7 @@ use rustack_hostops::dataplane::{
     Subnet, Topology, VtepConfig,
 };
 use rustack_hostops::dhcp::{DhcpOutcome, DhcpServer, LinuxDnsmasq};
-use rustack_hostops::net::{LinkKind, LinkSpec, LinkUpdate, LinuxNet, NetOps, Route};
+use rustack_hostops::net::{IpNet, LinkKind, LinkSpec, LinkUpdate, LinuxNet, NetOps, Route};
 use rustack_hostops::nft::LinuxNft;
 
 fn enabled(test: &str) -> bool {
@@ -801,6 +801,179 @@ fn two_hosts_joined_by_vxlan_carry_one_network() {
     assert_eq!((tap.kind, tap.mtu), (LinkKind::Tap, 1450));
     for ns in [format!("{prefix}vm2"), vm1, ha, hb] {
         net.netns_del(&ns).unwrap();
+    }
+    assert_eq!(leftovers(&prefix, &state_dir), Vec::<String>::new());
+}
+
+#[test]
+fn three_hosts_joined_by_vxlan_flood_through_fdb_entries() {
+    if !enabled("three_hosts_joined_by_vxlan_flood_through_fdb_entries") {
+        return;
+    }
+    let t = tag(4);
+    let prefix = format!("rh{t}-");
+    let state_dir = std::env::temp_dir().join(format!("rustack-hostops-{t}"));
+    let _guard = Guard {
+        prefix: prefix.clone(),
+        state_dir: state_dir.clone(),
+    };
+    let net_id = format!("{t}00-6666-4666-8666-000000000006");
+    let pid = |n: u32| format!("{t}{n:02}-2222-4222-8222-0000000000{n:02}");
+    let vteps: Vec<std::net::IpAddr> = (1..=3)
+        .map(|i| format!("198.51.100.{i}").parse().unwrap())
+        .collect();
+    let topo = Topology {
+        networks: vec![Network {
+            id: net_id.clone(),
+            mtu: 1450,
+            segment: Segment::Vxlan { vni: 4343 },
+        }],
+        subnets: vec![subnet("s", &net_id, "10.79.1.0/24", "10.79.1.1", false)],
+        ports: (1..=3)
+            .map(|i| {
+                port(
+                    pid(20 + i),
+                    &net_id,
+                    &format!("fa:16:3e:79:01:2{i}"),
+                    "s",
+                    &format!("10.79.1.2{i}"),
+                    "compute:nova",
+                    &format!("vm{i}"),
+                )
+            })
+            .collect(),
+        // Every agent's registration, this host's included (the planner skips it).
+        remote_vteps: vteps.clone(),
+        ..Topology::default()
+    };
+    let net = LinuxNet;
+    // The underlay: a bridge in its own namespace with one veth to each "host".
+    let ul = format!("{prefix}ul");
+    net.netns_add(&ul).unwrap();
+    net.link_add(
+        Some(&ul),
+        &LinkSpec {
+            name: "ulbr".into(),
+            kind: LinkKind::Bridge,
+            mtu: None,
+            mac: None,
+        },
+    )
+    .unwrap();
+    let up = LinkUpdate {
+        up: Some(true),
+        ..LinkUpdate::default()
+    };
+    net.link_set(Some(&ul), "ulbr", &up).unwrap();
+    let (fw, dhcp) = (LinuxNft::new(), LinuxDnsmasq::new(&state_dir));
+    let rec = Reconciler::new(&net, &fw, &dhcp);
+    let hosts: Vec<String> = (1..=3).map(|i| format!("{prefix}h{i}")).collect();
+    for (i, h) in hosts.iter().enumerate() {
+        net.netns_add(h).unwrap();
+        let outer = format!("ul{i}");
+        net.link_add(
+            Some(&ul),
+            &LinkSpec {
+                name: outer.clone(),
+                kind: LinkKind::Veth {
+                    peer_name: "ul0".into(),
+                    peer_ns: Some(h.clone()),
+                },
+                mtu: None,
+                mac: None,
+            },
+        )
+        .unwrap();
+        net.link_set(
+            Some(&ul),
+            &outer,
+            &LinkUpdate {
+                up: Some(true),
+                master: Some(Some("ulbr".into())),
+                ..LinkUpdate::default()
+            },
+        )
+        .unwrap();
+        net.addr_add(Some(h), "ul0", IpNet::new(vteps[i], 24).unwrap())
+            .unwrap();
+        net.link_set(Some(h), "ul0", &up).unwrap();
+        let vm = format!("{prefix}vm{}", i + 1);
+        instance(h, &vm, &topo.ports[i]);
+        net.addr_add(
+            Some(&vm),
+            "eth0",
+            format!("10.79.1.2{}/24", i + 1).parse().unwrap(),
+        )
+        .unwrap();
+        let cfg = HostConfig {
+            host_netns: Some(h.clone()),
+            netns_prefix: format!("{prefix}{}-", &h[h.len() - 2..]),
+            vtep: Some(VtepConfig {
+                local: vteps[i],
+                dev: Some("ul0".into()),
+                remote: None,
+                dstport: 4789,
+            }),
+            ..HostConfig::default()
+        };
+        let d = plan(&topo, &cfg);
+        let first = rec.reconcile(&d);
+        assert!(first.is_ok(), "{:?}", first.errors);
+        let mut fdb = net.fdb_list(Some(h), "vxlan-4343").unwrap();
+        fdb.sort();
+        let others: Vec<_> = vteps.iter().copied().filter(|v| *v != vteps[i]).collect();
+        assert_eq!(fdb, others, "flood entries on {h}");
+        let second = rec.reconcile(&d);
+        assert!(
+            second.is_ok() && second.changes.is_empty(),
+            "second pass: {:?} {:?}",
+            second.changes,
+            second.errors
+        );
+    }
+    // Each instance reaches the two others (ARP floods through head-end replication).
+    for (from, to) in [(1, 2), (1, 3), (2, 3), (3, 1)] {
+        ok(&[
+            "ip",
+            "netns",
+            "exec",
+            &format!("{prefix}vm{from}"),
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            &format!("10.79.1.2{to}"),
+        ]);
+    }
+    // A host leaving the registrations loses its flood entry elsewhere.
+    let mut fewer = topo.clone();
+    fewer.remote_vteps = vteps[..2].to_vec();
+    let cfg1 = HostConfig {
+        host_netns: Some(hosts[0].clone()),
+        netns_prefix: format!("{prefix}h1-"),
+        vtep: Some(VtepConfig {
+            local: vteps[0],
+            dev: Some("ul0".into()),
+            remote: None,
+            dstport: 4789,
+        }),
+        ..HostConfig::default()
+    };
+    let r = rec.reconcile(&plan(&fewer, &cfg1));
+    assert_eq!(
+        r.changes,
+        vec![Change::FdbDel("vxlan-4343".into(), vteps[2].to_string())]
+    );
+    assert_eq!(
+        net.fdb_list(Some(&hosts[0]), "vxlan-4343").unwrap(),
+        vec![vteps[1]]
+    );
+    for i in 1..=3 {
+        net.netns_del(&format!("{prefix}vm{i}")).unwrap();
+    }
+    for h in hosts.iter().chain([&ul]) {
+        net.netns_del(h).unwrap();
     }
     assert_eq!(leftovers(&prefix, &state_dir), Vec::<String>::new());
 }

@@ -206,6 +206,10 @@ pub struct Topology {
     pub security_groups: Vec<SecurityGroup>,
     /// Address groups referenced by security group rules.
     pub address_groups: Vec<AddressGroup>,
+    /// VXLAN endpoints of the other hosts (their agents' `local_ip`): every VXLAN
+    /// device floods broadcast/unknown traffic to each through an all-zero FDB entry
+    /// (l2population-style head-end replication). This host's own address is ignored.
+    pub remote_vteps: Vec<IpAddr>,
 }
 
 /// This host's VXLAN endpoint.
@@ -215,9 +219,8 @@ pub struct VtepConfig {
     pub local: IpAddr,
     /// Underlay device.
     pub dev: Option<String>,
-    /// Unicast remote VTEP.
-    // TODO-correctness (issue 4): several remotes need l2population-style FDB entries
-    // (`bridge fdb append 00:00:00:00:00:00 dev vxlan-N dst R`); one remote for now.
+    /// A unicast remote VTEP set on the device itself (`remote`); several hosts are
+    /// reached through [`Topology::remote_vteps`] FDB entries instead.
     pub remote: Option<IpAddr>,
     /// UDP port (4789).
     pub dstport: u16,

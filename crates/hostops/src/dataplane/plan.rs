@@ -27,6 +27,8 @@ pub struct VxlanDev {
     pub mtu: u32,
     /// Bridge.
     pub bridge: String,
+    /// Remote VTEPs flooded through all-zero FDB entries.
+    pub fdb: BTreeSet<IpAddr>,
 }
 
 /// A veth pair from a bridge in the host namespace into an owned namespace.
@@ -136,6 +138,13 @@ pub fn plan(topo: &Topology, cfg: &HostConfig) -> DesiredState {
                             },
                             mtu: net.mtu,
                             bridge: br.clone(),
+                            fdb: topo
+                                .remote_vteps
+                                .iter()
+                                .copied()
+                                .chain(v.remote)
+                                .filter(|r| *r != v.local)
+                                .collect(),
                         },
                     );
                 }

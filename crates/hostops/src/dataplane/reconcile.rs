@@ -48,6 +48,10 @@ pub enum Change {
     DhcpStop(String),
     /// Conntrack entries deleted (namespace, filter, how many).
     ConntrackDelete(String, ConntrackFilter, u32),
+    /// Flood FDB entry added to a VXLAN device (device, remote VTEP).
+    FdbAdd(String, String),
+    /// Flood FDB entry removed.
+    FdbDel(String, String),
 }
 
 impl fmt::Display for Change {
@@ -68,6 +72,8 @@ impl fmt::Display for Change {
             Change::TableDel(n, t) => write!(f, "nft delete {n} {t}"),
             Change::Dhcp(n, o) => write!(f, "dhcp {n} {o:?}"),
             Change::DhcpStop(n) => write!(f, "dhcp stop {n}"),
+            Change::FdbAdd(d, r) => write!(f, "fdb append {d} dst {r}"),
+            Change::FdbDel(d, r) => write!(f, "fdb del {d} dst {r}"),
             Change::ConntrackDelete(n, c, k) => {
                 let cmd = c.delete_cmd(None).display();
                 write!(f, "{cmd} in {n}: {k} entries")
@@ -226,6 +232,48 @@ impl<'a> Reconciler<'a> {
         }
     }
 
+    /// Makes the flood entries of VXLAN device `dev` exactly `want`.
+    fn fdb(
+        &self,
+        ns: Option<&str>,
+        dev: &str,
+        want: &BTreeSet<std::net::IpAddr>,
+        r: &mut ReconcileReport,
+    ) {
+        let Some(have) = Self::step(
+            r,
+            || format!("list fdb of {dev}"),
+            self.net.fdb_list(ns, dev),
+        ) else {
+            return;
+        };
+        let have: BTreeSet<_> = have.into_iter().collect();
+        for dst in want.difference(&have) {
+            if Self::step(
+                r,
+                || format!("fdb append {dev} dst {dst}"),
+                self.net.fdb_append(ns, dev, *dst),
+            )
+            .is_some()
+            {
+                r.changes
+                    .push(Change::FdbAdd(dev.to_string(), dst.to_string()));
+            }
+        }
+        for dst in have.difference(want) {
+            if Self::step(
+                r,
+                || format!("fdb del {dev} dst {dst}"),
+                self.net.fdb_del(ns, dev, *dst),
+            )
+            .is_some()
+            {
+                r.changes
+                    .push(Change::FdbDel(dev.to_string(), dst.to_string()));
+            }
+        }
+    }
+
     fn namespaces_add(&self, d: &DesiredState, r: &mut ReconcileReport) {
         let Some(have) = Self::step(r, || "list namespaces".into(), self.net.netns_list()) else {
             return;
@@ -315,6 +363,7 @@ impl<'a> Reconciler<'a> {
                     },
                     r,
                 );
+                self.fdb(h, name, &v.fdb, r);
             }
         }
         for (dev, bridge) in &d.plugs {

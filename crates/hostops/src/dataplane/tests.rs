@@ -543,3 +543,49 @@ fn dnsmasq_is_restarted_when_its_namespace_was_recreated() {
     assert!(changes.contains(&Change::Dhcp(NET.into(), DhcpOutcome::Started)));
     assert_eq!(pass(&h, &d), vec![]);
 }
+
+#[test]
+fn vxlan_floods_to_every_remote_vtep_through_fdb_entries() {
+    let h = FakeHost::new();
+    h.add_link(
+        None,
+        &LinkSpec {
+            name: "eth1".into(),
+            kind: LinkKind::Other("device".into()),
+            mtu: Some(1500),
+            mac: None,
+        },
+    )
+    .unwrap();
+    let mut topo = topology();
+    let ip = |s: &str| -> std::net::IpAddr { s.parse().unwrap() };
+    // The local VTEP in the list (every agent registers) is ignored.
+    topo.remote_vteps = vec![ip("198.51.100.2"), ip("198.51.100.3"), ip("198.51.100.1")];
+    let d = plan(&topo, &host_cfg());
+    assert_eq!(
+        d.vxlans["vxlan-100"]
+            .fdb
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        [ip("198.51.100.2"), ip("198.51.100.3")]
+    );
+    let first = pass(&h, &d);
+    assert!(first.contains(&Change::FdbAdd("vxlan-100".into(), "198.51.100.2".into())));
+    assert!(first.contains(&Change::FdbAdd("vxlan-100".into(), "198.51.100.3".into())));
+    assert!(pass(&h, &d).is_empty(), "converged");
+    // A host leaves and another joins: one entry each way, the device stays.
+    topo.remote_vteps = vec![ip("198.51.100.3"), ip("198.51.100.4")];
+    let changes = pass(&h, &plan(&topo, &host_cfg()));
+    assert_eq!(
+        changes,
+        vec![
+            Change::FdbAdd("vxlan-100".into(), "198.51.100.4".into()),
+            Change::FdbDel("vxlan-100".into(), "198.51.100.2".into()),
+        ]
+    );
+    assert_eq!(
+        NetOps::fdb_list(&h, None, "vxlan-100").unwrap(),
+        vec![ip("198.51.100.3"), ip("198.51.100.4")]
+    );
+}
