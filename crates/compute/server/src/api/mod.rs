@@ -12,7 +12,11 @@
 //! [`api_routes`] merges them.
 
 pub mod flavor;
+pub mod keypair;
+pub mod limits;
 pub mod params;
+pub mod quota;
+pub mod server_group;
 pub mod version;
 
 use std::sync::Arc;
@@ -111,6 +115,10 @@ pub fn router(compute: Arc<Compute>, validator: Arc<dyn TokenValidator>) -> Rout
 pub fn api_routes() -> Router<AppState> {
     Router::new()
         .merge(flavor::routes())
+        .merge(keypair::routes())
+        .merge(limits::routes())
+        .merge(quota::routes())
+        .merge(server_group::routes())
         .merge(crate::servers::api::routes())
 }
 

@@ -4,6 +4,10 @@
 //! thin; microversion differences are resolved in `api`, never here.
 
 pub mod flavor;
+pub mod keypair;
+pub mod keys;
+pub mod quota;
+pub mod server_group;
 
 use std::sync::{Arc, OnceLock};
 

@@ -3,6 +3,9 @@
 //! transaction bounds; callers check policy first.
 
 pub mod flavor;
+pub mod keypair;
+pub mod quota;
+pub mod server_group;
 
 use rustack_db::{db_internal, is_unique_violation};
 

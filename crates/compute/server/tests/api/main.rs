@@ -3,4 +3,5 @@
 
 mod common;
 mod flavors;
+mod keypairs;
 mod versions;
