@@ -13,6 +13,7 @@
 # prints `RUSTACK-METADATA ...`, `RUSTACK-PUBKEY ...`, starts httpd on :80 answering its
 # hostname, then prints `RUSTACK-GUEST-UP ip=<addr> host=<name> image=<variant>` on the
 # serial console. The ACPI power button (QMP system_powerdown) powers it off cleanly.
+# dropbear listens on :22 (root login with the metadata public key only).
 # The guest scripts are in scripts/test-image/. Recipe: docs/testing.md, and
 # shared/research/dataplane.md section 1.
 #
@@ -54,8 +55,11 @@ fetch_deb() { # name -> path of the cached .deb
 }
 KDEB=$(fetch_deb "$KPKG")
 BBDEB=$(fetch_deb busybox-static)
+# dropbear (SSH server, key login as root) and the shared libraries it needs.
+SSHDEBS=()
+for p in dropbear-bin libc6 libcrypt1 libtomcrypt1 libtommath1 libgmp10 zlib1g; do SSHDEBS+=("$(fetch_deb "$p")"); done
 
-STAMP=$( (cat "$0" "$G"/*; basename "$KDEB"; basename "$BBDEB") | sha256sum | cut -c1-16)
+STAMP=$( (cat "$0" "$G"/*; basename "$KDEB"; basename "$BBDEB"; for d in "${SSHDEBS[@]}"; do basename "$d"; done) | sha256sum | cut -c1-16)
 if [[ "${FORCE:-0}" != 1 && -f "$OUT/.stamp" && "$(cat "$OUT/.stamp")" == "$STAMP" \
       && -f "$OUT/rustack-test.qcow2" && -f "$OUT/rustack-test-alt.qcow2" ]]; then
   say "test images up to date in $OUT"
@@ -73,6 +77,7 @@ trap cleanup EXIT
 cd "$W"
 dpkg-deb -x "$KDEB" k
 dpkg-deb -x "$BBDEB" bb
+for d in "${SSHDEBS[@]}"; do dpkg-deb -x "$d" ssh; done
 MODDIR=k/lib/modules/$KVER/kernel
 cp "k/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
 MODS="drivers/virtio/virtio.ko drivers/virtio/virtio_ring.ko drivers/virtio/virtio_pci_legacy_dev.ko
@@ -123,6 +128,14 @@ build_disk() { # VARIANT
   mk_tree "$root" "$v"
   rm -f "$root/sbin/init"
   install -m755 "$G/init-stage2" "$root/sbin/init"
+  # dropbear and its libraries (the disk only; busybox itself is static).
+  install -D -m755 ssh/usr/sbin/dropbear "$root/usr/sbin/dropbear"
+  mkdir -p "$root/lib/x86_64-linux-gnu" "$root/lib64" "$root/etc/dropbear"
+  local lib
+  for lib in libc.so.6 libcrypt.so.1 libtomcrypt.so.1 libtommath.so.1 libgmp.so.10 libz.so.1; do
+    cp -L "$(find ssh -name "$lib" | head -1)" "$root/lib/x86_64-linux-gnu/$lib"
+  done
+  cp -L "$(find ssh -name ld-linux-x86-64.so.2 -path '*x86_64-linux-gnu*' | head -1)" "$root/lib64/ld-linux-x86-64.so.2"
   mkdir -p "$root/boot/extlinux" "$root/boot/grub"
   cp "$OUT/vmlinuz" "$OUT/initrd.img" "$root/boot/"
   cat > "$root/boot/extlinux/extlinux.conf" <<EOC

@@ -230,9 +230,26 @@ async fn qemu_driver_lifecycle_on_the_real_host() {
         r#"{"uuid": "meta-uuid", "hostname": "guest-one", "name": "guest-one"}"#,
     )
     .unwrap();
+    // A real key pair when ssh-keygen exists (the guest's dropbear accepts it).
+    let key = root.join("id_ed25519");
+    let have_ssh = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test@rustack", "-f"])
+        .arg(&key)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+        && Command::new("ssh").arg("-V").output().is_ok();
+    let pubkey = if have_ssh {
+        std::fs::read_to_string(key.with_extension("pub"))
+            .unwrap()
+            .trim()
+            .to_string()
+    } else {
+        "ssh-ed25519 AAAAC3Nza-rustack-test-key test@rustack".to_string()
+    };
     std::fs::write(
         md.join("latest/meta-data/public-keys/0/openssh-key"),
-        "ssh-ed25519 AAAAC3Nza-rustack-test-key test@rustack",
+        &pubkey,
     )
     .unwrap();
     let httpd = Command::new("ip")
@@ -385,7 +402,7 @@ async fn qemu_driver_lifecycle_on_the_real_host() {
         "{console}"
     );
     assert!(
-        console.contains("RUSTACK-PUBKEY ssh-ed25519 AAAAC3Nza-rustack-test-key"),
+        console.contains(&format!("RUSTACK-PUBKEY {pubkey}")),
         "{console}"
     );
     assert!(console.contains("image=rustack-test "), "{console}");
@@ -405,6 +422,37 @@ async fn qemu_driver_lifecycle_on_the_real_host() {
         "http://10.99.0.10/",
     ]);
     assert_eq!(page.trim(), "guest-one");
+    // SSH with the metadata key (dropbear; host key generated on first connection).
+    if have_ssh {
+        let t = Instant::now();
+        let key_s = key.display().to_string();
+        let out = ok(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "ssh",
+            "-i",
+            &key_s,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=60",
+            "-o",
+            "LogLevel=ERROR",
+            "root@10.99.0.10",
+            "hostname",
+        ]);
+        assert_eq!(out.trim(), "guest-one");
+        println!(
+            "ssh root@guest with the metadata key: {:.2}s",
+            t.elapsed().as_secs_f64()
+        );
+    }
     // The config drive is an ISO labelled config-2 attached as a CD-ROM.
     let cd = drv.paths(&uuid).config_drive;
     let iso = std::fs::read(&cd).unwrap();
