@@ -10,6 +10,7 @@ use rustack_identity_server::bootstrap::{Bootstrap, CatalogEntry};
 use rustack_identity_server::Identity;
 use rustack_image_server::ImageService;
 use rustack_network_server::Network;
+use rustack_placement_server::PlacementService;
 
 use crate::config::RustackConfig;
 use crate::files;
@@ -27,6 +28,8 @@ pub struct CloudOptions {
     pub image_port: Option<u16>,
     /// Networking API port override (like `identity_port`).
     pub network_port: Option<u16>,
+    /// Placement API port override (like `identity_port`).
+    pub placement_port: Option<u16>,
     /// Configuration.
     pub config: RustackConfig,
 }
@@ -47,6 +50,10 @@ pub struct RunningCloud {
     pub network_url: String,
     /// The `public` external network created at start-up (`[network.public_network]`).
     pub public_network_id: Option<String>,
+    /// The placement service state.
+    pub placement: Arc<PlacementService>,
+    /// The Placement API's URL (`http://host:port`).
+    pub placement_url: String,
     /// Whether the network data plane (the in-process network agent) runs.
     pub data_plane: bool,
     /// The admin password from passwords.yml.
@@ -73,6 +80,7 @@ impl RunningCloud {
         self.identity.store().db().close().await;
         self.image.store().db().close().await;
         self.network.db().close().await;
+        self.placement.store().db().close().await;
     }
 }
 
@@ -103,6 +111,8 @@ pub fn service_users(
 pub const SERVICE_USERS: &[(&str, &str)] = &[
     ("glance", "glance_keystone_password"),
     ("neutron", "neutron_keystone_password"),
+    ("placement", "placement_keystone_password"),
+    ("nova", "nova_keystone_password"),
 ];
 
 /// Creates the data dir (0700).
@@ -161,6 +171,14 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
     )
     .await?;
     let network_url = format!("http://{host}:{}", network_listener.local_addr()?.port());
+    let placement_listener = rustack_runtime::bind(
+        "placement",
+        opts.bind,
+        opts.placement_port.unwrap_or(cfg.placement.port),
+        "--placement-port or [placement] port in the config",
+    )
+    .await?;
+    let placement_url = format!("http://{host}:{}", placement_listener.local_addr()?.port());
 
     let db_url = cfg
         .identity
@@ -190,6 +208,11 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
                     service_type: "network".into(),
                     name: "neutron".into(),
                     url: network_url.clone(),
+                },
+                CatalogEntry {
+                    service_type: "placement".into(),
+                    name: "placement".into(),
+                    url: placement_url.clone(),
                 },
             ],
             service_users: service_users(&passwords),
@@ -247,6 +270,15 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         None => None,
     };
 
+    let placement_db =
+        cfg.placement.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", opts.data_dir.join("placement.db").display())
+        });
+    let placement = PlacementService::open(cfg.placement.clone(), &placement_db, identity.clone())
+        .await
+        .map_err(anyhow::Error::new)
+        .context("starting the placement service")?;
+
     let openrc = opts.data_dir.join("admin-openrc.sh");
     let clouds = opts.data_dir.join("clouds.yaml");
     files::write_private(
@@ -268,6 +300,8 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         network_listener,
         shutdown.clone(),
     )?;
+    let placement_running =
+        rustack_placement_server::run(placement.clone(), placement_listener, shutdown.clone())?;
     let agent = if data_plane {
         Some(crate::dataplane::start_agent(
             &cfg.network,
@@ -290,12 +324,19 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         network,
         network_url,
         public_network_id,
+        placement,
+        placement_url,
         data_plane,
         admin_password,
         openrc,
         clouds_yaml: clouds,
         trigger,
-        tasks: vec![running.task, image_running.task, network_running.task],
+        tasks: vec![
+            running.task,
+            image_running.task,
+            network_running.task,
+            placement_running.task,
+        ],
         agent,
     })
 }
@@ -309,6 +350,8 @@ pub enum ServiceKind {
     Image,
     /// Neutron v2.0 (API).
     Network,
+    /// Placement 1.x.
+    Placement,
 }
 
 /// How to start one service on its own.
@@ -359,6 +402,11 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<Served> {
         ServiceKind::Identity => ("identity", cfg.identity.port, "--port or [identity] port"),
         ServiceKind::Image => ("image", cfg.image.port, "--port or [image] port"),
         ServiceKind::Network => ("network", cfg.network.port, "--port or [network] port"),
+        ServiceKind::Placement => (
+            "placement",
+            cfg.placement.port,
+            "--port or [placement] port",
+        ),
     };
     let listener =
         rustack_runtime::bind(name, opts.bind, opts.port.unwrap_or(default_port), option).await?;
@@ -460,6 +508,17 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<Served> {
             }
             rustack_network_server::run(Arc::new(network), remote("neutron")?, listener, shutdown)?
                 .task
+        }
+        ServiceKind::Placement => {
+            let placement = PlacementService::open(
+                cfg.placement.clone(),
+                &db_url(&cfg.placement.database_url, "placement.db"),
+                remote("placement")?,
+            )
+            .await
+            .map_err(anyhow::Error::new)
+            .context("starting the placement service")?;
+            rustack_placement_server::run(placement, listener, shutdown)?.task
         }
     };
     Ok(Served { url, trigger, task })

@@ -6,6 +6,7 @@ use rustack_identity_server::IdentityConfig;
 use rustack_image_api::ImageConfig;
 use rustack_network_api::NetworkConfig;
 pub use rustack_network_api::{DataPlaneMode, DhcpPortsMode};
+use rustack_placement_api::PlacementConfig;
 use serde::Deserialize;
 
 /// The whole cloud's configuration. Every field has a default; a missing file means
@@ -21,6 +22,8 @@ pub struct RustackConfig {
     pub image: ImageConfig,
     /// The networking service (Neutron).
     pub network: NetworkConfig,
+    /// The placement service.
+    pub placement: PlacementConfig,
 }
 
 /// Cloud-wide settings (`[cloud]`).

@@ -53,12 +53,15 @@ enum Command {
         /// Networking API port (Neutron's 9696).
         #[arg(long)]
         network_port: Option<u16>,
+        /// Placement API port (8778).
+        #[arg(long)]
+        placement_port: Option<u16>,
     },
     /// Run one service on its own, for multi-host deployments (Kolla's one container
     /// per service).
     ///
     /// `identity` bootstraps like `rustack up` (with only itself in the catalog) and
-    /// creates the service users (`glance`, `neutron`). The other services validate
+    /// creates the service users (`glance`, `neutron`, `placement`, `nova`). The other services validate
     /// tokens over the Identity API at --identity-url as their service user, with the
     /// password from <data-dir>/passwords.yml (copy the identity host's file). Register
     /// their endpoints with `openstack endpoint create`.
@@ -184,6 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             identity_port,
             image_port,
             network_port,
+            placement_port,
         } => {
             let started = Instant::now();
             let dir = data_dir(&common)?;
@@ -194,6 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 identity_port,
                 image_port,
                 network_port,
+                placement_port,
                 config,
             })
             .await?;
@@ -201,6 +206,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  identity   {}/v3", running.identity_url);
             println!("  image      {}/v2", running.image_url);
             println!("  network    {}/v2.0", running.network_url);
+            println!("  placement  {}", running.placement_url);
             if let Some(id) = &running.public_network_id {
                 println!("  public network {id}");
             }

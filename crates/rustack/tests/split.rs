@@ -1,5 +1,5 @@
-//! Split deployment: identity, image and network each started on their own
-//! (`rustack serve`), the latter two validating tokens over the Identity API as their
+//! Split deployment: identity, image, network and placement each started on their own
+//! (`rustack serve`), the others validating tokens over the Identity API as their
 //! Kolla service users.
 
 #![allow(clippy::unwrap_used)]
@@ -47,6 +47,7 @@ async fn services_run_on_their_own() {
     };
     let image = serve(opts(ServiceKind::Image)).await.unwrap();
     let network = serve(opts(ServiceKind::Network)).await.unwrap();
+    let placement = serve(opts(ServiceKind::Placement)).await.unwrap();
     // Without --identity-url the services refuse to start.
     let mut no_url = opts(ServiceKind::Image);
     no_url.identity_url = None;
@@ -73,6 +74,10 @@ async fn services_run_on_their_own() {
     for (url, key) in [
         (format!("{}/v2/images", image.url), "images"),
         (format!("{}/v2.0/networks", network.url), "networks"),
+        (
+            format!("{}/resource_providers", placement.url),
+            "resource_providers",
+        ),
     ] {
         let r = http
             .get(&url)
@@ -103,7 +108,20 @@ async fn services_run_on_their_own() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["users"].as_array().unwrap().len(), 1);
 
+    // The placement and nova service users exist too.
+    for user in ["placement", "nova"] {
+        let r = http
+            .get(format!("{}/v3/users?name={user}", identity.url))
+            .header("X-Auth-Token", &token)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["users"].as_array().unwrap().len(), 1, "{user}");
+    }
+
     image.shutdown().await;
     network.shutdown().await;
+    placement.shutdown().await;
     identity.shutdown().await;
 }

@@ -75,6 +75,7 @@ impl TestCloud {
             identity_port: Some(0),
             image_port: Some(0),
             network_port: Some(0),
+            placement_port: Some(0),
             config,
         })
         .await
@@ -97,6 +98,11 @@ impl TestCloud {
     /// `http://127.0.0.1:port` of the Identity API.
     pub fn identity_url(&self) -> &str {
         &self.cloud.identity_url
+    }
+
+    /// `http://127.0.0.1:port` of the Placement API.
+    pub fn placement_url(&self) -> &str {
+        &self.cloud.placement_url
     }
 
     /// Sends a request to the Identity API; `path` starts with `/`.
