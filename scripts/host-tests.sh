@@ -2,10 +2,11 @@
 # scripts/host-tests.sh - the opt-in host tests of the data plane (root only).
 #
 # Installs what they use when missing (iproute2, nftables, dnsmasq-base,
-# busybox-static for udhcpc, iputils-ping), then runs with RUSTACK_HOST_TESTS=1
+# busybox-static for udhcpc, iputils-ping, curl), then runs with RUSTACK_HOST_TESTS=1
 # `cargo test -p rustack-hostops --test host_dataplane` and
-# `cargo test -p rustack-network-agent --test host_agent` (extra arguments, such
-# as --locked, go to both).
+# `cargo test -p rustack-network-agent --test host_agent` and
+# `cargo test -p rustack-metadata --test host_metadata` (extra arguments, such as
+# --locked, go to all).
 # Every device lives in namespaces the tests create (unique per run); nothing is
 # configured in the root namespace. See docs/dataplane.md.
 set -euo pipefail
@@ -20,6 +21,7 @@ command -v nft >/dev/null || missing+=(nftables)
 command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
 command -v busybox >/dev/null || missing+=(busybox-static)
 command -v ping >/dev/null || missing+=(iputils-ping)
+command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
@@ -29,3 +31,6 @@ cargo test "$@" -p rustack-hostops --test host_dataplane
 # The network agent against a control plane in-process, the agent's "host" being a
 # test namespace (crates/network/agent/tests/host_agent.rs).
 cargo test "$@" -p rustack-network-agent --test host_agent
+# The metadata proxy in qdhcp-/qrouter- namespaces answering "instances" from a fake
+# metadata API (crates/metadata/tests/host_metadata.rs).
+cargo test "$@" -p rustack-metadata --test host_metadata
