@@ -35,8 +35,15 @@
 //!
 //! Operations on one instance are serialized by a per-instance async lock. Host
 //! commands are typed argument vectors; failures carry the command line and stderr.
-//! Accelerator: `auto` picks KVM only when it can run stock kernels (see
-//! [`host::kvm_usable`]), else TCG, which is what the dev and CI machines get.
+//! Accelerator: `auto` picks KVM only when the host's KVM can run stock kernels (see
+//! [`host::kvm_usable`]: `/dev/kvm` opens and the implementation is VT-x/AMD-V, not
+//! `kvm_pvm`) and a machine-less QEMU initializes it; else TCG (multi-threaded TCG is
+//! QEMU's default for x86 guests on x86 hosts), which is what the dev and CI machines get.
+//!
+//! Deployment note: QEMU daemonizes into its own session, but it stays in the agent's
+//! cgroup; a systemd unit running the agent needs `KillMode=process` for guests to
+//! survive an agent restart. TODO-robustness: `console.log` grows without bound (QEMU
+//! appends; truncating it in place is safe) and is not rotated yet.
 
 pub mod argv;
 pub mod host;
@@ -235,6 +242,33 @@ async fn run(c: &Cmd) -> Result<String, VirtError> {
     }
 }
 
+/// Whether QEMU can initialize KVM: a machine-less QEMU with `-accel kvm` started and
+/// told to quit over QMP on stdin (bounded by `timeout`, so a wedged probe cannot hang
+/// the agent's start).
+fn kvm_probe(qemu: &str) -> bool {
+    let cmd = Cmd::new("timeout").args([
+        "10",
+        qemu,
+        "-accel",
+        "kvm",
+        "-machine",
+        "none",
+        "-nodefaults",
+        "-display",
+        "none",
+        "-qmp",
+        "stdio",
+    ]);
+    let input = br#"{"execute":"qmp_capabilities"}{"execute":"quit"}"#;
+    match cmd.run_with_input(Some(input)) {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::info!(error = %e, "KVM probe failed; using TCG");
+            false
+        }
+    }
+}
+
 /// Whether `pid` is a live (non-zombie) process whose command line contains `marker`.
 fn pid_alive(pid: u32, marker: &str) -> bool {
     let proc_dir = PathBuf::from(format!("/proc/{pid}"));
@@ -314,7 +348,9 @@ impl QemuDriver {
             Accel::Kvm => ResolvedAccel::Kvm,
             Accel::Tcg => ResolvedAccel::Tcg,
             Accel::Auto => {
-                if host::kvm_usable(Path::new("/dev/kvm"), Path::new("/sys/module")) {
+                if host::kvm_usable(Path::new("/dev/kvm"), Path::new("/sys/module"))
+                    && kvm_probe(&cfg.qemu_binary)
+                {
                     ResolvedAccel::Kvm
                 } else {
                     ResolvedAccel::Tcg
