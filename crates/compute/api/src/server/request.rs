@@ -133,7 +133,7 @@ pub fn canonical_uuid(s: &str) -> String {
 /// Whether `s` is standard base64 (whitespace ignored, `=` padding only at the end).
 pub fn is_base64(s: &str) -> bool {
     let cleaned: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
-    if cleaned.len() % 4 != 0 {
+    if !cleaned.len().is_multiple_of(4) {
         return false;
     }
     let pad = cleaned.iter().rev().take_while(|c| **c == b'=').count();
@@ -1136,6 +1136,7 @@ impl ServerAction {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

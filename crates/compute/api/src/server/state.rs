@@ -529,6 +529,7 @@ pub fn sync_power(vm: VmState, task: Option<TaskState>, power: u8) -> Option<(Vm
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -421,6 +421,7 @@ pub fn render(v: &ServerView, kind: BodyKind, o: &RenderOptions) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

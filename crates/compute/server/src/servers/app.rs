@@ -376,9 +376,9 @@ impl Servers {
             let mut conn = self.compute.conn().await?;
             let zones = store::core::zones(&mut conn).await?;
             if z != &self.compute.config().default_availability_zone && !zones.contains(z) {
-                return Err(Error::bad_request(format!(
-                    "The requested availability zone is not available"
-                )));
+                return Err(Error::bad_request(
+                    "The requested availability zone is not available".to_string(),
+                ));
             }
         }
         // Flavor.
@@ -455,7 +455,9 @@ impl Servers {
                 Some(
                     store::core::keypair(&mut conn, &c.auth.user_id, k)
                         .await?
-                        .ok_or_else(|| Error::bad_request(format!("Invalid key_name provided.")))?,
+                        .ok_or_else(|| {
+                            Error::bad_request("Invalid key_name provided.".to_string())
+                        })?,
                 )
             }
         };
@@ -927,7 +929,7 @@ impl Servers {
         if c.minor >= 38 {
             for s in &statuses {
                 if !state::known_status(s) {
-                    return Err(Error::bad_request(format!("Invalid status value")));
+                    return Err(Error::bad_request("Invalid status value".to_string()));
                 }
             }
         }
@@ -1707,41 +1709,6 @@ pub fn sanitize_hostname(name: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn name_filter_is_a_search() {
-        assert!(name_matches("srv", "my-srv-1"));
-        assert!(name_matches("^my", "my-srv-1"));
-        assert!(!name_matches("^srv", "my-srv-1"));
-        assert!(name_matches("srv-1$", "my-srv-1"));
-        assert!(name_matches("m.*1", "my-srv-1"));
-        assert!(!name_matches("zzz", "my-srv-1"));
-        assert!(name_matches("", "x"));
-    }
-
-    #[test]
-    fn hostnames_and_host_ids() {
-        assert_eq!(sanitize_hostname("My Server_1"), "my-server-1");
-        assert_eq!(sanitize_hostname("--"), "server");
-        assert_eq!(host_id("p", None), "");
-        assert_eq!(host_id("p", Some("h")).len(), 56);
-        assert_eq!(
-            api_time("2026-01-01T10:00:00.123456"),
-            "2026-01-01T10:00:00Z"
-        );
-    }
-
-    #[test]
-    fn time_filters() {
-        assert!(parse_time("changes-since", "2011/01/01").is_err());
-        assert!(parse_time("changes-since", "2011-01-01T00:00:00Z").is_ok());
-        assert!(parse_time("changes-since", "2011-01-01").is_ok());
-    }
-}
-
 impl Servers {
     /// `POST /servers/{id}/os-interface`: a new port on `net_id` (or the given port) is
     /// bound to the server's host and hot-plugged.
@@ -1940,5 +1907,41 @@ impl crate::app::UsageSource for Servers {
             ram,
             server_groups: 0,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_filter_is_a_search() {
+        assert!(name_matches("srv", "my-srv-1"));
+        assert!(name_matches("^my", "my-srv-1"));
+        assert!(!name_matches("^srv", "my-srv-1"));
+        assert!(name_matches("srv-1$", "my-srv-1"));
+        assert!(name_matches("m.*1", "my-srv-1"));
+        assert!(!name_matches("zzz", "my-srv-1"));
+        assert!(name_matches("", "x"));
+    }
+
+    #[test]
+    fn hostnames_and_host_ids() {
+        assert_eq!(sanitize_hostname("My Server_1"), "my-server-1");
+        assert_eq!(sanitize_hostname("--"), "server");
+        assert_eq!(host_id("p", None), "");
+        assert_eq!(host_id("p", Some("h")).len(), 56);
+        assert_eq!(
+            api_time("2026-01-01T10:00:00.123456"),
+            "2026-01-01T10:00:00Z"
+        );
+    }
+
+    #[test]
+    fn time_filters() {
+        assert!(parse_time("changes-since", "2011/01/01").is_err());
+        assert!(parse_time("changes-since", "2011-01-01T00:00:00Z").is_ok());
+        assert!(parse_time("changes-since", "2011-01-01").is_ok());
     }
 }

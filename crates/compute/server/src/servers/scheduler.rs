@@ -171,6 +171,7 @@ pub fn flavor_resources(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
