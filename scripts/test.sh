@@ -14,7 +14,7 @@
 #             datastore and API tests of db, identity, image and network against it
 #   release   cargo build --release -p rustack (the binary the next phases run)
 #   up        start target/release/rustack up on a fresh data dir, free port
-#   e2e       tests/e2e/{identity,image,network}-cli.sh (the real openstack CLI)
+#   e2e       tests/e2e/{identity,image,network,placement}-cli.sh (the real openstack CLI)
 #   tempest   conformance/run-tempest: the identity, image and network tests of
 #             the Interop 2020.06 platform list (tempest 47.0.0: 7 + 20 + 61);
 #             any failure fails the run
@@ -109,7 +109,7 @@ phase_postgres() {
   say "PostgreSQL tests against ${url%%:*}://***@${url#*@}"
   RUSTACK_TEST_POSTGRES_URL="$url" cargo_test "$OUT/cargo-test-postgres.log" \
     --locked -p rustack-db -p rustack-identity-server -p rustack-image-server \
-    -p rustack-network-server || rc=$?
+    -p rustack-network-server -p rustack-placement-server || rc=$?
   # The tests leave their databases behind; on the server this script set up, drop them.
   if [[ $own -eq 1 ]]; then
     "$RUSTACK_ROOT/scripts/ci-postgres.sh" --drop-test-databases || true
@@ -164,7 +164,7 @@ phase_up() {
 
 phase_e2e() {
   local s rc=0
-  for s in identity image network; do
+  for s in identity image network placement; do
     say "e2e: tests/e2e/$s-cli.sh"
     "$RUSTACK_ROOT/tests/e2e/$s-cli.sh" --data-dir "$DATA" || { rc=$?; echo "e2e $s: FAILED" >&2; }
   done
