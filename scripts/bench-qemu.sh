@@ -6,5 +6,5 @@
 # measurements.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=$(scripts/host-tests-virt.sh 2>&1) || { echo "$out" | tail -40; exit 1; }
+out=$(scripts/host-tests-virt.sh --locked 2>&1) || { echo "$out" | tail -40; exit 1; }
 echo "$out" | grep -E '^(accelerator|BOOT|graceful|hard reboot)'

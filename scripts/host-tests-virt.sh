@@ -21,4 +21,4 @@ apt_install iproute2 dnsmasq-base busybox-static genisoimage
 ensure_qemu
 scripts/build-test-image.sh
 RUSTACK_HOST_TESTS=1 RUSTACK_TEST_IMAGE_DIR="$RUSTACK_CI_CACHE/images" \
-  exec cargo test --locked -p rustack-virt --test host_qemu "$@" -- --nocapture
+  exec cargo test -p rustack-virt --test host_qemu "$@" -- --nocapture

@@ -5,7 +5,8 @@
 # busybox-static for udhcpc, iputils-ping, curl), then runs with RUSTACK_HOST_TESTS=1
 # `cargo test -p rustack-hostops --test host_dataplane` and
 # `cargo test -p rustack-network-agent --test host_agent` and
-# `cargo test -p rustack-metadata --test host_metadata` (extra arguments, such as
+# `cargo test -p rustack-metadata --test host_metadata` and scripts/host-tests-virt.sh
+# (`cargo test -p rustack-virt --test host_qemu`; extra arguments, such as
 # --locked, go to all).
 # Every device lives in namespaces the tests create (unique per run); nothing is
 # configured in the root namespace. See docs/dataplane.md.
@@ -34,3 +35,6 @@ cargo test "$@" -p rustack-network-agent --test host_agent
 # The metadata proxy in qdhcp-/qrouter- namespaces answering "instances" from a fake
 # metadata API (crates/metadata/tests/host_metadata.rs).
 cargo test "$@" -p rustack-metadata --test host_metadata
+# The QEMU compute driver with a real TCG guest in a test namespace (installs QEMU,
+# builds the test images; crates/virt/tests/host_qemu.rs).
+scripts/host-tests-virt.sh "$@"
