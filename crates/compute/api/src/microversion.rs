@@ -91,7 +91,7 @@ pub const HISTORY: &[VersionEntry] = &[
     v(8, "Add new protocol for VM console (mks)", false),
     v(9, "Exposes lock information in server details.", false),
     v(10, "Allow admins to query, create and delete keypairs owned by any user.", true),
-    v(11, "Exposes forced_down attribute for os-services", false),
+    v(11, "Exposes forced_down attribute for os-services", true),
     v(12, "Exposes VIF net_id in os-virtual-interfaces", false),
     v(13, "Add project id and user id information for os-server-groups API", true),
     v(14, "Remove onSharedStorage from evacuate request body and remove adminPass from the response body", false),

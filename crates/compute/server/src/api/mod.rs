@@ -12,6 +12,7 @@
 //! [`api_routes`] merges them.
 
 pub mod flavor;
+pub mod host;
 pub mod keypair;
 pub mod limits;
 pub mod params;
@@ -115,6 +116,7 @@ pub fn router(compute: Arc<Compute>, validator: Arc<dyn TokenValidator>) -> Rout
 pub fn api_routes() -> Router<AppState> {
     Router::new()
         .merge(flavor::routes())
+        .merge(host::routes())
         .merge(keypair::routes())
         .merge(limits::routes())
         .merge(quota::routes())

@@ -4,6 +4,7 @@
 //! thin; microversion differences are resolved in `api`, never here.
 
 pub mod flavor;
+pub mod host;
 pub mod keypair;
 pub mod keys;
 pub mod quota;

@@ -3,6 +3,7 @@
 //! transaction bounds; callers check policy first.
 
 pub mod flavor;
+pub mod host;
 pub mod keypair;
 pub mod quota;
 pub mod server_group;

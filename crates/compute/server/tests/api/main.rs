@@ -3,5 +3,8 @@
 
 mod common;
 mod flavors;
+mod hosts;
 mod keypairs;
+mod quotas;
+mod server_groups;
 mod versions;

@@ -1,0 +1,432 @@
+//! Admin views of the compute hosts: `/os-services` (list, enable/disable/
+//! disable-log-reason, force-down at 2.11, delete), `/os-hypervisors` (list, detail,
+//! show, statistics, search, servers, uptime) and `/os-availability-zone` (+ detail).
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use rustack_common::Error;
+use rustack_compute_api::ApiVersion;
+use serde_json::{json, Map, Value};
+
+use super::params::{self, Params};
+use super::{AppState, Ctx};
+use crate::app::host::{Hypervisor, Service};
+use crate::error::ApiResult;
+
+/// Routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v2.1/os-services", get(services))
+        .route(
+            "/v2.1/os-services/{action}",
+            put(service_action).delete(service_delete),
+        )
+        .route("/v2.1/os-hypervisors", get(hv_list))
+        .route("/v2.1/os-hypervisors/detail", get(hv_detail))
+        .route("/v2.1/os-hypervisors/statistics", get(hv_stats))
+        .route("/v2.1/os-hypervisors/{id}", get(hv_show))
+        .route("/v2.1/os-hypervisors/{id}/uptime", get(hv_uptime))
+        .route("/v2.1/os-hypervisors/{pattern}/search", get(hv_search))
+        .route("/v2.1/os-hypervisors/{pattern}/servers", get(hv_servers))
+        .route("/v2.1/os-availability-zone", get(az_list))
+        .route("/v2.1/os-availability-zone/detail", get(az_detail))
+}
+
+fn service_view(s: &Service, v: ApiVersion) -> Value {
+    let mut m = Map::new();
+    m.insert(
+        "id".into(),
+        if v.at_least(53) {
+            json!(s.row.uuid)
+        } else {
+            json!(s.row.id)
+        },
+    );
+    m.insert("binary".into(), json!(s.row.binary));
+    m.insert("disabled_reason".into(), json!(s.row.disabled_reason));
+    m.insert("host".into(), json!(s.row.host));
+    m.insert("state".into(), json!(if s.up { "up" } else { "down" }));
+    m.insert(
+        "status".into(),
+        json!(if s.row.disabled {
+            "disabled"
+        } else {
+            "enabled"
+        }),
+    );
+    m.insert("updated_at".into(), json!(s.row.last_seen_up));
+    m.insert("zone".into(), json!(s.zone));
+    if v.at_least(11) {
+        m.insert("forced_down".into(), json!(s.row.forced_down));
+    }
+    Value::Object(m)
+}
+
+async fn services(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    Query(p): Query<Params>,
+) -> ApiResult<Json<Value>> {
+    let list = st
+        .compute
+        .service_list(
+            &ctx.auth,
+            params::param(&p, "host"),
+            params::param(&p, "binary"),
+        )
+        .await?;
+    Ok(Json(json!({"services": list
+        .iter()
+        .map(|s| service_view(s, ctx.version))
+        .collect::<Vec<_>>()})))
+}
+
+fn str_field(obj: &Map<String, Value>, key: &str) -> Result<String, Error> {
+    match obj.get(key) {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 255 => Ok(s.clone()),
+        _ => Err(Error::bad_request(format!(
+            "Invalid input for field/attribute {key}. '{key}' is a required property"
+        ))),
+    }
+}
+
+async fn service_action(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    Path(action): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    st.compute
+        .authorize(&ctx.auth, "os_compute_api:os-services:update", &json!({}))?;
+    let v = params::json_body(&body)?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| Error::bad_request("Malformed request body"))?;
+    let allowed: &[&str] = match action.as_str() {
+        "enable" | "disable" => &["host", "binary"],
+        "disable-log-reason" => &["host", "binary", "disabled_reason"],
+        "force-down" if ctx.version.at_least(11) => &["host", "binary", "forced_down"],
+        other => {
+            return Err(Error::not_found(format!("Unknown action {other}")).into());
+        }
+    };
+    params::no_extra_keys(obj, allowed)?;
+    let host = str_field(obj, "host")?;
+    let binary = str_field(obj, "binary")?;
+    let svc = st.compute.service_find(&host, &binary).await?;
+    let row = &svc.row;
+    let out = match action.as_str() {
+        "enable" => {
+            st.compute
+                .service_update(&ctx.auth, &svc, false, None, row.forced_down)
+                .await?;
+            json!({"host": host, "binary": binary, "status": "enabled"})
+        }
+        "disable" => {
+            st.compute
+                .service_update(
+                    &ctx.auth,
+                    &svc,
+                    true,
+                    row.disabled_reason.as_deref(),
+                    row.forced_down,
+                )
+                .await?;
+            json!({"host": host, "binary": binary, "status": "disabled"})
+        }
+        "disable-log-reason" => {
+            let reason = str_field(obj, "disabled_reason")?;
+            st.compute
+                .service_update(&ctx.auth, &svc, true, Some(&reason), row.forced_down)
+                .await?;
+            json!({"host": host, "binary": binary, "status": "disabled", "disabled_reason": reason})
+        }
+        _ => {
+            let forced = obj
+                .get("forced_down")
+                .and_then(params::body_bool)
+                .ok_or_else(|| {
+                    Error::bad_request(
+                        "Invalid input for field/attribute forced_down. 'forced_down' is a required property",
+                    )
+                })?;
+            st.compute
+                .service_update(
+                    &ctx.auth,
+                    &svc,
+                    row.disabled,
+                    row.disabled_reason.as_deref(),
+                    forced,
+                )
+                .await?;
+            json!({"host": host, "binary": binary, "forced_down": forced})
+        }
+    };
+    Ok(Json(json!({"service": out})))
+}
+
+async fn service_delete(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    st.compute.service_delete(&ctx.auth, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn hv_id(h: &Hypervisor, v: ApiVersion) -> Value {
+    if v.at_least(53) {
+        json!(h.node.uuid)
+    } else {
+        json!(h.node.id)
+    }
+}
+
+fn hv_brief(h: &Hypervisor, v: ApiVersion) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("id".into(), hv_id(h, v));
+    m.insert(
+        "hypervisor_hostname".into(),
+        json!(h.node.hypervisor_hostname),
+    );
+    let up = h.service.as_ref().is_some_and(|s| s.up);
+    let disabled = h.service.as_ref().is_none_or(|s| s.row.disabled);
+    m.insert("state".into(), json!(if up { "up" } else { "down" }));
+    m.insert(
+        "status".into(),
+        json!(if disabled { "disabled" } else { "enabled" }),
+    );
+    m
+}
+
+fn hv_full(h: &Hypervisor, v: ApiVersion) -> Value {
+    let n = &h.node;
+    let mut m = hv_brief(h, v);
+    m.insert("hypervisor_type".into(), json!(n.hypervisor_type));
+    m.insert("hypervisor_version".into(), json!(n.hypervisor_version));
+    m.insert("host_ip".into(), json!(n.host_ip));
+    let cpu_info: Value = if v.at_least(28) {
+        serde_json::from_str(&n.cpu_info).unwrap_or_else(|_| json!({}))
+    } else {
+        json!(n.cpu_info)
+    };
+    m.insert("cpu_info".into(), cpu_info);
+    m.insert(
+        "service".into(),
+        match &h.service {
+            Some(s) => json!({
+                "host": s.row.host,
+                "id": if v.at_least(53) { json!(s.row.uuid) } else { json!(s.row.id) },
+                "disabled_reason": s.row.disabled_reason,
+            }),
+            None => json!({"host": n.host, "id": n.service_id, "disabled_reason": null}),
+        },
+    );
+    if !v.at_least(88) {
+        m.insert("vcpus".into(), json!(n.vcpus));
+        m.insert("memory_mb".into(), json!(n.memory_mb));
+        m.insert("local_gb".into(), json!(n.local_gb));
+        m.insert("vcpus_used".into(), json!(n.vcpus_used));
+        m.insert("memory_mb_used".into(), json!(n.memory_mb_used));
+        m.insert("local_gb_used".into(), json!(n.local_gb_used));
+        m.insert("free_ram_mb".into(), json!(n.memory_mb - n.memory_mb_used));
+        m.insert("free_disk_gb".into(), json!(n.local_gb - n.local_gb_used));
+        m.insert("current_workload".into(), json!(0));
+        m.insert("running_vms".into(), json!(n.running_vms));
+        m.insert(
+            "disk_available_least".into(),
+            json!(n.local_gb - n.local_gb_used),
+        );
+    }
+    Value::Object(m)
+}
+
+async fn hv_list(State(st): State<AppState>, ctx: Ctx) -> ApiResult<Json<Value>> {
+    let hs = st
+        .compute
+        .hypervisor_list(&ctx.auth, "os_compute_api:os-hypervisors:list")
+        .await?;
+    Ok(Json(json!({"hypervisors": hs
+        .iter()
+        .map(|h| Value::Object(hv_brief(h, ctx.version)))
+        .collect::<Vec<_>>()})))
+}
+
+async fn hv_detail(State(st): State<AppState>, ctx: Ctx) -> ApiResult<Json<Value>> {
+    let hs = st
+        .compute
+        .hypervisor_list(&ctx.auth, "os_compute_api:os-hypervisors:list-detail")
+        .await?;
+    Ok(Json(json!({"hypervisors": hs
+        .iter()
+        .map(|h| hv_full(h, ctx.version))
+        .collect::<Vec<_>>()})))
+}
+
+async fn find_hv(st: &AppState, ctx: &Ctx, rule: &str, id: &str) -> ApiResult<Hypervisor> {
+    let hs = st.compute.hypervisor_list(&ctx.auth, rule).await?;
+    hs.into_iter()
+        .find(|h| h.node.uuid == id || h.node.id.to_string() == id)
+        .ok_or_else(|| {
+            Error::not_found(format!("Hypervisor with ID {id} could not be found.")).into()
+        })
+}
+
+async fn hv_show(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let h = find_hv(&st, &ctx, "os_compute_api:os-hypervisors:show", &id).await?;
+    Ok(Json(json!({"hypervisor": hv_full(&h, ctx.version)})))
+}
+
+/// `uptime`-style text from /proc/uptime and /proc/loadavg.
+fn uptime_text() -> String {
+    let up = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|x| x.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0) as u64;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let l: Vec<&str> = load.split_whitespace().take(3).collect();
+    let now = chrono::Utc::now().format("%H:%M:%S");
+    format!(
+        " {now} up {} days, {:2}:{:02},  1 user,  load average: {}",
+        up / 86400,
+        (up % 86400) / 3600,
+        (up % 3600) / 60,
+        l.join(", ")
+    )
+}
+
+async fn hv_uptime(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if ctx.version.at_least(88) {
+        return Err(Error::not_found("The resource could not be found.").into());
+    }
+    let h = find_hv(&st, &ctx, "os_compute_api:os-hypervisors:uptime", &id).await?;
+    let mut m = hv_brief(&h, ctx.version);
+    m.insert("uptime".into(), json!(uptime_text()));
+    Ok(Json(json!({"hypervisor": m})))
+}
+
+async fn hv_stats(State(st): State<AppState>, ctx: Ctx) -> ApiResult<Json<Value>> {
+    if ctx.version.at_least(88) {
+        return Err(Error::not_found("The resource could not be found.").into());
+    }
+    let hs = st
+        .compute
+        .hypervisor_list(&ctx.auth, "os_compute_api:os-hypervisors:statistics")
+        .await?;
+    let sum = |f: &dyn Fn(&Hypervisor) -> i64| hs.iter().map(f).sum::<i64>();
+    Ok(Json(json!({"hypervisor_statistics": {
+        "count": hs.len(),
+        "vcpus": sum(&|h| h.node.vcpus),
+        "memory_mb": sum(&|h| h.node.memory_mb),
+        "local_gb": sum(&|h| h.node.local_gb),
+        "vcpus_used": sum(&|h| h.node.vcpus_used),
+        "memory_mb_used": sum(&|h| h.node.memory_mb_used),
+        "local_gb_used": sum(&|h| h.node.local_gb_used),
+        "free_ram_mb": sum(&|h| h.node.memory_mb - h.node.memory_mb_used),
+        "free_disk_gb": sum(&|h| h.node.local_gb - h.node.local_gb_used),
+        "current_workload": 0,
+        "running_vms": sum(&|h| h.node.running_vms),
+        "disk_available_least": sum(&|h| h.node.local_gb - h.node.local_gb_used),
+    }})))
+}
+
+async fn matching(
+    st: &AppState,
+    ctx: &Ctx,
+    rule: &str,
+    pattern: &str,
+) -> ApiResult<Vec<Hypervisor>> {
+    let hs: Vec<Hypervisor> = st
+        .compute
+        .hypervisor_list(&ctx.auth, rule)
+        .await?
+        .into_iter()
+        .filter(|h| h.node.hypervisor_hostname.contains(pattern))
+        .collect();
+    if hs.is_empty() {
+        return Err(Error::not_found(format!(
+            "No hypervisor matching '{pattern}' could be found."
+        ))
+        .into());
+    }
+    Ok(hs)
+}
+
+async fn hv_search(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    Path(pattern): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let hs = matching(&st, &ctx, "os_compute_api:os-hypervisors:search", &pattern).await?;
+    Ok(Json(json!({"hypervisors": hs
+        .iter()
+        .map(|h| Value::Object(hv_brief(h, ctx.version)))
+        .collect::<Vec<_>>()})))
+}
+
+async fn hv_servers(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    Path(pattern): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let hs = matching(&st, &ctx, "os_compute_api:os-hypervisors:servers", &pattern).await?;
+    let mut out = Vec::new();
+    for h in &hs {
+        let mut m = hv_brief(h, ctx.version);
+        let servers = st.compute.host_servers(&h.node.host).await?;
+        if !servers.is_empty() {
+            m.insert(
+                "servers".into(),
+                json!(servers
+                    .iter()
+                    .map(|(uuid, name)| json!({"uuid": uuid, "name": name}))
+                    .collect::<Vec<_>>()),
+            );
+        }
+        out.push(Value::Object(m));
+    }
+    Ok(Json(json!({"hypervisors": out})))
+}
+
+async fn az_list(State(st): State<AppState>, ctx: Ctx) -> ApiResult<Json<Value>> {
+    let zones = st.compute.availability_zones(&ctx.auth, false).await?;
+    Ok(Json(json!({"availabilityZoneInfo": zones
+        .iter()
+        .map(|(z, avail, _)| json!({"zoneName": z, "zoneState": {"available": avail}, "hosts": null}))
+        .collect::<Vec<_>>()})))
+}
+
+async fn az_detail(State(st): State<AppState>, ctx: Ctx) -> ApiResult<Json<Value>> {
+    let zones = st.compute.availability_zones(&ctx.auth, true).await?;
+    let info: Vec<Value> = zones
+        .iter()
+        .map(|(z, avail, services)| {
+            let mut hosts = Map::new();
+            for s in services {
+                let entry = hosts.entry(s.row.host.clone()).or_insert_with(|| json!({}));
+                entry[&s.row.binary] = json!({
+                    "available": s.up && !s.row.disabled,
+                    "active": !s.row.disabled,
+                    "updated_at": s.row.last_seen_up,
+                });
+            }
+            json!({"zoneName": z, "zoneState": {"available": avail}, "hosts": hosts})
+        })
+        .collect();
+    Ok(Json(json!({"availabilityZoneInfo": info})))
+}

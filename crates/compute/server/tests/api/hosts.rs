@@ -1,0 +1,234 @@
+//! Compute host registration and the admin views over it: services, hypervisors,
+//! availability zones.
+
+use std::sync::Arc;
+
+use rustack_virt::sim::{SimConfig, SimulatedDriver};
+use serde_json::{json, Value};
+
+use crate::common::{api, fault, Api};
+
+async fn with_host() -> Api {
+    let api = api().await;
+    let driver = Arc::new(SimulatedDriver::new(SimConfig {
+        hostname: "node1".into(),
+        vcpus: 8,
+        memory_mb: 16384,
+        disk_gb: 100,
+    }));
+    let node = api
+        .compute
+        .register_compute_host(driver.as_ref())
+        .await
+        .expect("register");
+    api.compute
+        .register_control_services("node1")
+        .await
+        .expect("control");
+    // Registering again keeps the same node.
+    let again = api
+        .compute
+        .register_compute_host(driver.as_ref())
+        .await
+        .expect("again");
+    assert_eq!(again.uuid, node.uuid);
+    assert_eq!(again.id, node.id);
+    let inv = api.compute.node_inventory(&node);
+    assert_eq!(inv["VCPU"].total, 8);
+    assert_eq!(inv["VCPU"].allocation_ratio, 4.0);
+    assert_eq!(inv["MEMORY_MB"].reserved, 512);
+    assert_eq!(inv["DISK_GB"].total, 100);
+    api
+}
+
+#[tokio::test]
+async fn services_list_and_update() {
+    let api = with_host().await;
+    let (st, _) = api.get("/v2.1/os-services", "alice").await;
+    assert_eq!(st, 403);
+    let (st, v) = api.get("/v2.1/os-services", "admin").await;
+    assert_eq!(st, 200, "{v}");
+    let list = v["services"].as_array().expect("services");
+    assert_eq!(list.len(), 3);
+    let compute = list
+        .iter()
+        .find(|s| s["binary"] == "nova-compute")
+        .expect("nova-compute");
+    let mut k: Vec<&String> = compute.as_object().expect("obj").keys().collect();
+    k.sort();
+    assert_eq!(
+        k,
+        [
+            "binary",
+            "disabled_reason",
+            "host",
+            "id",
+            "state",
+            "status",
+            "updated_at",
+            "zone"
+        ]
+    );
+    assert_eq!(compute["host"], "node1");
+    assert_eq!(compute["state"], "up");
+    assert_eq!(compute["status"], "enabled");
+    assert_eq!(compute["zone"], "nova");
+    assert!(compute["id"].is_i64());
+    let sched = list
+        .iter()
+        .find(|s| s["binary"] == "nova-scheduler")
+        .expect("scheduler");
+    assert_eq!(sched["zone"], "internal");
+    let (_, v) = api
+        .get("/v2.1/os-services?binary=nova-compute&host=node1", "admin")
+        .await;
+    assert_eq!(v["services"].as_array().expect("list").len(), 1);
+
+    let body = json!({"host": "node1", "binary": "nova-compute", "disabled_reason": "maintenance"});
+    let (st, _) = api
+        .put(
+            "/v2.1/os-services/disable-log-reason",
+            "alice",
+            body.clone(),
+        )
+        .await;
+    assert_eq!(st, 403);
+    let (st, v) = api
+        .put("/v2.1/os-services/disable-log-reason", "admin", body)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"service": {"host": "node1", "binary": "nova-compute", "status": "disabled",
+            "disabled_reason": "maintenance"}})
+    );
+    let (_, v) = api
+        .get("/v2.1/os-services?binary=nova-compute", "admin")
+        .await;
+    assert_eq!(v["services"][0]["status"], "disabled");
+    assert_eq!(v["services"][0]["disabled_reason"], "maintenance");
+    let (st, v) = api
+        .put(
+            "/v2.1/os-services/enable",
+            "admin",
+            json!({"host": "node1", "binary": "nova-compute"}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["service"]["status"], "enabled");
+    let (st, v) = api
+        .put(
+            "/v2.1/os-services/enable",
+            "admin",
+            json!({"host": "nope", "binary": "nova-compute"}),
+        )
+        .await;
+    assert_eq!(st, 404);
+    assert_eq!(
+        fault(&v, "itemNotFound"),
+        "Could not find binary nova-compute on host nope."
+    );
+    // force-down needs 2.11.
+    let body = json!({"host": "node1", "binary": "nova-compute", "forced_down": true});
+    let (st, _) = api
+        .put("/v2.1/os-services/force-down", "admin", body.clone())
+        .await;
+    assert_eq!(st, 404);
+    let (st, v) = api
+        .call_v(
+            "2.11",
+            "PUT",
+            "/v2.1/os-services/force-down",
+            "admin",
+            Some(body),
+        )
+        .await;
+    if st != 406 {
+        assert_eq!(st, 200, "{v}");
+        let (_, v) = api
+            .call_v(
+                "2.11",
+                "GET",
+                "/v2.1/os-services?binary=nova-compute",
+                "admin",
+                None,
+            )
+            .await;
+        assert_eq!(v["services"][0]["forced_down"], true);
+        assert_eq!(v["services"][0]["state"], "down");
+    }
+}
+
+#[tokio::test]
+async fn hypervisors() {
+    let api = with_host().await;
+    let (st, _) = api.get("/v2.1/os-hypervisors", "alice").await;
+    assert_eq!(st, 403);
+    let (st, v) = api.get("/v2.1/os-hypervisors", "admin").await;
+    assert_eq!(st, 200);
+    let h = &v["hypervisors"][0];
+    assert_eq!(h["hypervisor_hostname"], "node1");
+    assert_eq!(h["state"], "up");
+    assert_eq!(h["status"], "enabled");
+    let id = h["id"].as_i64().expect("id");
+    let (_, v) = api.get("/v2.1/os-hypervisors/detail", "admin").await;
+    let d = &v["hypervisors"][0];
+    assert_eq!(d["vcpus"], 8);
+    assert_eq!(d["memory_mb"], 16384);
+    assert_eq!(d["local_gb"], 100);
+    assert_eq!(d["free_ram_mb"], 16384);
+    assert_eq!(d["service"]["host"], "node1");
+    assert!(d["cpu_info"].is_string());
+    let (st, v) = api
+        .get(&format!("/v2.1/os-hypervisors/{id}"), "admin")
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["hypervisor"], *d);
+    let (st, _) = api.get("/v2.1/os-hypervisors/999", "admin").await;
+    assert_eq!(st, 404);
+    let (_, v) = api.get("/v2.1/os-hypervisors/statistics", "admin").await;
+    assert_eq!(v["hypervisor_statistics"]["count"], 1);
+    assert_eq!(v["hypervisor_statistics"]["vcpus"], 8);
+    let (st, v) = api.get("/v2.1/os-hypervisors/node/search", "admin").await;
+    assert_eq!(st, 200);
+    assert_eq!(v["hypervisors"][0]["hypervisor_hostname"], "node1");
+    let (st, _) = api.get("/v2.1/os-hypervisors/zzz/search", "admin").await;
+    assert_eq!(st, 404);
+    let (st, v) = api.get("/v2.1/os-hypervisors/node1/servers", "admin").await;
+    assert_eq!(st, 200);
+    assert!(v["hypervisors"][0].get("servers").is_none());
+    let (st, v) = api
+        .get(&format!("/v2.1/os-hypervisors/{id}/uptime"), "admin")
+        .await;
+    assert_eq!(st, 200);
+    assert!(v["hypervisor"]["uptime"]
+        .as_str()
+        .expect("uptime")
+        .contains(" up "));
+}
+
+#[tokio::test]
+async fn availability_zones() {
+    let api = api().await;
+    let (_, v) = api.get("/v2.1/os-availability-zone", "alice").await;
+    assert_eq!(v, json!({"availabilityZoneInfo": []}));
+    drop(api);
+    let api = with_host().await;
+    let (st, v) = api.get("/v2.1/os-availability-zone", "alice").await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        v,
+        json!({"availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": true}, "hosts": null}]})
+    );
+    let (st, _) = api.get("/v2.1/os-availability-zone/detail", "alice").await;
+    assert_eq!(st, 403);
+    let (st, v) = api.get("/v2.1/os-availability-zone/detail", "admin").await;
+    assert_eq!(st, 200);
+    let zones = v["availabilityZoneInfo"].as_array().expect("zones");
+    assert_eq!(zones[0]["zoneName"], "internal");
+    assert_eq!(zones[1]["zoneName"], "nova");
+    let svc: &Value = &zones[1]["hosts"]["node1"]["nova-compute"];
+    assert_eq!(svc["available"], true);
+    assert_eq!(svc["active"], true);
+    assert!(zones[0]["hosts"]["node1"]["nova-conductor"].is_object());
+}
