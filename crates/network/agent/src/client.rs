@@ -159,4 +159,28 @@ impl NetworkClient {
             .await?;
         Ok(v.get("updated").and_then(Value::as_u64).unwrap_or(0))
     }
+
+    /// Registers this host's agent (or refreshes its heartbeat) with its
+    /// `configurations`; returns every registered agent.
+    pub async fn agent_report(
+        &self,
+        host: &str,
+        configurations: &Value,
+    ) -> Result<Vec<Value>, AgentError> {
+        let path = format!("/v2.0/rustack-agent/agents/{host}");
+        let v = self
+            .send(
+                reqwest::Method::PUT,
+                &path,
+                Some(&json!({"agent": {"configurations": configurations}})),
+            )
+            .await?;
+        match v.get("agents") {
+            Some(Value::Array(a)) => Ok(a.clone()),
+            _ => Err(AgentError::Decode {
+                url: format!("{}{path}", self.base),
+                message: "no 'agents' list in the response".into(),
+            }),
+        }
+    }
 }

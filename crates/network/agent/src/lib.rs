@@ -19,6 +19,7 @@
 
 pub mod client;
 pub mod error;
+pub mod metadata;
 pub mod status;
 pub mod topology;
 
@@ -137,6 +138,7 @@ pub struct NetworkAgent {
     host: HostBackend,
     opts: AgentOptions,
     last_warnings: Mutex<BTreeSet<String>>,
+    metadata: Option<metadata::MetadataHook>,
 }
 
 impl std::fmt::Debug for NetworkAgent {
@@ -154,11 +156,37 @@ fn text<'a>(doc: &'a Value, key: &str) -> &'a str {
 impl NetworkAgent {
     /// An agent reading `client` and acting on `host`.
     pub fn new(client: NetworkClient, host: HostBackend, opts: AgentOptions) -> Arc<Self> {
+        Self::build(client, host, opts, None)
+    }
+
+    /// An agent that also runs the metadata proxy in the namespaces it builds
+    /// (see [`metadata`]).
+    pub fn with_metadata(
+        client: NetworkClient,
+        host: HostBackend,
+        opts: AgentOptions,
+        metadata: &rustack_metadata::MetadataConfig,
+    ) -> Arc<Self> {
+        Self::build(
+            client,
+            host,
+            opts,
+            Some(metadata::MetadataHook::new(metadata)),
+        )
+    }
+
+    fn build(
+        client: NetworkClient,
+        host: HostBackend,
+        opts: AgentOptions,
+        metadata: Option<metadata::MetadataHook>,
+    ) -> Arc<Self> {
         Arc::new(NetworkAgent {
             client,
             host,
             opts,
             last_warnings: Mutex::new(BTreeSet::new()),
+            metadata,
         })
     }
 
@@ -170,7 +198,12 @@ impl NetworkAgent {
     /// One full pass: read the API, reconcile the host, report port status.
     pub async fn pass(&self) -> Result<PassReport, AgentError> {
         let started = Instant::now();
-        let snap = topology::fetch(&self.client).await?;
+        let agents = self
+            .client
+            .agent_report(&self.opts.host, &self.configurations())
+            .await?;
+        let mut snap = topology::fetch(&self.client).await?;
+        snap.agents = agents;
         let conv = topology::to_topology(&snap);
         let mut topo = conv.topology;
         if !self.opts.network_node {
@@ -184,6 +217,7 @@ impl NetworkAgent {
         }
         let desired = plan(&topo, &self.opts.host_config);
         let plan_warnings = desired.warnings.clone();
+        let metadata_listeners = desired.metadata_proxies.clone();
         let host = self.host.clone();
         let host_ns = self.opts.host_config.host_netns.clone();
         let (changes, errors, links) = tokio::task::spawn_blocking(move || {
@@ -202,6 +236,11 @@ impl NetworkAgent {
         // Report ports bound to this host or to none (nova binds every port it plugs).
         let docs: BTreeMap<&str, &Value> = snap.ports.iter().map(|p| (text(p, "id"), p)).collect();
         let statuses = status::port_statuses(&topo, &links);
+        // The proxy follows the host: listeners open once their namespace exists.
+        let errors = match &self.metadata {
+            Some(m) => errors + m.sync(&snap.ports, &metadata_listeners).await,
+            None => errors,
+        };
         let mut report = PassReport {
             changes,
             errors,
@@ -236,6 +275,17 @@ impl NetworkAgent {
         self.log_new_warnings(&report.warnings);
         report.elapsed = started.elapsed();
         Ok(report)
+    }
+
+    /// What this agent registers (`GET /v2.0/agents` shows it as `configurations`).
+    fn configurations(&self) -> Value {
+        let c = &self.opts.host_config;
+        serde_json::json!({
+            "tunneling_ip": c.vtep.as_ref().map(|v| v.local.to_string()),
+            "tunnel_types": if c.vtep.is_some() { vec!["vxlan"] } else { vec![] },
+            "interface_mappings": c.physical_interfaces,
+            "network_node": self.opts.network_node,
+        })
     }
 
     /// Logs warnings once, when they first appear.
@@ -302,6 +352,9 @@ impl NetworkAgent {
                     tracing::warn!(error = %e, "network agent pass failed; retrying at the next tick")
                 }
             }
+        }
+        if let Some(m) = &self.metadata {
+            m.shutdown().await;
         }
         tracing::info!("network agent stopped");
     }

@@ -34,6 +34,8 @@ pub struct ApiSnapshot {
     pub routers: Vec<Value>,
     /// `GET /v2.0/floatingips`.
     pub floatingips: Vec<Value>,
+    /// The registered network agents (the answer to this agent's heartbeat).
+    pub agents: Vec<Value>,
 }
 
 /// Reads every collection the planner needs (concurrently).
@@ -51,6 +53,7 @@ pub async fn fetch(client: &NetworkClient) -> Result<ApiSnapshot, AgentError> {
         ports,
         routers,
         floatingips,
+        agents: Vec::new(),
     })
 }
 
@@ -208,6 +211,19 @@ pub fn floating_ip(doc: &Value) -> Result<FloatingIp, String> {
     })
 }
 
+/// The VXLAN endpoints of the live agents (`configurations.tunneling_ip`), this
+/// host's included (the planner leaves out its own).
+pub fn remote_vteps(agents: &[Value]) -> Vec<IpAddr> {
+    let mut v: Vec<IpAddr> = agents
+        .iter()
+        .filter(|a| a.get("alive").and_then(Value::as_bool).unwrap_or(false))
+        .filter_map(|a| ip(a.get("configurations")?.get("tunneling_ip")?))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 fn convert<T>(
     docs: &[Value],
     f: fn(&Value) -> Result<T, String>,
@@ -235,6 +251,7 @@ pub fn to_topology(snap: &ApiSnapshot) -> Converted {
     let topology = Topology {
         routers: convert(&snap.routers, router, &mut skipped),
         floating_ips: convert(&snap.floatingips, floating_ip, &mut skipped),
+        remote_vteps: remote_vteps(&snap.agents),
         networks,
         subnets,
         ports,
@@ -281,6 +298,7 @@ mod tests {
                 json!({"id": "f1", "floating_ip_address": "172.24.4.10", "fixed_ip_address": "10.0.0.5", "router_id": "r1"}),
                 json!({"id": "f2", "floating_ip_address": "172.24.4.11", "fixed_ip_address": null, "router_id": null}),
             ],
+            agents: vec![],
         }
     }
 
@@ -362,6 +380,26 @@ mod tests {
         assert_eq!(c.skipped.len(), 2, "{:?}", c.skipped);
         assert!(c.skipped.iter().any(|s| s.contains("\"vlan\"")));
         assert!(c.skipped.iter().any(|s| s.contains("sn-bad")));
+    }
+
+    #[test]
+    fn live_agents_give_the_remote_vteps() {
+        let agents = vec![
+            json!({"host": "a", "alive": true, "configurations": {"tunneling_ip": "192.0.2.2"}}),
+            json!({"host": "b", "alive": false, "configurations": {"tunneling_ip": "192.0.2.3"}}),
+            json!({"host": "c", "alive": true, "configurations": {"tunneling_ip": null}}),
+            json!({"host": "d", "alive": true, "configurations": {"tunneling_ip": "192.0.2.1"}}),
+        ];
+        assert_eq!(
+            remote_vteps(&agents),
+            vec![
+                "192.0.2.1".parse::<IpAddr>().unwrap(),
+                "192.0.2.2".parse().unwrap()
+            ]
+        );
+        let mut snap = snapshot();
+        snap.agents = agents;
+        assert_eq!(to_topology(&snap).topology.remote_vteps.len(), 2);
     }
 
     #[test]

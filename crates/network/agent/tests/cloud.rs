@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::Method;
 use rustack_hostops::dataplane::naming;
 use rustack_hostops::fake::FakeHost;
-use rustack_hostops::net::{LinkKind, LinkSpec};
+use rustack_hostops::net::{LinkKind, LinkSpec, NetOps};
 use rustack_network_agent::{AgentOptions, Credentials, HostBackend, NetworkAgent, NetworkClient};
 use rustack_test_utils::TestCloud;
 use serde_json::{json, Value};
@@ -395,5 +395,112 @@ async fn dhcp_port_follows_enable_dhcp_and_network_delete() {
         .await;
     assert_eq!(st, 403, "{v}");
     assert_eq!(v["NeutronError"]["type"], "PolicyNotAuthorized");
+    tc.stop().await;
+}
+
+#[tokio::test]
+async fn agents_register_and_flood_vxlan_to_each_other() {
+    let tc = TestCloud::start().await;
+    let api = Api {
+        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        base: tc.cloud.network_url.clone(),
+        token: tc.admin_token().await,
+    };
+    let fake = FakeHost::new();
+    let mut o = opts("host-a");
+    o.host_config.vtep = Some(rustack_hostops::dataplane::VtepConfig {
+        local: "192.0.2.1".parse().unwrap(),
+        dev: None,
+        remote: None,
+        dstport: 4789,
+    });
+    let agent = NetworkAgent::new(neutron_client(&tc), HostBackend::fake(&fake), o);
+    let (st, v) = api
+        .call(
+            Method::POST,
+            "/v2.0/networks",
+            Some(json!({"network": {"name": "vx"}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let vni = v["network"]["provider:segmentation_id"].as_u64().unwrap();
+    let vxlan = naming::vxlan(u32::try_from(vni).unwrap());
+    agent.pass().await.unwrap();
+    assert_eq!(
+        NetOps::fdb_list(&fake, None, &vxlan).unwrap(),
+        Vec::<std::net::IpAddr>::new(),
+        "alone: no flood entries"
+    );
+    // The agent registered itself: `openstack network agent list` shows it.
+    let (st, v) = api.call(Method::GET, "/v2.0/agents", None).await;
+    assert_eq!(st, 200, "{v}");
+    let a = &v["agents"][0];
+    assert_eq!(
+        (
+            &a["host"],
+            &a["agent_type"],
+            &a["alive"],
+            &a["configurations"]["tunneling_ip"]
+        ),
+        (
+            &json!("host-a"),
+            &json!("Linux bridge agent"),
+            &json!(true),
+            &json!("192.0.2.1")
+        )
+    );
+    let (st, v) = api
+        .call(
+            Method::GET,
+            &format!("/v2.0/agents/{}", a["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!((st, &v["agent"]["host"]), (200, &json!("host-a")));
+    // A second host's agent registers: the next pass floods to it.
+    let (st, v) = api
+        .call(
+            Method::PUT,
+            "/v2.0/rustack-agent/agents/host-b",
+            Some(json!({"agent": {"configurations": {"tunneling_ip": "192.0.2.2"}}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["agents"].as_array().unwrap().len(), 2);
+    let r = agent.pass().await.unwrap();
+    assert_eq!(r.errors, 0);
+    assert_eq!(
+        NetOps::fdb_list(&fake, None, &vxlan).unwrap(),
+        vec!["192.0.2.2".parse::<std::net::IpAddr>().unwrap()]
+    );
+    // Deleted, host-b is forgotten and its entry goes.
+    let (_, v) = api
+        .call(Method::GET, "/v2.0/agents?host=host-b", None)
+        .await;
+    let id = v["agents"][0]["id"].as_str().unwrap().to_string();
+    let (st, _) = api
+        .call(Method::DELETE, &format!("/v2.0/agents/{id}"), None)
+        .await;
+    assert_eq!(st, 204);
+    agent.pass().await.unwrap();
+    assert!(NetOps::fdb_list(&fake, None, &vxlan).unwrap().is_empty());
+    // Agents are admin business.
+    let (_, _, member) = tc
+        .persona(&api.token, "member-agents", "member", None)
+        .await;
+    let m = Api {
+        token: member,
+        ..api
+    };
+    let (st, _) = m.call(Method::GET, "/v2.0/agents", None).await;
+    assert_eq!(st, 403);
+    let (st, _) = m
+        .call(
+            Method::PUT,
+            "/v2.0/rustack-agent/agents/evil",
+            Some(json!({"agent": {}})),
+        )
+        .await;
+    assert_eq!(st, 403);
     tc.stop().await;
 }

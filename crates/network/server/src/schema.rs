@@ -33,6 +33,12 @@ CREATE INDEX security_group_rules_sg ON security_group_rules (security_group_id)
 CREATE TABLE subnetpools (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, revision_number BIGINT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE quotas (project_id TEXT NOT NULL, resource TEXT NOT NULL, hard_limit BIGINT NOT NULL, PRIMARY KEY (project_id, resource));
 "#,
+}, Migration {
+    version: 2,
+    name: "network_agents",
+    sql: r#"
+CREATE TABLE agents (id TEXT PRIMARY KEY, agent_type TEXT NOT NULL, host TEXT NOT NULL, body TEXT NOT NULL, UNIQUE (agent_type, host));
+"#,
 }];
 
 #[cfg(test)]
@@ -49,6 +55,7 @@ mod tests {
         db.migrate(MIGRATIONS).await.expect("migrate");
         let tables = db.tables().await.expect("tables");
         for t in [
+            "agents",
             "floatingips",
             "ip_allocations",
             "networks",

@@ -506,3 +506,64 @@ pub async fn release_ip(conn: &mut AnyConnection, subnet_id: &str, ip: &str) -> 
         .map_err(db_internal)?;
     Ok(())
 }
+
+/// The agent registered as (`agent_type`, `host`), if any.
+pub async fn agent_by_host(
+    conn: &mut AnyConnection,
+    agent_type: &str,
+    host: &str,
+) -> Result<Option<Value>, Error> {
+    let row = sqlx::query("SELECT body FROM agents WHERE agent_type = $1 AND host = $2")
+        .bind(agent_type)
+        .bind(host)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_internal)?;
+    row.map(|r| parse(&r.try_get::<String, _>("body").map_err(db_internal)?))
+        .transpose()
+}
+
+/// Inserts an agent document (`id`, `agent_type`, `host`).
+pub async fn agent_insert(conn: &mut AnyConnection, doc: &Value) -> Result<(), WriteError> {
+    sqlx::query("INSERT INTO agents (id, agent_type, host, body) VALUES ($1, $2, $3, $4)")
+        .bind(col_value(doc, "id"))
+        .bind(col_value(doc, "agent_type"))
+        .bind(col_value(doc, "host"))
+        .bind(doc.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(write_err)?;
+    Ok(())
+}
+
+/// Replaces an agent document (by `id`).
+pub async fn agent_update(conn: &mut AnyConnection, doc: &Value) -> Result<(), Error> {
+    sqlx::query("UPDATE agents SET body = $1 WHERE id = $2")
+        .bind(doc.to_string())
+        .bind(col_value(doc, "id"))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_internal)?;
+    Ok(())
+}
+
+/// Every agent, by host.
+pub async fn agent_list(conn: &mut AnyConnection) -> Result<Vec<Value>, Error> {
+    let rows = sqlx::query("SELECT body FROM agents ORDER BY host, agent_type")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_internal)?;
+    rows.iter()
+        .map(|r| parse(&r.try_get::<String, _>("body").map_err(db_internal)?))
+        .collect()
+}
+
+/// Deletes an agent; true if it existed.
+pub async fn agent_delete(conn: &mut AnyConnection, id: &str) -> Result<bool, Error> {
+    let r = sqlx::query("DELETE FROM agents WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_internal)?;
+    Ok(r.rows_affected() > 0)
+}

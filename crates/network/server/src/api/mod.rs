@@ -119,6 +119,9 @@ pub fn router(network: Arc<Network>, validator: Arc<dyn TokenValidator>) -> Rout
             put(remove_extraroutes),
         )
         .route("/v2.0/rustack-agent/ports/status", put(agent_port_status))
+        .route("/v2.0/rustack-agent/agents/{host}", put(agent_report))
+        .route("/v2.0/agents", get(agent_list))
+        .route("/v2.0/agents/{id}", get(agent_show).delete(agent_delete))
         .route("/v2.0/{coll}", get(list_h).post(create_h))
         .route(
             "/v2.0/{coll}/{id}",
@@ -173,6 +176,62 @@ async fn agent_port_status(
     let items = Network::parse_port_statuses(&v)?;
     let changed = st.network.port_status_update(&ctx, &items).await?;
     Ok(Json(json!({"updated": changed})))
+}
+
+/// `PUT /v2.0/rustack-agent/agents/{host}` (internal, admin only): a network agent's
+/// registration and heartbeat, `{"agent": {"configurations": {...}}}`; answers with
+/// every agent (how agents learn each other's VXLAN endpoints).
+async fn agent_report(
+    State(st): St,
+    headers: HeaderMap,
+    Path(host): Path<String>,
+    body: axum::body::Bytes,
+) -> NResult<Json<Value>> {
+    let ctx = auth(&st, &headers).await?;
+    let b = body_obj(&body, "agent")?;
+    let conf = match b.get("configurations") {
+        Some(Value::Object(m)) => m.clone(),
+        None => Map::new(),
+        Some(_) => {
+            return Err(NeutronError::bad(
+                "HTTPBadRequest",
+                "Invalid input for configurations. Reason: it must be a dictionary.",
+            ))
+        }
+    };
+    let agents = st.network.agent_report(&ctx, &host, &conf).await?;
+    Ok(Json(json!({ "agents": agents })))
+}
+
+async fn agent_list(
+    State(st): St,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> NResult<Json<Value>> {
+    let ctx = auth(&st, &headers).await?;
+    let docs = st.network.agent_list(&ctx).await?;
+    let url = format!("{}/v2.0/agents", base_url(&headers));
+    let (items, _) = list::apply(docs, &params, &url)?;
+    Ok(Json(json!({ "agents": items })))
+}
+
+async fn agent_show(
+    State(st): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> NResult<Json<Value>> {
+    let ctx = auth(&st, &headers).await?;
+    Ok(Json(json!({"agent": st.network.agent_show(&ctx, &id).await?})))
+}
+
+async fn agent_delete(
+    State(st): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> NResult<StatusCode> {
+    let ctx = auth(&st, &headers).await?;
+    st.network.agent_delete(&ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn not_found() -> NeutronError {
