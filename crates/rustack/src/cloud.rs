@@ -309,6 +309,10 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
             &network_url,
             &identity_url,
             crate::dataplane::neutron_password(&passwords)?,
+            Some(crate::dataplane::metadata_config(
+                &cfg.metadata,
+                &passwords,
+            )?),
             Some(network.subscribe()),
             shutdown.clone(),
         )?)

@@ -24,6 +24,9 @@ pub struct RustackConfig {
     pub network: NetworkConfig,
     /// The placement service.
     pub placement: PlacementConfig,
+    /// The metadata service (proxy in the network agent; the shared secret is
+    /// passwords.yml `metadata_secret`).
+    pub metadata: rustack_metadata::MetadataConfig,
 }
 
 /// Cloud-wide settings (`[cloud]`).

@@ -70,13 +70,16 @@ pub fn decide(cfg: &NetworkConfig) -> anyhow::Result<bool> {
 
 /// Starts the network agent on the real host: it reads `network_url` as the `neutron`
 /// service user (password from passwords.yml), keeps dnsmasq files under
-/// `<data_dir>/dhcp`, and wakes on `wake` when given.
+/// `<data_dir>/dhcp`, and wakes on `wake` when given. With `metadata` it also runs the
+/// metadata proxy (see [`metadata_config`]).
+#[allow(clippy::too_many_arguments)]
 pub fn start_agent(
     cfg: &NetworkConfig,
     data_dir: &Path,
     network_url: &str,
     identity_url: &str,
     neutron_password: String,
+    metadata: Option<rustack_metadata::MetadataConfig>,
     wake: Option<tokio::sync::watch::Receiver<u64>>,
     shutdown: rustack_runtime::Shutdown,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
@@ -86,6 +89,7 @@ pub fn start_agent(
         network_url,
         identity_url,
         neutron_password,
+        metadata,
         true,
         wake,
         shutdown,
@@ -100,6 +104,7 @@ pub fn start_agent_with(
     network_url: &str,
     identity_url: &str,
     neutron_password: String,
+    metadata: Option<rustack_metadata::MetadataConfig>,
     network_node: bool,
     wake: Option<tokio::sync::watch::Receiver<u64>>,
     shutdown: rustack_runtime::Shutdown,
@@ -115,15 +120,31 @@ pub fn start_agent_with(
     };
     let client = NetworkClient::new(network_url, creds)
         .map_err(|e| anyhow::anyhow!("network agent client: {e}"))?;
-    let agent: Arc<NetworkAgent> = NetworkAgent::new(
-        client,
-        HostBackend::linux(data_dir.join("dhcp")),
-        AgentOptions {
-            network_node,
-            ..AgentOptions::from_config(cfg)
-        },
-    );
+    let backend = HostBackend::linux(data_dir.join("dhcp"));
+    let opts = AgentOptions {
+        network_node,
+        ..AgentOptions::from_config(cfg)
+    };
+    let agent: Arc<NetworkAgent> = match metadata {
+        Some(m) => NetworkAgent::with_metadata(client, backend, opts, &m),
+        None => NetworkAgent::new(client, backend, opts),
+    };
     Ok(agent.spawn(wake, shutdown))
+}
+
+/// `[metadata]` with the shared secret from passwords.yml `metadata_secret` (Kolla's
+/// name for Neutron's and Nova's `metadata_proxy_shared_secret`).
+pub fn metadata_config(
+    cfg: &rustack_metadata::MetadataConfig,
+    passwords: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<rustack_metadata::MetadataConfig> {
+    let secret = passwords
+        .get("metadata_secret")
+        .context("passwords.yml lacks metadata_secret")?;
+    Ok(rustack_metadata::MetadataConfig {
+        shared_secret: secret.clone(),
+        ..cfg.clone()
+    })
 }
 
 /// The `neutron` service user's password from passwords.yml.

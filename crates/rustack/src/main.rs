@@ -275,6 +275,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &network_url,
                 &identity_url,
                 rustack::dataplane::neutron_password(&passwords)?,
+                Some(rustack::dataplane::metadata_config(
+                    &config.metadata,
+                    &passwords,
+                )?),
                 !compute_only,
                 None,
                 shutdown,
