@@ -30,6 +30,8 @@ pub struct CloudOptions {
     pub network_port: Option<u16>,
     /// Placement API port override (like `identity_port`).
     pub placement_port: Option<u16>,
+    /// Compute API port override (like `identity_port`).
+    pub compute_port: Option<u16>,
     /// Configuration.
     pub config: RustackConfig,
 }
@@ -54,6 +56,10 @@ pub struct RunningCloud {
     pub placement: Arc<PlacementService>,
     /// The Placement API's URL (`http://host:port`).
     pub placement_url: String,
+    /// The compute service state.
+    pub compute: Arc<rustack_compute_server::Compute>,
+    /// The Compute API's root URL (`http://host:port`; the catalog has `/v2.1`).
+    pub compute_url: String,
     /// Whether the network data plane (the in-process network agent) runs.
     pub data_plane: bool,
     /// The admin password from passwords.yml.
@@ -81,6 +87,7 @@ impl RunningCloud {
         self.image.store().db().close().await;
         self.network.db().close().await;
         self.placement.store().db().close().await;
+        self.compute.db().close().await;
     }
 }
 
@@ -179,6 +186,14 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
     )
     .await?;
     let placement_url = format!("http://{host}:{}", placement_listener.local_addr()?.port());
+    let compute_listener = rustack_runtime::bind(
+        "compute",
+        opts.bind,
+        opts.compute_port.unwrap_or(cfg.compute.port),
+        "--compute-port or [compute] port in the config",
+    )
+    .await?;
+    let compute_url = format!("http://{host}:{}", compute_listener.local_addr()?.port());
 
     let db_url = cfg
         .identity
@@ -213,6 +228,11 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
                     service_type: "placement".into(),
                     name: "placement".into(),
                     url: placement_url.clone(),
+                },
+                CatalogEntry {
+                    service_type: "compute".into(),
+                    name: "nova".into(),
+                    url: format!("{compute_url}/v2.1"),
                 },
             ],
             service_users: service_users(&passwords),
@@ -279,6 +299,15 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         .map_err(anyhow::Error::new)
         .context("starting the placement service")?;
 
+    let compute = crate::compute::open(
+        &cfg.compute,
+        &cfg.compute.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", opts.data_dir.join("compute.db").display())
+        }),
+    )
+    .await?;
+    let compute_driver = crate::compute::driver(&cfg.compute, &opts.data_dir)?;
+
     let openrc = opts.data_dir.join("admin-openrc.sh");
     let clouds = opts.data_dir.join("clouds.yaml");
     files::write_private(
@@ -302,6 +331,25 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
     )?;
     let placement_running =
         rustack_placement_server::run(placement.clone(), placement_listener, shutdown.clone())?;
+    crate::compute::attach_host(
+        &compute,
+        compute_driver,
+        &crate::compute::ComputeEndpoints {
+            identity_url: identity_url.clone(),
+            image_url: image_url.clone(),
+            network_url: network_url.clone(),
+            placement_url: placement_url.clone(),
+        },
+        crate::compute::nova_password(&passwords)?,
+        &opts.data_dir,
+        shutdown.clone(),
+    )?;
+    let compute_running = rustack_compute_server::run(
+        compute.clone(),
+        identity.clone(),
+        compute_listener,
+        shutdown.clone(),
+    )?;
     let agent = if data_plane {
         Some(crate::dataplane::start_agent(
             &cfg.network,
@@ -330,6 +378,8 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         public_network_id,
         placement,
         placement_url,
+        compute,
+        compute_url,
         data_plane,
         admin_password,
         openrc,
@@ -340,6 +390,7 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
             image_running.task,
             network_running.task,
             placement_running.task,
+            compute_running.task,
         ],
         agent,
     })
@@ -356,6 +407,8 @@ pub enum ServiceKind {
     Network,
     /// Placement 1.x.
     Placement,
+    /// Nova v2.1 (API, scheduler and this host's compute driver).
+    Compute,
 }
 
 /// How to start one service on its own.
@@ -411,6 +464,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<Served> {
             cfg.placement.port,
             "--port or [placement] port",
         ),
+        ServiceKind::Compute => ("compute", cfg.compute.port, "--port or [compute] port"),
     };
     let listener =
         rustack_runtime::bind(name, opts.bind, opts.port.unwrap_or(default_port), option).await?;
@@ -523,6 +577,33 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<Served> {
             .map_err(anyhow::Error::new)
             .context("starting the placement service")?;
             rustack_placement_server::run(placement, listener, shutdown)?.task
+        }
+        ServiceKind::Compute => {
+            let identity_url = opts
+                .identity_url
+                .clone()
+                .context("--identity-url is required to run this service on its own")?;
+            let compute = crate::compute::open(
+                &cfg.compute,
+                &db_url(&cfg.compute.database_url, "compute.db"),
+            )
+            .await?;
+            let driver = crate::compute::driver(&cfg.compute, &opts.data_dir)?;
+            // The other services are found in the catalog, as nova finds them.
+            let catalog = crate::compute::endpoints_from_catalog(
+                &identity_url,
+                crate::compute::nova_password(&passwords)?,
+            )
+            .await?;
+            crate::compute::attach_host(
+                &compute,
+                driver,
+                &catalog,
+                crate::compute::nova_password(&passwords)?,
+                &opts.data_dir,
+                shutdown.clone(),
+            )?;
+            rustack_compute_server::run(compute, remote("nova")?, listener, shutdown)?.task
         }
     };
     Ok(Served { url, trigger, task })

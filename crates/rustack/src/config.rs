@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rustack_compute_api::ComputeConfig;
 use rustack_identity_server::IdentityConfig;
 use rustack_image_api::ImageConfig;
 use rustack_network_api::NetworkConfig;
@@ -24,6 +25,8 @@ pub struct RustackConfig {
     pub network: NetworkConfig,
     /// The placement service.
     pub placement: PlacementConfig,
+    /// The compute service (Nova).
+    pub compute: ComputeConfig,
     /// The metadata service (proxy in the network agent; the shared secret is
     /// passwords.yml `metadata_secret`).
     pub metadata: rustack_metadata::MetadataConfig,

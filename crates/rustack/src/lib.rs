@@ -3,6 +3,7 @@
 //! The `rustack` binary and `rustack-test-utils` both start clouds through [`cloud`].
 
 pub mod cloud;
+pub mod compute;
 pub mod config;
 pub mod dataplane;
 pub mod files;

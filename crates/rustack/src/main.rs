@@ -56,6 +56,9 @@ enum Command {
         /// Placement API port (8778).
         #[arg(long)]
         placement_port: Option<u16>,
+        /// Compute API port (Nova's 8774).
+        #[arg(long)]
+        compute_port: Option<u16>,
     },
     /// Run one service on its own, for multi-host deployments (Kolla's one container
     /// per service).
@@ -188,6 +191,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             image_port,
             network_port,
             placement_port,
+            compute_port,
         } => {
             let started = Instant::now();
             let dir = data_dir(&common)?;
@@ -199,6 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 image_port,
                 network_port,
                 placement_port,
+                compute_port,
                 config,
             })
             .await?;
@@ -207,6 +212,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  image      {}/v2", running.image_url);
             println!("  network    {}/v2.0", running.network_url);
             println!("  placement  {}", running.placement_url);
+            println!("  compute    {}/v2.1", running.compute_url);
             if let Some(id) = &running.public_network_id {
                 println!("  public network {id}");
             }

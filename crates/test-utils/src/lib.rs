@@ -58,6 +58,7 @@ impl TestCloud {
         config.identity.bcrypt_cost = 4;
         // Tests never touch the real host's network (the agent tests use a fake host).
         config.network.data_plane = rustack::config::DataPlaneMode::Off;
+        config.compute.driver = "simulated".into();
         config.identity.database_url = Some(
             rustack_db::fresh_test_url(dir.path(), "identity")
                 .await
@@ -76,6 +77,7 @@ impl TestCloud {
             image_port: Some(0),
             network_port: Some(0),
             placement_port: Some(0),
+            compute_port: Some(0),
             config,
         })
         .await
@@ -103,6 +105,11 @@ impl TestCloud {
     /// `http://127.0.0.1:port` of the Placement API.
     pub fn placement_url(&self) -> &str {
         &self.cloud.placement_url
+    }
+
+    /// `http://127.0.0.1:port` of the Compute API (append `/v2.1`).
+    pub fn compute_url(&self) -> &str {
+        &self.cloud.compute_url
     }
 
     /// Sends a request to the Identity API; `path` starts with `/`.

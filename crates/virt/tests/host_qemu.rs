@@ -590,5 +590,42 @@ async fn qemu_driver_lifecycle_on_the_real_host() {
     assert!(!drv2.paths(&uuid).dir.exists());
     assert!(drv2.list().await.unwrap().is_empty());
     assert!(drv2.state(&uuid).await.unwrap_err().is_not_found());
+
+    // 9. Config drive only (no NIC, so no metadata service): the guest mounts the
+    // ISO labelled config-2 and reads its metadata from it, as cloud-init would.
+    let uuid_cd = format!("{uuid}-cd");
+    let spec_cd = InstanceSpec {
+        uuid: uuid_cd.clone(),
+        name: "guest-cd".to_string(),
+        vcpus: 1,
+        memory_mb: 256,
+        image_path: image.clone(),
+        image_format: "qcow2".to_string(),
+        config_drive: Some(vec![
+            (
+                "openstack/latest/meta_data.json".to_string(),
+                br#"{"uuid": "cd-uuid", "hostname": "from-config-drive", "public_keys": {"k": "ssh-ed25519 AAAACDkey test"}}"#.to_vec(),
+            ),
+            ("openstack/latest/user_data".to_string(), b"#!/bin/sh\n".to_vec()),
+        ]),
+        ..Default::default()
+    };
+    drv2.spawn(&spec_cd).await.unwrap();
+    wait_markers(&drv2, &uuid_cd, 1).await;
+    let console = drv2.console_output(&uuid_cd, None).await.unwrap();
+    assert!(
+        console.contains("RUSTACK-CONFIG-DRIVE meta_data.json user_data"),
+        "{console}"
+    );
+    assert!(
+        console.contains("RUSTACK-METADATA hostname=from-config-drive uuid=cd-uuid"),
+        "{console}"
+    );
+    assert!(
+        console.contains("RUSTACK-PUBKEY ssh-ed25519 AAAACDkey test"),
+        "{console}"
+    );
+    drv2.destroy(&uuid_cd).await.unwrap();
+    assert!(drv2.list().await.unwrap().is_empty());
     drop(guard);
 }
