@@ -301,9 +301,10 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
 
     let compute = crate::compute::open(
         &cfg.compute,
-        &cfg.compute.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", opts.data_dir.join("compute.db").display())
-        }),
+        &cfg.compute
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", opts.data_dir.join("compute.db").display())),
     )
     .await?;
     let compute_driver = crate::compute::driver(&cfg.compute, &opts.data_dir)?;
