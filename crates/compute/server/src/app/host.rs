@@ -405,6 +405,31 @@ pub mod futures_token {
 }
 
 impl HostReporter {
+    /// A reporter authenticating to Placement as a service user (`nova`).
+    pub fn with_service_user(
+        compute: Arc<Compute>,
+        driver: Arc<dyn ComputeDriver>,
+        placement_url: &str,
+        identity_url: &str,
+        creds: rustack_identity_api::ServiceCredentials,
+    ) -> Result<HostReporter, Error> {
+        let placement = PlacementClient::new(placement_url)
+            .map_err(|e| Error::internal(format!("placement client: {}", e.detail)))?;
+        let token = Arc::new(crate::servers::clients::ServiceToken::new(
+            identity_url,
+            creds,
+        )?);
+        Ok(HostReporter {
+            compute,
+            driver,
+            placement,
+            token: Arc::new(move || {
+                let t = token.clone();
+                Box::pin(async move { t.get().await })
+            }),
+        })
+    }
+
     /// Registers the host and reports once; errors are logged and retried by
     /// [`HostReporter::run`].
     pub async fn report_once(&self) -> Result<NodeRow, Error> {
