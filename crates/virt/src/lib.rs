@@ -24,6 +24,35 @@ use std::time::Duration;
 pub use error::VirtError;
 pub use types::{HostInfo, InstanceSpec, Nic, PowerState};
 
+use std::sync::Arc;
+
+/// Which driver a compute host runs, as configuration (`driver = "qemu"` plus the
+/// [`qemu::QemuConfig`] fields, or `driver = "simulated"` plus [`sim::SimConfig`]'s).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "driver", rename_all = "lowercase")]
+pub enum DriverConfig {
+    /// Real guests under QEMU.
+    Qemu(qemu::QemuConfig),
+    /// The in-memory simulated driver.
+    Simulated(sim::SimConfig),
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig::Simulated(sim::SimConfig::default())
+    }
+}
+
+impl DriverConfig {
+    /// Build the configured driver.
+    pub fn build(&self) -> Result<Arc<dyn ComputeDriver>, VirtError> {
+        Ok(match self {
+            DriverConfig::Qemu(c) => Arc::new(qemu::QemuDriver::new(c.clone())?),
+            DriverConfig::Simulated(c) => Arc::new(sim::SimulatedDriver::new(c.clone())),
+        })
+    }
+}
+
 /// A hypervisor as the compute agent sees it. Instances are named by their UUID.
 ///
 /// All operations are idempotent where the name says so (`destroy`); others fail with
@@ -96,4 +125,35 @@ pub trait ComputeDriver: Send + Sync {
 
     /// Hot-unplug the NIC of `port_id` (deletes its TAP).
     async fn detach_interface(&self, uuid: &str, port_id: &str) -> Result<(), VirtError>;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn driver_config_selects_the_driver() {
+        let c: DriverConfig =
+            serde_json::from_str(r#"{"driver": "simulated", "vcpus": 8, "hostname": "h"}"#)
+                .unwrap();
+        let d = c.build().unwrap();
+        assert_eq!(d.name(), "simulated");
+        assert!(
+            serde_json::from_str::<DriverConfig>(r#"{"driver": "simulated", "bogus": 1}"#).is_err()
+        );
+        assert!(serde_json::from_str::<DriverConfig>(r#"{"driver": "xen"}"#).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let c: DriverConfig = serde_json::from_value(serde_json::json!({
+            "driver": "qemu",
+            "state_dir": dir.path(),
+            "accel": "tcg",
+        }))
+        .unwrap();
+        let d = c.build().unwrap();
+        assert_eq!(d.name(), "qemu");
+        assert!(dir.path().join("instances").is_dir());
+        assert_eq!(DriverConfig::default().build().unwrap().name(), "simulated");
+    }
 }
