@@ -225,3 +225,82 @@ async fn snapshot_writes_qcow2() {
     assert_eq!(std::fs::read(&dest2).unwrap(), std::fs::read(&img).unwrap());
     assert!(d.snapshot("nope", &dest2).await.unwrap_err().is_not_found());
 }
+
+/// Every operation from every state, against the table in the module docs.
+#[tokio::test]
+async fn transition_table() {
+    use PowerState::*;
+    #[derive(Clone, Copy, Debug)]
+    enum Op {
+        PowerOff,
+        PowerOn,
+        Soft,
+        Hard,
+        Pause,
+        Unpause,
+        Suspend,
+        Resume,
+    }
+    // (op, from, Some(to) | None for InvalidState)
+    let table: &[(Op, PowerState, Option<PowerState>)] = &[
+        (Op::PowerOff, Running, Some(Shutdown)),
+        (Op::PowerOff, Paused, Some(Shutdown)),
+        (Op::PowerOff, Shutdown, Some(Shutdown)),
+        (Op::PowerOff, Crashed, Some(Shutdown)),
+        (Op::PowerOff, Suspended, Some(Shutdown)),
+        (Op::PowerOn, Running, Some(Running)),
+        (Op::PowerOn, Paused, None),
+        (Op::PowerOn, Shutdown, Some(Running)),
+        (Op::PowerOn, Crashed, Some(Running)),
+        (Op::PowerOn, Suspended, None),
+        (Op::Soft, Running, Some(Running)),
+        (Op::Soft, Shutdown, Some(Running)),
+        (Op::Hard, Paused, Some(Running)),
+        (Op::Hard, Crashed, Some(Running)),
+        (Op::Hard, Suspended, Some(Running)),
+        (Op::Pause, Running, Some(Paused)),
+        (Op::Pause, Paused, None),
+        (Op::Pause, Shutdown, None),
+        (Op::Pause, Suspended, None),
+        (Op::Unpause, Paused, Some(Running)),
+        (Op::Unpause, Running, None),
+        (Op::Unpause, Suspended, None),
+        (Op::Unpause, Shutdown, None),
+        (Op::Suspend, Running, Some(Suspended)),
+        (Op::Suspend, Paused, Some(Suspended)),
+        (Op::Suspend, Suspended, None),
+        (Op::Suspend, Shutdown, None),
+        (Op::Resume, Suspended, Some(Running)),
+        (Op::Resume, Paused, None),
+        (Op::Resume, Running, None),
+        (Op::Resume, Shutdown, None),
+    ];
+    let d = driver();
+    d.spawn(&spec("t")).await.unwrap();
+    for &(op, from, to) in table {
+        d.set_state("t", from).unwrap();
+        let r = match op {
+            Op::PowerOff => d.power_off("t", Duration::ZERO).await,
+            Op::PowerOn => d.power_on("t").await,
+            Op::Soft => d.reboot("t", false).await,
+            Op::Hard => d.reboot("t", true).await,
+            Op::Pause => d.pause("t").await,
+            Op::Unpause => d.unpause("t").await,
+            Op::Suspend => d.suspend("t").await,
+            Op::Resume => d.resume("t").await,
+        };
+        match to {
+            Some(to) => {
+                assert!(r.is_ok(), "{op:?} from {from:?}: {r:?}");
+                assert_eq!(d.state("t").await.unwrap(), to, "{op:?} from {from:?}");
+            }
+            None => {
+                assert!(
+                    matches!(r, Err(VirtError::InvalidState { .. })),
+                    "{op:?} from {from:?}: {r:?}"
+                );
+                assert_eq!(d.state("t").await.unwrap(), from, "{op:?} from {from:?}");
+            }
+        }
+    }
+}
