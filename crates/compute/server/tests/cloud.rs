@@ -128,6 +128,69 @@ async fn compute_service_in_the_cloud() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // The /images proxy, with the caller's token.
+    let r = http
+        .post(format!("{}/v2/images", cloud.cloud.image_url))
+        .header("x-auth-token", &admin)
+        .json(&serde_json::json!({"name": "proxied", "disk_format": "qcow2",
+            "container_format": "bare", "visibility": "public", "min_ram": 64, "os_distro": "busybox"}))
+        .send()
+        .await
+        .expect("image create");
+    assert_eq!(r.status().as_u16(), 201);
+    let img: Value = r.json().await.expect("json");
+    let id = img["id"].as_str().expect("id").to_owned();
+    let (st, v) = call(&http, Method::GET, format!("{url}/images"), &admin).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .any(|i| i["id"] == id.as_str() && i["name"] == "proxied"));
+    let (st, v) = call(&http, Method::GET, format!("{url}/images/{id}"), &admin).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["image"]["status"], "SAVING");
+    assert_eq!(v["image"]["minRam"], 64);
+    assert_eq!(v["image"]["metadata"]["os_distro"], "busybox");
+    let r = http
+        .put(format!("{url}/images/{id}/metadata/color"))
+        .header("x-auth-token", &admin)
+        .json(&serde_json::json!({"meta": {"color": "blue"}}))
+        .send()
+        .await
+        .expect("meta");
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, v) = call(
+        &http,
+        Method::GET,
+        format!("{url}/images/{id}/metadata"),
+        &admin,
+    )
+    .await;
+    assert_eq!(v["metadata"]["color"], "blue");
+    let (st, _) = call(
+        &http,
+        Method::DELETE,
+        format!("{url}/images/{id}/metadata/color"),
+        &admin,
+    )
+    .await;
+    assert_eq!(st, 204);
+    let (st, _) = call(&http, Method::DELETE, format!("{url}/images/{id}"), &admin).await;
+    assert_eq!(st, 204);
+    let (st, _) = call(&http, Method::GET, format!("{url}/images/{id}"), &admin).await;
+    assert_eq!(st, 404);
+
+    // Volume attachments of an unknown server.
+    let (st, _) = call(
+        &http,
+        Method::GET,
+        format!("{url}/servers/00000000-0000-0000-0000-000000000000/os-volume_attachments"),
+        &admin,
+    )
+    .await;
+    assert_eq!(st, 404);
+
     // A member of a new project sees limits and may create a key pair.
     let (_, _, member) = cloud.persona(&admin, "cmp-member", "member", None).await;
     let (st, v) = call(&http, Method::GET, format!("{url}/limits"), &member).await;

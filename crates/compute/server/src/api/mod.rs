@@ -13,6 +13,7 @@
 
 pub mod flavor;
 pub mod host;
+pub mod image;
 pub mod keypair;
 pub mod limits;
 pub mod params;
@@ -117,6 +118,7 @@ pub fn api_routes() -> Router<AppState> {
     Router::new()
         .merge(flavor::routes())
         .merge(host::routes())
+        .merge(image::routes())
         .merge(keypair::routes())
         .merge(limits::routes())
         .merge(quota::routes())

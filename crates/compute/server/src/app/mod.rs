@@ -5,6 +5,7 @@
 
 pub mod flavor;
 pub mod host;
+pub mod image_proxy;
 pub mod keypair;
 pub mod keys;
 pub mod quota;
@@ -55,6 +56,8 @@ pub struct Compute {
     pub(crate) driver: OnceLock<Arc<dyn rustack_virt::ComputeDriver>>,
     /// Where usage for quotas and limits comes from (the servers code).
     pub(crate) usage: OnceLock<Arc<dyn UsageSource>>,
+    /// HTTP client for the `/images` proxy.
+    pub(crate) http: reqwest::Client,
     /// The servers work (set once at start when this process serves servers).
     pub(crate) servers: OnceLock<Arc<crate::servers::Servers>>,
 }
@@ -104,6 +107,11 @@ impl Compute {
             enforcer,
             driver: OnceLock::new(),
             usage: OnceLock::new(),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .build()
+                .map_err(|e| OpenError::Startup(format!("http client: {e}")))?,
             servers: OnceLock::new(),
         }))
     }
