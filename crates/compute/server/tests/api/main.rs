@@ -1,6 +1,7 @@
 //! Compute API integration tests on the in-process service (one binary, one module per
 //! resource).
 
+mod authz;
 mod common;
 mod flavors;
 mod hosts;
