@@ -215,13 +215,74 @@ impl Table {
 
     /// A stable digest of the content (FNV-1a of the JSON document), to skip no-op applies.
     pub fn digest(&self) -> String {
+        let mut buf = Vec::new();
+        self.write_commands(&mut buf, &mut true);
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in self.to_json().to_string().bytes() {
+        for b in buf {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
         format!("{h:016x}")
     }
+
+    /// Append this table's commands to a JSON array being written into `out`, without
+    /// copying the rules (the documents of the security-group tables run to hundreds of
+    /// KiB; building them as one `Value` costs more than applying them).
+    fn write_commands(&self, out: &mut Vec<u8>, first: &mut bool) {
+        let mut sep = |out: &mut Vec<u8>| {
+            if !std::mem::take(first) {
+                out.push(b',');
+            }
+        };
+        let small = Table {
+            family: self.family,
+            name: self.name.clone(),
+            sets: self.sets.clone(),
+            chains: self
+                .chains
+                .iter()
+                .map(|c| Chain {
+                    name: c.name.clone(),
+                    hook: c.hook.clone(),
+                    rules: vec![],
+                })
+                .collect(),
+        };
+        for c in &small.commands() {
+            sep(out);
+            // Writing a Value into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, c);
+        }
+        let fam = Value::from(self.family.as_str());
+        let table = Value::from(self.name.as_str());
+        for c in &self.chains {
+            let chain = Value::from(c.name.as_str());
+            for r in &c.rules {
+                sep(out);
+                out.extend_from_slice(br#"{"add":{"rule":{"family":"#);
+                let _ = serde_json::to_writer(&mut *out, &fam);
+                out.extend_from_slice(br#","table":"#);
+                let _ = serde_json::to_writer(&mut *out, &table);
+                out.extend_from_slice(br#","chain":"#);
+                let _ = serde_json::to_writer(&mut *out, &chain);
+                out.extend_from_slice(br#","expr":"#);
+                let _ = serde_json::to_writer(&mut *out, r);
+                out.extend_from_slice(b"}}}");
+            }
+        }
+    }
+}
+
+/// The `nft -j` document (text) that replaces all of `tables` in one transaction; the
+/// same document as [`tables_to_json`], written without building it as a `Value`.
+pub fn tables_to_string(tables: &[Table]) -> String {
+    let mut out = br#"{"nftables":["#.to_vec();
+    let mut first = true;
+    for t in tables {
+        t.write_commands(&mut out, &mut first);
+    }
+    out.extend_from_slice(b"]}");
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// nft JSON expression builders for the rules the data plane writes.
@@ -592,7 +653,7 @@ impl Firewall for LinuxNft {
     }
 
     fn tables_apply(&self, ns: Option<&str>, tables: &[Table]) -> Result<()> {
-        let doc = tables_to_json(tables).to_string();
+        let doc = tables_to_string(tables);
         Cmd::in_netns(ns, "nft")
             .args(["-j", "-f", "-"])
             .run_with_input(Some(doc.as_bytes()))?;
@@ -707,6 +768,38 @@ mod tests {
         assert_eq!(set["flags"][0], "interval");
         assert_eq!(set["elem"][0], "10.0.0.5");
         assert_eq!(set["elem"][1]["prefix"]["len"], 16);
+    }
+
+    #[test]
+    fn streamed_document_equals_the_value_document() {
+        let t = Table {
+            family: Family::Inet,
+            name: "rustack-sg".into(),
+            sets: vec![],
+            chains: vec![
+                Chain {
+                    name: "in \"x\"".into(),
+                    hook: None,
+                    rules: vec![vec![expr::counter(), expr::drop()], vec![expr::accept()]],
+                },
+                Chain {
+                    name: "fwd".into(),
+                    hook: Some(Hook {
+                        chain_type: "filter".into(),
+                        hook: "forward".into(),
+                        priority: 0,
+                        policy: "accept".into(),
+                    }),
+                    rules: vec![vec![expr::jump("in \"x\"")]],
+                },
+            ],
+        };
+        let two = [t.clone(), t.clone()];
+        let parsed: Value = serde_json::from_str(&tables_to_string(&two)).unwrap();
+        assert_eq!(parsed, tables_to_json(&two));
+        let mut other = t.clone();
+        other.chains[0].rules.pop();
+        assert_ne!(t.digest(), other.digest());
     }
 
     #[test]

@@ -9,12 +9,16 @@
 //!   the high 16 bits), then by output TAP to `mk-<tap>` which ORs the destination
 //!   port's index into the low 16 bits.
 //! - `inet rustack-sg`: `prerouting` at raw priority sets one conntrack zone per
-//!   network (br_netfilter reports the bridge as `iifname` there), and `forward` (which
-//!   sees bridged IPv4/IPv6 through br_netfilter) dispatches on the mark: the source
-//!   port's egress chain `out-<tap>` (allowed traffic *returns*, so the destination's
-//!   checks still run) and then the destination port's ingress chain `in-<tap>`
-//!   (allowed traffic is accepted). Both chains are stateful (established/related
-//!   allowed, invalid dropped) and end in a drop, as Neutron's iptables driver.
+//!   network (br_netfilter reports the bridge as `iifname` there). Two base chains on
+//!   the `forward` hook see bridged IPv4/IPv6 through br_netfilter: `egress` (priority
+//!   -10) accepts established/related traffic and Neutron's fixed client allowances,
+//!   then dispatches on the high half of the mark to the source port's `out-<tap>`;
+//!   `ingress` (priority 0) does the same for the destination port's `in-<tap>` on the
+//!   low half. An `accept` in `egress` ends only that chain, so the destination's
+//!   ingress checks still run; a drop anywhere is final. A port chain jumps to the
+//!   chains of its groups (`gin-<group>`/`gout-<group>`, one pair per group, holding
+//!   the group's rules once however many ports use it), then drops invalid packets
+//!   and everything else, as Neutron's iptables driver.
 //!
 //! Remote groups and address groups become named interval sets (`rg4-<group>`,
 //! `rg6-<group>`, `ag4-<group>`, `ag6-<group>`) filled with the members' fixed IPs and
@@ -53,6 +57,8 @@ pub struct SgPort {
     pub zone: u16,
     /// Its fixed IPs and single-address allowed address pairs.
     pub addrs: Vec<IpAddr>,
+    /// Its (known) security groups.
+    pub groups: Vec<String>,
 }
 
 /// The number of an IP protocol as a security group rule names it (`tcp`, `"6"`,
@@ -328,7 +334,7 @@ fn render_rule(r: &SecurityGroupRule, sets: &mut Sets<'_>) -> Result<Option<Vec<
             });
         }
     }
-    e.push(if ingress { expr::accept() } else { expr::ret() });
+    e.push(expr::accept());
     Ok(Some(e))
 }
 
@@ -513,12 +519,51 @@ pub(super) fn plan(topo: &Topology, d: &mut DesiredState) {
         sets: BTreeMap::new(),
     };
 
+    // One pair of chains per group in use: its rules, canonically ordered (all are
+    // allows) and deduplicated.
+    let mut group_chains: BTreeMap<String, Vec<Vec<Value>>> = BTreeMap::new();
+    for gid in ports.iter().flat_map(|p| &p.security_group_ids) {
+        let Some(g) = groups.get(gid.as_str()) else {
+            continue;
+        };
+        let (gin, gout) = (format!("gin-{gid}"), format!("gout-{gid}"));
+        if group_chains.contains_key(&gin) {
+            continue;
+        }
+        let mut ingress: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        let mut egress: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for r in &g.rules {
+            match render_rule(r, &mut sets) {
+                Ok(Some(e)) => {
+                    let m = match r.direction {
+                        Direction::Ingress => &mut ingress,
+                        Direction::Egress => &mut egress,
+                    };
+                    m.insert(Value::Array(e.clone()).to_string(), e);
+                }
+                Ok(None) => {}
+                Err(why) => d.warnings.push(format!(
+                    "security group {} rule {}: {why}; skipped",
+                    g.id, r.id
+                )),
+            }
+        }
+        group_chains.insert(gin, ingress.into_values().collect());
+        group_chains.insert(gout, egress.into_values().collect());
+    }
+
     let mut br_chains = Vec::new();
-    let mut inet_chains = Vec::new();
+    let mut port_chains = Vec::new();
     let mut from_port = Vec::new();
     let mut to_port = Vec::new();
     let mut egress_jumps = Vec::new();
     let mut ingress_jumps = Vec::new();
+    let udp = |s: u16, dp: u16| {
+        [
+            expr::port("udp", "sport", s, s),
+            expr::port("udp", "dport", dp, dp),
+        ]
+    };
     for (i, p) in ports.iter().enumerate() {
         // 1..=65535 (truncated above).
         let idx = u32::try_from(i + 1).unwrap_or(u32::from(u16::MAX));
@@ -532,116 +577,74 @@ pub(super) fn plan(topo: &Topology, d: &mut DesiredState) {
         egress_jumps.push((idx << 16, outc.clone()));
         ingress_jumps.push((idx, inc.clone()));
 
-        // Security group rules, canonically ordered (all are allows) and deduplicated.
-        let mut ingress: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-        let mut egress: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        let mut known: Vec<&str> = Vec::new();
         for gid in &p.security_group_ids {
-            let Some(g) = groups.get(gid.as_str()) else {
+            if !groups.contains_key(gid.as_str()) {
                 d.warnings.push(format!(
                     "port {}: security group {gid} is unknown; its rules are not applied",
                     p.id
                 ));
-                continue;
-            };
-            for r in &g.rules {
-                match render_rule(r, &mut sets) {
-                    Ok(Some(e)) => {
-                        let m = match r.direction {
-                            Direction::Ingress => &mut ingress,
-                            Direction::Egress => &mut egress,
-                        };
-                        m.insert(Value::Array(e.clone()).to_string(), e);
-                    }
-                    Ok(None) => {}
-                    Err(why) => d.warnings.push(format!(
-                        "security group {} rule {}: {why}; skipped",
-                        g.id, r.id
-                    )),
-                }
+            } else if !known.contains(&gid.as_str()) {
+                known.push(gid);
             }
         }
+        let host = |a: IpAddr| IpNet::host(a);
         let v4: Vec<IpNet> = p
             .fixed_ips
             .iter()
-            .filter(|f| f.ip_address.is_ipv4())
-            .map(|f| IpNet::host(f.ip_address))
+            .map(|f| f.ip_address)
+            .filter(IpAddr::is_ipv4)
+            .map(host)
             .collect();
         let v6: Vec<IpNet> = p
             .fixed_ips
             .iter()
-            .filter(|f| f.ip_address.is_ipv6())
-            .map(|f| IpNet::host(f.ip_address))
+            .map(|f| f.ip_address)
+            .filter(IpAddr::is_ipv6)
+            .map(host)
             .collect();
-        let udp = |s: u16, dp: u16| {
-            [
-                expr::port("udp", "sport", s, s),
-                expr::port("udp", "dport", dp, dp),
-            ]
-        };
 
-        let mut in_rules = vec![
-            vec![expr::icmpv6_types(&[130, 135, 136]), expr::accept()],
-            vec![expr::ct_state(&["established", "related"]), expr::accept()],
-        ];
+        // Ingress: DHCP replies only to the port's addresses (or broadcast/link-local),
+        // router advertisements when it has IPv6, then its groups.
         let mut dhcp4 = v4.clone();
         dhcp4.push(IpNet::host([255, 255, 255, 255].into()));
-        in_rules.push(
+        let mut dhcp6 = v6.clone();
+        dhcp6.push(IpNet {
+            addr: IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)),
+            prefix: 64,
+        });
+        let mut in_rules = vec![
             [
                 vec![expr::nfproto(IpVersion::V4)],
                 udp(67, 68).to_vec(),
                 vec![expr::daddr_any(IpVersion::V4, &dhcp4), expr::accept()],
             ]
             .concat(),
-        );
-        let mut dhcp6 = v6.clone();
-        dhcp6.push(IpNet {
-            addr: IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)),
-            prefix: 64,
-        });
-        in_rules.push(
             [
                 vec![expr::nfproto(IpVersion::V6)],
                 udp(547, 546).to_vec(),
                 vec![expr::daddr_any(IpVersion::V6, &dhcp6), expr::accept()],
             ]
             .concat(),
-        );
+        ];
         if !v6.is_empty() {
             in_rules.push(vec![expr::icmpv6_types(&[134]), expr::accept()]);
         }
-        in_rules.extend(ingress.into_values());
-        in_rules.push(vec![
-            expr::ct_state(&["invalid"]),
-            expr::counter(),
-            expr::drop(),
-        ]);
-        in_rules.push(vec![expr::counter(), expr::drop()]);
-
-        let mut out_rules = vec![
-            [
-                vec![expr::nfproto(IpVersion::V4)],
-                udp(68, 67).to_vec(),
-                vec![expr::ret()],
-            ]
-            .concat(),
-            vec![expr::nfproto(IpVersion::V6), expr::l4proto(58), expr::ret()],
-            [
-                vec![expr::nfproto(IpVersion::V6)],
-                udp(546, 547).to_vec(),
-                vec![expr::ret()],
-            ]
-            .concat(),
-            vec![expr::ct_state(&["established", "related"]), expr::ret()],
-        ];
-        out_rules.extend(egress.into_values());
-        out_rules.push(vec![
-            expr::ct_state(&["invalid"]),
-            expr::counter(),
-            expr::drop(),
-        ]);
-        out_rules.push(vec![expr::counter(), expr::drop()]);
-        inet_chains.push(chain(outc, out_rules));
-        inet_chains.push(chain(inc, in_rules));
+        let mut out_rules = Vec::new();
+        for gid in &known {
+            in_rules.push(vec![expr::jump(&format!("gin-{gid}"))]);
+            out_rules.push(vec![expr::jump(&format!("gout-{gid}"))]);
+        }
+        for rules in [&mut in_rules, &mut out_rules] {
+            rules.push(vec![
+                expr::ct_state(&["invalid"]),
+                expr::counter(),
+                expr::drop(),
+            ]);
+            rules.push(vec![expr::counter(), expr::drop()]);
+        }
+        port_chains.push(chain(outc, out_rules));
+        port_chains.push(chain(inc, in_rules));
 
         let zone = zones.get(p.network_id.as_str()).copied().unwrap_or(0);
         let mut addrs: Vec<IpAddr> = p.fixed_ips.iter().map(|f| f.ip_address).collect();
@@ -659,6 +662,7 @@ pub(super) fn plan(topo: &Topology, d: &mut DesiredState) {
                 port_id: p.id.clone(),
                 zone,
                 addrs,
+                groups: known.iter().map(|g| g.to_string()).collect(),
             },
         );
     }
@@ -673,6 +677,7 @@ pub(super) fn plan(topo: &Topology, d: &mut DesiredState) {
         ],
     }];
     br.extend(br_chains);
+    let established = || vec![expr::ct_state(&["established", "related"]), expr::accept()];
     let mut inet = vec![
         Chain {
             name: "prerouting".into(),
@@ -682,16 +687,46 @@ pub(super) fn plan(topo: &Topology, d: &mut DesiredState) {
                 .map(|(net, z)| vec![expr::iifname(&naming::bridge(net)), expr::ct_zone_set(*z)])
                 .collect(),
         },
+        // Egress first: its `accept` only ends this chain; the ingress chain, a later
+        // base chain on the same hook, still judges the packet.
         Chain {
-            name: "forward".into(),
+            name: "egress".into(),
+            hook: hook("filter", "forward", -10),
+            rules: vec![
+                established(),
+                [
+                    vec![expr::nfproto(IpVersion::V4)],
+                    udp(68, 67).to_vec(),
+                    vec![expr::accept()],
+                ]
+                .concat(),
+                // Router advertisements from instances never get here (bridge table).
+                vec![
+                    expr::nfproto(IpVersion::V6),
+                    expr::l4proto(58),
+                    expr::accept(),
+                ],
+                [
+                    vec![expr::nfproto(IpVersion::V6)],
+                    udp(546, 547).to_vec(),
+                    vec![expr::accept()],
+                ]
+                .concat(),
+                vec![expr::mark_vmap(0xffff_0000, &egress_jumps)],
+            ],
+        },
+        Chain {
+            name: "ingress".into(),
             hook: hook("filter", "forward", 0),
             rules: vec![
-                vec![expr::mark_vmap(0xffff_0000, &egress_jumps)],
+                established(),
+                vec![expr::icmpv6_types(&[130, 135, 136]), expr::accept()],
                 vec![expr::mark_vmap(0x0000_ffff, &ingress_jumps)],
             ],
         },
     ];
-    inet.extend(inet_chains);
+    inet.extend(port_chains);
+    inet.extend(group_chains.into_iter().map(|(n, r)| chain(n, r)));
     d.host_tables.push(Table {
         family: Family::Bridge,
         name: SG_TABLE.into(),
@@ -741,16 +776,27 @@ fn rule_sets(rule: &[Value]) -> Vec<String> {
 }
 
 /// The conntrack entries to delete when the `inet` security-group table goes from
-/// `old` to `new`: for every rule removed from a port's chain, the port's flows in that
-/// direction (narrowed to the rule's family, protocol and single destination port); for
-/// every address removed from a remote set, the port's flows with that address; for a
-/// port filtered now but not before, all its flows (they were admitted unfiltered).
+/// `old` to `new`: for every rule removed from a group's chain, the flows of the group's
+/// ports in that direction (narrowed to the rule's family, protocol and single
+/// destination port); for a group left by a port, the port's flows in both directions;
+/// for every address removed from a remote set, the group's ports' flows with that
+/// address; for a port filtered now but not before, all its flows (they were admitted
+/// unfiltered).
 pub fn flush_filters(
     old: &Table,
     new: &Table,
     ports: &BTreeMap<String, SgPort>,
 ) -> BTreeSet<ConntrackFilter> {
     let mut out = BTreeSet::new();
+    let removed_rules = |name: &str| -> Vec<&Vec<Value>> {
+        let new_rules: &[Vec<Value>] = new
+            .chain(name)
+            .map(|c| c.rules.as_slice())
+            .unwrap_or_default();
+        old.chain(name)
+            .map(|c| c.rules.iter().filter(|r| !new_rules.contains(r)).collect())
+            .unwrap_or_default()
+    };
     let removed_members = |set: &str| -> Vec<IpAddr> {
         let Some(o) = old.set(set) else {
             return vec![];
@@ -765,67 +811,68 @@ pub fn flush_filters(
             .map(|e| e.addr)
             .collect()
     };
+    // Flows of `port` in one direction matching a rule's scope.
+    let mut cut = |port: &SgPort, ingress: bool, rule: &[Value]| {
+        let (v, protocol, dport) = rule_scope(rule);
+        for a in port
+            .addrs
+            .iter()
+            .filter(|a| v.is_none_or(|v| IpVersion::of(**a) == v))
+        {
+            out.insert(ConntrackFilter {
+                zone: Some(port.zone),
+                protocol,
+                dport,
+                src: (!ingress).then_some(*a),
+                dst: ingress.then_some(*a),
+                ..ConntrackFilter::default()
+            });
+        }
+    };
+    let mut member_cuts = Vec::new();
     for port in ports.values() {
         let pid = &port.port_id;
         let (in_name, out_name) = (chain_name("in", pid), chain_name("out", pid));
         if old.chain(&in_name).is_none() {
-            for a in &port.addrs {
-                out.insert(ConntrackFilter {
-                    zone: Some(port.zone),
-                    dst: Some(*a),
-                    ..ConntrackFilter::default()
-                });
-                out.insert(ConntrackFilter {
-                    zone: Some(port.zone),
-                    src: Some(*a),
-                    ..ConntrackFilter::default()
-                });
-            }
+            cut(port, true, &[]);
+            cut(port, false, &[]);
             continue;
         }
         for (name, ingress) in [(in_name, true), (out_name, false)] {
-            let old_rules = old
-                .chain(&name)
-                .map(|c| c.rules.as_slice())
-                .unwrap_or_default();
-            let new_rules: &[Vec<Value>] = new
-                .chain(&name)
-                .map(|c| c.rules.as_slice())
-                .unwrap_or_default();
-            for rule in old_rules.iter().filter(|r| !new_rules.contains(r)) {
-                let (v, protocol, dport) = rule_scope(rule);
-                for a in port
-                    .addrs
-                    .iter()
-                    .filter(|a| v.is_none_or(|v| IpVersion::of(**a) == v))
-                {
-                    out.insert(ConntrackFilter {
-                        zone: Some(port.zone),
-                        protocol,
-                        dport,
-                        src: (!ingress).then_some(*a),
-                        dst: ingress.then_some(*a),
-                        ..ConntrackFilter::default()
-                    });
-                }
+            for rule in removed_rules(&name) {
+                cut(port, ingress, rule);
             }
-            for set in new_rules.iter().flat_map(|r| rule_sets(r)) {
-                for m in removed_members(&set) {
-                    for a in port
-                        .addrs
-                        .iter()
-                        .filter(|a| IpVersion::of(**a) == IpVersion::of(m))
-                    {
-                        let (src, dst) = if ingress { (m, *a) } else { (*a, m) };
-                        out.insert(ConntrackFilter {
-                            zone: Some(port.zone),
-                            src: Some(src),
-                            dst: Some(dst),
-                            ..ConntrackFilter::default()
-                        });
+        }
+        for g in &port.groups {
+            for (name, ingress) in [(format!("gin-{g}"), true), (format!("gout-{g}"), false)] {
+                for rule in removed_rules(&name) {
+                    cut(port, ingress, rule);
+                }
+                let rules = new
+                    .chain(&name)
+                    .map(|c| c.rules.as_slice())
+                    .unwrap_or_default();
+                for set in rules.iter().flat_map(|r| rule_sets(r)) {
+                    for m in removed_members(&set) {
+                        member_cuts.push((port, ingress, m));
                     }
                 }
             }
+        }
+    }
+    for (port, ingress, m) in member_cuts {
+        for a in port
+            .addrs
+            .iter()
+            .filter(|a| IpVersion::of(**a) == IpVersion::of(m))
+        {
+            let (src, dst) = if ingress { (m, *a) } else { (*a, m) };
+            out.insert(ConntrackFilter {
+                zone: Some(port.zone),
+                src: Some(src),
+                dst: Some(dst),
+                ..ConntrackFilter::default()
+            });
         }
     }
     out

@@ -129,6 +129,12 @@ fn rules<'a>(t: &'a Table, kind: &str, port: &str) -> &'a [Vec<Value>] {
         .rules
 }
 
+fn group<'a>(t: &'a Table, dir: &str, gid: &str) -> &'a [Vec<Value>] {
+    &t.chain(&format!("{dir}-{gid}"))
+        .unwrap_or_else(|| panic!("no {dir} chain for {gid}"))
+        .rules
+}
+
 fn has(rules: &[Vec<Value>], want: &[Value]) -> bool {
     rules.iter().any(|r| r.as_slice() == want)
 }
@@ -173,24 +179,17 @@ fn default_group_allows_members_in_and_everything_out() {
     // Remote group set: both members' addresses.
     let set = inet.set(&format!("rg4-{DEFAULT}")).unwrap();
     assert_eq!(set.elements, [net("10.10.0.11/32"), net("10.10.0.12/32")]);
-    let inr = rules(inet, "in", VM1);
+    let gin = group(inet, "gin", DEFAULT);
     assert!(has(
-        inr,
+        gin,
         &[
             expr::nfproto(IpVersion::V4),
             expr::saddr_in(IpVersion::V4, &format!("rg4-{DEFAULT}")),
             expr::accept()
         ]
     ));
-    // Stateful, default drop, Neutron's fixed ingress allowances.
-    assert_eq!(
-        inr[0],
-        [expr::icmpv6_types(&[130, 135, 136]), expr::accept()]
-    );
-    assert_eq!(
-        inr[1],
-        [expr::ct_state(&["established", "related"]), expr::accept()]
-    );
+    // Port chains: DHCP replies to the port's own address, its groups, default drop.
+    let inr = rules(inet, "in", VM1);
     assert!(has(
         inr,
         &[
@@ -205,26 +204,56 @@ fn default_group_allows_members_in_and_everything_out() {
         ]
     ));
     let n = inr.len();
+    assert_eq!(inr[n - 3], [expr::jump(&format!("gin-{DEFAULT}"))]);
     assert_eq!(
         inr[n - 2],
         [expr::ct_state(&["invalid"]), expr::counter(), expr::drop()]
     );
     assert_eq!(inr[n - 1], [expr::counter(), expr::drop()]);
-    // No ssh for VM1 (not in WEB), ssh for VM2.
+    assert_eq!(
+        rules(inet, "out", VM1),
+        [
+            vec![expr::jump(&format!("gout-{DEFAULT}"))],
+            vec![expr::ct_state(&["invalid"]), expr::counter(), expr::drop()],
+            vec![expr::counter(), expr::drop()]
+        ]
+    );
+    // ssh: WEB's chain, which only VM2 jumps to.
     let ssh = [
         expr::nfproto(IpVersion::V4),
         expr::port("tcp", "dport", 22, 22),
         expr::saddr(net("192.0.2.0/24")),
         expr::accept(),
     ];
-    assert!(!has(inr, &ssh));
-    assert!(has(rules(inet, "in", VM2), &ssh));
+    assert_eq!(group(inet, "gin", WEB), [ssh.to_vec()]);
+    assert!(!inr.contains(&vec![expr::jump(&format!("gin-{WEB}"))]));
+    assert!(rules(inet, "in", VM2).contains(&vec![expr::jump(&format!("gin-{WEB}"))]));
 
-    // Egress: any IPv4 and IPv6 returns (so the destination's ingress still runs).
-    let out = rules(inet, "out", VM1);
-    assert!(has(out, &[expr::nfproto(IpVersion::V4), expr::ret()]));
-    assert!(has(out, &[expr::nfproto(IpVersion::V6), expr::ret()]));
-    assert_eq!(out.last().unwrap(), &vec![expr::counter(), expr::drop()]);
+    // Egress: any IPv4 and IPv6.
+    let gout = group(inet, "gout", DEFAULT);
+    assert!(has(gout, &[expr::nfproto(IpVersion::V4), expr::accept()]));
+    assert!(has(gout, &[expr::nfproto(IpVersion::V6), expr::accept()]));
+
+    // Stateful, Neutron's fixed allowances, egress judged before ingress.
+    let egress = inet.chain("egress").unwrap();
+    let ingress = inet.chain("ingress").unwrap();
+    assert!(egress.hook.as_ref().unwrap().priority < ingress.hook.as_ref().unwrap().priority);
+    let est = vec![expr::ct_state(&["established", "related"]), expr::accept()];
+    assert_eq!(egress.rules[0], est);
+    assert_eq!(ingress.rules[0], est);
+    assert_eq!(
+        ingress.rules[1],
+        [expr::icmpv6_types(&[130, 135, 136]), expr::accept()]
+    );
+    assert!(has(
+        &egress.rules,
+        &[
+            expr::nfproto(IpVersion::V4),
+            expr::port("udp", "sport", 68, 68),
+            expr::port("udp", "dport", 67, 67),
+            expr::accept()
+        ]
+    ));
 
     // Bridge: dispatch by TAP, port index in the marks.
     let fwd = &br.chain("forward").unwrap().rules;
@@ -241,10 +270,9 @@ fn default_group_allows_members_in_and_everything_out() {
     );
     assert_eq!(rules(br, "sp", VM2)[0], [expr::mark_set(2 << 16)]);
     assert_eq!(rules(br, "mk", VM2), [vec![expr::mark_or(2)]]);
-    let ifwd = &inet.chain("forward").unwrap().rules;
     assert_eq!(
-        ifwd[0],
-        [expr::mark_vmap(
+        egress.rules.last().unwrap(),
+        &[expr::mark_vmap(
             0xffff_0000,
             &[
                 (1 << 16, chain_name("out", VM1)),
@@ -253,8 +281,8 @@ fn default_group_allows_members_in_and_everything_out() {
         )]
     );
     assert_eq!(
-        ifwd[1],
-        [expr::mark_vmap(
+        ingress.rules.last().unwrap(),
+        &[expr::mark_vmap(
             0xffff,
             &[(1, chain_name("in", VM1)), (2, chain_name("in", VM2))]
         )]
@@ -455,7 +483,7 @@ fn icmp_rules_match_type_and_code() {
     assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
     assert!(d.warnings[0].contains("bad"));
     let (_, inet) = tables(&d);
-    let inr = rules(inet, "in", VM2);
+    let inr = group(inet, "gin", WEB);
     assert!(has(
         inr,
         &[
@@ -474,11 +502,11 @@ fn icmp_rules_match_type_and_code() {
         ]
     ));
     assert!(has(
-        rules(inet, "out", VM2),
+        group(inet, "gout", WEB),
         &[
             expr::nfproto(IpVersion::V6),
             expr::icmp_type(IpVersion::V6, 128),
-            expr::ret()
+            expr::accept()
         ]
     ));
 }
@@ -514,7 +542,7 @@ fn port_ranges_other_protocols_and_address_groups() {
     let d = plan(&t, &cfg());
     assert!(d.warnings.is_empty(), "{:?}", d.warnings);
     let (_, inet) = tables(&d);
-    let inr = rules(inet, "in", VM2);
+    let inr = group(inet, "gin", WEB);
     assert!(has(
         inr,
         &[
@@ -538,12 +566,12 @@ fn port_ranges_other_protocols_and_address_groups() {
         ]
     ));
     assert!(has(
-        rules(inet, "out", VM2),
+        group(inet, "gout", WEB),
         &[
             expr::nfproto(IpVersion::V6),
             expr::port("tcp", "dport", 443, 443),
             expr::daddr(net("2001:db8:1::/48")),
-            expr::ret()
+            expr::accept()
         ]
     ));
 }
@@ -599,10 +627,13 @@ fn ipv6_port_gets_link_local_ra_and_dhcpv6() {
         rules(inet, "in", VM2),
         &[expr::icmpv6_types(&[134]), expr::accept()]
     ));
-    let out = rules(inet, "out", VM1);
     assert!(has(
-        out,
-        &[expr::nfproto(IpVersion::V6), expr::l4proto(58), expr::ret()]
+        &inet.chain("egress").unwrap().rules,
+        &[
+            expr::nfproto(IpVersion::V6),
+            expr::l4proto(58),
+            expr::accept()
+        ]
     ));
 }
 
