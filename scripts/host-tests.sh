@@ -2,8 +2,9 @@
 # scripts/host-tests.sh - the opt-in host tests of the data plane (root only).
 #
 # Installs what they use when missing (iproute2, nftables, dnsmasq-base,
-# busybox-static for udhcpc, iputils-ping, curl), then runs with RUSTACK_HOST_TESTS=1
-# `cargo test -p rustack-hostops --test host_dataplane` and
+# busybox-static for udhcpc and nc, iputils-ping, curl, conntrack), then runs with
+# RUSTACK_HOST_TESTS=1 `cargo test -p rustack-hostops --test host_dataplane --test
+# host_secgroups` and
 # `cargo test -p rustack-network-agent --test host_agent` and
 # `cargo test -p rustack-metadata --test host_metadata` and scripts/host-tests-virt.sh
 # (`cargo test -p rustack-virt --test host_qemu`; extra arguments, such as
@@ -23,12 +24,13 @@ command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
 command -v busybox >/dev/null || missing+=(busybox-static)
 command -v ping >/dev/null || missing+=(iputils-ping)
 command -v curl >/dev/null || missing+=(curl)
+command -v conntrack >/dev/null || missing+=(conntrack)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 export RUSTACK_HOST_TESTS=1
-cargo test "$@" -p rustack-hostops --test host_dataplane
+cargo test "$@" -p rustack-hostops --test host_dataplane --test host_secgroups
 # The network agent against a control plane in-process, the agent's "host" being a
 # test namespace (crates/network/agent/tests/host_agent.rs).
 cargo test "$@" -p rustack-network-agent --test host_agent
