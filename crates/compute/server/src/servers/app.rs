@@ -1589,8 +1589,10 @@ impl Servers {
         self.check_lock(c, &i)?;
         state::check(Action::UpdateMetadata, &i.uuid, vm(&i), task(&i))
             .map_err(|e| Error::conflict(e.message))?;
-        let mut conn = self.compute.conn().await?;
-        let current = store::get_metadata(&mut conn, &i.uuid).await?;
+        let current = {
+            let mut conn = self.compute.conn().await?;
+            store::get_metadata(&mut conn, &i.uuid).await?
+        };
         let mut merged = if replace { BTreeMap::new() } else { current };
         merged.extend(items.clone());
         let lim = self
@@ -1606,6 +1608,7 @@ impl Servers {
                 merged.len()
             )));
         }
+        let mut conn = self.compute.conn().await?;
         store::set_metadata(&mut conn, &i.uuid, &merged, true).await?;
         drop(conn);
         self.modify(&i.uuid, |_| Ok(())).await?;
