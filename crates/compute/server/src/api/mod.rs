@@ -158,7 +158,7 @@ pub async fn api_layer(State(st): State<AppState>, mut req: Request, next: Next)
         };
     let version = match version::requested(req.headers()) {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     req.extensions_mut().insert(auth);
     req.extensions_mut().insert(version);
