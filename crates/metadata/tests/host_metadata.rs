@@ -439,6 +439,23 @@ async fn guests_reach_metadata_through_dhcp_and_router_namespaces() {
     ]);
     assert!(!o.status.success(), "9697 is guarded off qr-* interfaces");
 
+    // The DHCP namespace is deleted behind the agent's back: the next pass recreates it
+    // and the proxy reopens its listener in the new namespace (the old socket would
+    // otherwise keep serving a dead copy).
+    let qdhcp_a = format!("{prefix}qdhcp-{NET_A}");
+    LinuxNet.netns_del(&qdhcp_a).unwrap();
+    let r = rec.reconcile(&d);
+    assert!(r.is_ok(), "{:?}", r.errors);
+    let pr = proxy.reconcile(&listeners(&d)).await;
+    assert_eq!(
+        (pr.removed.len(), pr.added.len(), pr.errors.len()),
+        (1, 1, 0),
+        "reopened in the recreated namespace: {pr:?}"
+    );
+    assert_eq!(pr.added[0].netns.as_deref(), Some(qdhcp_a.as_str()));
+    let (code, body) = fetch(&vm1, url);
+    assert_eq!(code, 200, "{body}");
+
     // The router goes: its listener and namespace go; B becomes isolated and its DHCP
     // namespace serves metadata after a DHCP renewal.
     let mut topo2 = topo.clone();
