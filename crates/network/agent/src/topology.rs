@@ -13,7 +13,8 @@
 use std::net::IpAddr;
 
 use rustack_hostops::dataplane::{
-    FixedIp, FloatingIp, Network, Port, Router, Segment, Subnet, Topology,
+    AddressPair, Direction, EtherType, FixedIp, FloatingIp, Network, Port, Router, SecurityGroup,
+    SecurityGroupRule, Segment, Subnet, Topology,
 };
 use rustack_hostops::net::IpNet;
 use serde_json::Value;
@@ -34,18 +35,21 @@ pub struct ApiSnapshot {
     pub routers: Vec<Value>,
     /// `GET /v2.0/floatingips`.
     pub floatingips: Vec<Value>,
+    /// `GET /v2.0/security-groups` (each with its `security_group_rules`).
+    pub security_groups: Vec<Value>,
     /// The registered network agents (the answer to this agent's heartbeat).
     pub agents: Vec<Value>,
 }
 
 /// Reads every collection the planner needs (concurrently).
 pub async fn fetch(client: &NetworkClient) -> Result<ApiSnapshot, AgentError> {
-    let (networks, subnets, ports, routers, floatingips) = tokio::try_join!(
+    let (networks, subnets, ports, routers, floatingips, security_groups) = tokio::try_join!(
         client.list("networks"),
         client.list("subnets"),
         client.list("ports"),
         client.list("routers"),
         client.list("floatingips"),
+        client.list("security-groups"),
     )?;
     Ok(ApiSnapshot {
         networks,
@@ -53,6 +57,7 @@ pub async fn fetch(client: &NetworkClient) -> Result<ApiSnapshot, AgentError> {
         ports,
         routers,
         floatingips,
+        security_groups,
         agents: Vec::new(),
     })
 }
@@ -167,17 +172,103 @@ pub fn port(doc: &Value) -> Result<Port, String> {
     if text(doc, "mac_address").is_empty() {
         return Err(format!("port {id}: no MAC address"));
     }
+    let allowed_address_pairs = doc
+        .get("allowed_address_pairs")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    let ip = text(p, "ip_address")
+                        .parse()
+                        .map_err(|e| format!("port {id}: allowed address pair: {e}"))?;
+                    let mac = Some(text(p, "mac_address").to_owned()).filter(|m| !m.is_empty());
+                    Ok(AddressPair { ip, mac })
+                })
+                .collect::<Result<Vec<_>, String>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
     Ok(Port {
         network_id: text(doc, "network_id").to_owned(),
         mac_address: text(doc, "mac_address").to_owned(),
         fixed_ips,
         device_owner: text(doc, "device_owner").to_owned(),
         device_id: text(doc, "device_id").to_owned(),
+        // Absent means enabled (Neutron's default; the port-security extension adds it).
+        port_security_enabled: doc
+            .get("port_security_enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        security_group_ids: doc
+            .get("security_groups")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        allowed_address_pairs,
         id,
-        // Security data (port_security_enabled, groups, address pairs) is filled in by
-        // the security-group conversion.
-        ..Port::default()
     })
+}
+
+/// A security group rule.
+pub fn security_group_rule(doc: &Value) -> Result<SecurityGroupRule, String> {
+    let id = text(doc, "id").to_owned();
+    let direction = match text(doc, "direction") {
+        "ingress" => Direction::Ingress,
+        "egress" => Direction::Egress,
+        other => return Err(format!("rule {id}: direction {other:?}")),
+    };
+    let ethertype = match text(doc, "ethertype") {
+        "IPv4" => EtherType::Ipv4,
+        "IPv6" => EtherType::Ipv6,
+        other => return Err(format!("rule {id}: ethertype {other:?}")),
+    };
+    let protocol = match doc.get("protocol") {
+        Some(Value::String(p)) => Some(p.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let port = |key: &str| {
+        doc.get(key)
+            .and_then(Value::as_u64)
+            .and_then(|v| u32::try_from(v).ok())
+    };
+    let opt = |key: &str| Some(text(doc, key).to_owned()).filter(|v| !v.is_empty());
+    let remote_ip_prefix = opt("remote_ip_prefix")
+        .map(|p| {
+            p.parse()
+                .map_err(|e| format!("rule {id}: remote_ip_prefix: {e}"))
+        })
+        .transpose()?;
+    Ok(SecurityGroupRule {
+        direction,
+        ethertype,
+        protocol,
+        port_range_min: port("port_range_min"),
+        port_range_max: port("port_range_max"),
+        remote_ip_prefix,
+        remote_group_id: opt("remote_group_id"),
+        remote_address_group_id: opt("remote_address_group_id"),
+        id,
+    })
+}
+
+/// A security group with its `security_group_rules`; a rule that cannot be converted is
+/// left out (noted in `skipped`), the rest of the group still applies.
+pub fn security_group(doc: &Value, skipped: &mut Vec<String>) -> SecurityGroup {
+    let rules = doc
+        .get("security_group_rules")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    SecurityGroup {
+        id: text(doc, "id").to_owned(),
+        rules: convert(rules, security_group_rule, skipped),
+    }
 }
 
 /// A router.
@@ -248,7 +339,13 @@ pub fn to_topology(snap: &ApiSnapshot) -> Converted {
         .into_iter()
         .filter(|p| known(&p.network_id))
         .collect();
+    let security_groups = snap
+        .security_groups
+        .iter()
+        .map(|g| security_group(g, &mut skipped))
+        .collect();
     let topology = Topology {
+        security_groups,
         routers: convert(&snap.routers, router, &mut skipped),
         floating_ips: convert(&snap.floatingips, floating_ip, &mut skipped),
         remote_vteps: remote_vteps(&snap.agents),
@@ -298,6 +395,7 @@ mod tests {
                 json!({"id": "f1", "floating_ip_address": "172.24.4.10", "fixed_ip_address": "10.0.0.5", "router_id": "r1"}),
                 json!({"id": "f2", "floating_ip_address": "172.24.4.11", "fixed_ip_address": null, "router_id": null}),
             ],
+            security_groups: vec![],
             agents: vec![],
         }
     }
@@ -380,6 +478,76 @@ mod tests {
         assert_eq!(c.skipped.len(), 2, "{:?}", c.skipped);
         assert!(c.skipped.iter().any(|s| s.contains("\"vlan\"")));
         assert!(c.skipped.iter().any(|s| s.contains("sn-bad")));
+    }
+
+    #[test]
+    fn ports_and_security_groups_carry_the_security_data() {
+        let mut snap = snapshot();
+        snap.ports = vec![
+            json!({"id": "p1", "network_id": "net-vx", "mac_address": "fa:16:3e:00:00:01",
+                   "fixed_ips": [{"subnet_id": "sn1", "ip_address": "10.0.0.5"}],
+                   "device_owner": "compute:nova", "device_id": "vm1",
+                   "port_security_enabled": true, "security_groups": ["sg1"],
+                   "allowed_address_pairs": [{"ip_address": "10.0.0.100", "mac_address": "fa:16:3e:00:00:01"},
+                                             {"ip_address": "10.1.0.0/24"}]}),
+            json!({"id": "p2", "network_id": "net-vx", "mac_address": "fa:16:3e:00:00:02",
+                   "port_security_enabled": false, "security_groups": [], "allowed_address_pairs": []}),
+            json!({"id": "p3", "network_id": "net-vx", "mac_address": "fa:16:3e:00:00:03",
+                   "allowed_address_pairs": [{"ip_address": "not-an-ip"}]}),
+        ];
+        snap.security_groups = vec![json!({"id": "sg1", "security_group_rules": [
+            {"id": "r1", "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+             "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "192.0.2.0/24",
+             "remote_group_id": null, "security_group_id": "sg1"},
+            {"id": "r2", "direction": "ingress", "ethertype": "IPv6", "protocol": null,
+             "port_range_min": null, "port_range_max": null, "remote_ip_prefix": null,
+             "remote_group_id": "sg1", "security_group_id": "sg1"},
+            {"id": "r3", "direction": "sideways", "ethertype": "IPv4"}
+        ]})];
+        let c = to_topology(&snap);
+        let t = &c.topology;
+        assert_eq!(t.ports.len(), 2, "{:?}", c.skipped);
+        assert!(c.skipped.iter().any(|s| s.contains("p3")));
+        assert!(c.skipped.iter().any(|s| s.contains("r3")));
+        let p1 = &t.ports[0];
+        assert!(p1.port_security_enabled);
+        assert_eq!(p1.security_group_ids, vec!["sg1".to_string()]);
+        assert_eq!(
+            p1.allowed_address_pairs,
+            vec![
+                AddressPair {
+                    ip: "10.0.0.100/32".parse().unwrap(),
+                    mac: Some("fa:16:3e:00:00:01".into())
+                },
+                AddressPair {
+                    ip: "10.1.0.0/24".parse().unwrap(),
+                    mac: None
+                }
+            ]
+        );
+        assert!(!t.ports[1].port_security_enabled);
+        let g = &t.security_groups[0];
+        assert_eq!(g.rules.len(), 2);
+        assert_eq!(
+            g.rules[0],
+            SecurityGroupRule {
+                id: "r1".into(),
+                direction: Direction::Ingress,
+                ethertype: EtherType::Ipv4,
+                protocol: Some("tcp".into()),
+                port_range_min: Some(22),
+                port_range_max: Some(22),
+                remote_ip_prefix: Some("192.0.2.0/24".parse().unwrap()),
+                remote_group_id: None,
+                remote_address_group_id: None,
+            }
+        );
+        assert_eq!(g.rules[1].remote_group_id.as_deref(), Some("sg1"));
+        assert_eq!(g.rules[1].protocol, None);
+        // The plan filters p1 and leaves p2 alone.
+        let d = rustack_hostops::dataplane::plan(t, &Default::default());
+        assert!(d.sg_ports.contains_key("tapp1"));
+        assert!(!d.sg_ports.contains_key("tapp2"));
     }
 
     #[test]
