@@ -282,6 +282,25 @@ mod tests {
         assert!(max() >= MIN);
     }
 
+    /// docs/api-compat.md's microversion table says what the code says.
+    #[test]
+    fn docs_table_matches_history() {
+        let doc = include_str!("../../../../docs/api-compat.md");
+        for e in HISTORY {
+            let prefix = format!("| {} | ", e.version);
+            let line = doc
+                .lines()
+                .find(|l| l.starts_with(&prefix))
+                .unwrap_or_else(|| panic!("docs/api-compat.md lacks a row for {}", e.version));
+            let want = if e.implemented { "| yes |" } else { "| no |" };
+            assert!(
+                line.trim_end().ends_with(want),
+                "docs/api-compat.md row for {} should end with {want}: {line}",
+                e.version
+            );
+        }
+    }
+
     #[test]
     fn parse_like_nova() {
         assert_eq!(ApiVersion::parse("2.10"), Some(ApiVersion::new(2, 10)));
