@@ -111,6 +111,82 @@ pub struct PortInfo {
     pub subnets: Vec<PortSubnet>,
 }
 
+impl PortInfo {
+    /// A port as Nova sees it, from the Networking API documents of the port, its network
+    /// and (at least) the subnets of its fixed IPs: the subnets the port has addresses
+    /// on, in `fixed_ips` order, with those addresses; link name `tap<port id[..11]>`,
+    /// VIF type `bridge`. Malformed addresses are skipped.
+    pub fn from_neutron(port: &Value, network: &Value, subnets: &[Value]) -> PortInfo {
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let ip = |v: &Value| v.as_str().and_then(|s| s.parse::<IpAddr>().ok());
+        let port_id = text(port, "id");
+        let mut out: Vec<(String, PortSubnet)> = Vec::new();
+        let fixed = port.get("fixed_ips").and_then(Value::as_array);
+        for f in fixed.into_iter().flatten() {
+            let (sid, Some(addr)) = (text(f, "subnet_id"), f.get("ip_address").and_then(ip)) else {
+                continue;
+            };
+            if let Some((_, s)) = out.iter_mut().find(|(id, _)| *id == sid) {
+                s.ips.push(addr);
+                continue;
+            }
+            let Some(doc) = subnets.iter().find(|s| text(s, "id") == sid) else {
+                continue;
+            };
+            let Ok(cidr) = text(doc, "cidr").parse::<Cidr>() else {
+                continue;
+            };
+            let routes = doc.get("host_routes").and_then(Value::as_array);
+            out.push((
+                sid,
+                PortSubnet {
+                    cidr,
+                    gateway: doc.get("gateway_ip").and_then(ip),
+                    dns_nameservers: doc
+                        .get("dns_nameservers")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(ip)
+                        .collect(),
+                    host_routes: routes
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|r| {
+                            let dst = text(r, "destination").parse::<Cidr>().ok()?;
+                            Some((dst, r.get("nexthop").and_then(ip)?))
+                        })
+                        .collect(),
+                    ips: vec![addr],
+                    enable_dhcp: doc
+                        .get("enable_dhcp")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    ipv6_address_mode: doc
+                        .get("ipv6_address_mode")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                },
+            ));
+        }
+        PortInfo {
+            devname: Some(format!(
+                "tap{}",
+                port_id.chars().take(11).collect::<String>()
+            )),
+            port_id,
+            mac_address: text(port, "mac_address"),
+            mtu: network
+                .get("mtu")
+                .and_then(Value::as_u64)
+                .and_then(|m| u32::try_from(m).ok()),
+            network_id: text(port, "network_id"),
+            vif_type: "bridge".into(),
+            subnets: out.into_iter().map(|(_, s)| s).collect(),
+        }
+    }
+}
+
 fn dns_services(s: &PortSubnet) -> Vec<Value> {
     s.dns_nameservers
         .iter()
@@ -282,6 +358,45 @@ mod tests {
             v["services"],
             json!([{"type": "dns", "address": "10.0.0.53"}]),
             "DNS of DHCP subnets is listed too, as Nova does"
+        );
+    }
+
+    #[test]
+    fn from_neutron_documents() {
+        let port = json!({
+            "id": "0123456789abcdef", "network_id": "n1", "mac_address": "fa:16:3e:00:00:05",
+            "fixed_ips": [
+                {"subnet_id": "s4", "ip_address": "10.0.0.5"},
+                {"subnet_id": "s6", "ip_address": "2001:db8::5"},
+                {"subnet_id": "gone", "ip_address": "10.9.9.9"}
+            ]
+        });
+        let network = json!({"id": "n1", "mtu": 1450});
+        let subnets = [
+            json!({"id": "s4", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1", "enable_dhcp": false,
+                   "dns_nameservers": ["10.0.0.53"],
+                   "host_routes": [{"destination": "192.168.0.0/16", "nexthop": "10.0.0.254"}]}),
+            json!({"id": "s6", "cidr": "2001:db8::/64", "gateway_ip": null, "enable_dhcp": true,
+                   "ipv6_address_mode": "slaac", "dns_nameservers": [], "host_routes": []}),
+        ];
+        let p = PortInfo::from_neutron(&port, &network, &subnets);
+        assert_eq!(p.devname.as_deref(), Some("tap0123456789a"));
+        assert_eq!((p.mtu, p.subnets.len()), (Some(1450), 2));
+        assert_eq!(p.subnets[0].host_routes.len(), 1);
+        let v = network_data(&[p]);
+        assert_eq!(
+            v["links"][0]["mtu"],
+            Value::Null,
+            "a DHCP subnet on the port"
+        );
+        assert_eq!(v["networks"][0]["type"], "ipv4");
+        assert_eq!(v["networks"][0]["ip_address"], "10.0.0.5");
+        assert_eq!(v["networks"][0]["routes"][1]["network"], "192.168.0.0");
+        assert_eq!(v["networks"][1]["type"], "ipv6_slaac");
+        assert_eq!(
+            v["networks"][1]["routes"],
+            json!([]),
+            "no gateway, no default route"
         );
     }
 
