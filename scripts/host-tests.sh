@@ -33,7 +33,7 @@ export RUSTACK_HOST_TESTS=1
 cargo test "$@" -p rustack-hostops --test host_dataplane --test host_secgroups
 # The network agent against a control plane in-process, the agent's "host" being a
 # test namespace (crates/network/agent/tests/host_agent.rs).
-cargo test "$@" -p rustack-network-agent --test host_agent
+cargo test "$@" -p rustack-network-agent --test host_agent --test host_metadata
 # The metadata proxy in qdhcp-/qrouter- namespaces answering "instances" from a fake
 # metadata API (crates/metadata/tests/host_metadata.rs).
 cargo test "$@" -p rustack-metadata --test host_metadata
