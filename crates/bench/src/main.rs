@@ -3,7 +3,12 @@
 //! `rustack-bench identity --password PW --server-pid PID` measures token issue, token
 //! validate and project list (requests/s, p50/p99 latency, server CPU per request).
 //! `scripts/bench-identity.sh` starts a fresh `rustack up` and runs it.
+//!
+//! `rustack-bench compute --password PW [--server-pid PID] [--server-log FILE]` boots
+//! servers in bursts on the simulated driver (time to ACTIVE, scheduler decisions/s,
+//! RSS) and lists 1,000 servers; `scripts/bench-compute.sh` runs it on a fresh cloud.
 
+mod compute;
 mod identity;
 mod procfs;
 
@@ -28,14 +33,39 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         client_threads: usize,
     },
+    /// Compute API with the simulated driver: servers created in bursts (time to
+    /// ACTIVE), scheduler decisions/s, control-plane RSS, list of 1,000 servers.
+    Compute {
+        #[command(flatten)]
+        args: compute::ComputeArgs,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let Command::Identity {
-        args,
-        client_threads,
-    } = cli.command;
+    let (args, client_threads) = match cli.command {
+        Command::Identity {
+            args,
+            client_threads,
+        } => (args, client_threads),
+        Command::Compute { args } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build();
+            let result = match rt {
+                Ok(rt) => rt.block_on(compute::run(args)),
+                Err(e) => Err(anyhow::Error::new(e).context("starting the async runtime")),
+            };
+            return match result {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("rustack-bench: error: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
+    };
     let rt = if client_threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

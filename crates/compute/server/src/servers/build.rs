@@ -324,9 +324,20 @@ impl Servers {
                     .await
                 {
                     Ok(()) => {
-                        let mut s = self.stats.lock();
-                        s.decisions += 1;
-                        s.decision_micros += t0.elapsed().as_micros() as u64;
+                        let snapshot = {
+                            let mut s = self.stats.lock();
+                            s.decisions += 1;
+                            s.decision_micros += t0.elapsed().as_micros() as u64;
+                            *s
+                        };
+                        if snapshot.decisions % 10 == 0 {
+                            tracing::info!(
+                                decisions = snapshot.decisions,
+                                decision_us_total = snapshot.decision_micros,
+                                claim_conflicts = snapshot.claim_conflicts,
+                                "scheduler stats"
+                            );
+                        }
                         return Ok(h.clone());
                     }
                     Err(e) if e.status == 409 => {
