@@ -695,8 +695,9 @@ impl<'a> Reconciler<'a> {
                 }
             }
         }
+        // Only what the planner owns here: the host namespace is shared with others.
         for x in have.iter().filter(|x| {
-            x.name.starts_with("rustack-")
+            x.name == secgroup::SG_TABLE
                 && !d
                     .host_tables
                     .iter()

@@ -496,7 +496,14 @@ pub(super) fn plan(topo: &Topology, d: &mut DesiredState) {
         })
         .collect();
     ports.sort_by(|a, b| a.id.cmp(&b.id));
+    let before = ports.len();
     ports.dedup_by(|a, b| naming::tap(&a.id) == naming::tap(&b.id));
+    if ports.len() != before {
+        d.warnings.push(format!(
+            "{} ports share a TAP name (11-character id prefix) with another; only the first is filtered",
+            before - ports.len()
+        ));
+    }
     if ports.len() > usize::from(u16::MAX) {
         d.warnings.push(format!(
             "{} filtered ports; only the first {} get security groups",
