@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use rustack_common::Error;
@@ -12,7 +12,7 @@ use rustack_compute_api::ApiVersion;
 use serde_json::{json, Map, Value};
 
 use super::params::{self, Params};
-use super::{AppState, Ctx};
+use super::{base_url, AppState, Ctx};
 use crate::app::host::{Hypervisor, Service};
 use crate::error::ApiResult;
 
@@ -33,6 +33,37 @@ pub fn routes() -> Router<AppState> {
         .route("/v2.1/os-hypervisors/{pattern}/servers", get(hv_servers))
         .route("/v2.1/os-availability-zone", get(az_list))
         .route("/v2.1/os-availability-zone/detail", get(az_detail))
+        .route("/v2.1/os-fixed-ips/{id}", get(gone))
+        .route("/v2.1/os-fixed-ips/{id}/action", axum::routing::post(gone))
+        .route("/v2.1/servers/{id}/os-virtual-interfaces", get(gone))
+        .route("/v2.1/os-fping", get(gone))
+        .route("/v2.1/os-fping/{id}", get(gone))
+        .route("/v2.1/os-cells", get(gone).post(gone))
+        .route(
+            "/v2.1/os-cells/{*rest}",
+            get(gone).post(gone).put(gone).delete(gone),
+        )
+        .route("/v2.1/os-certificates", axum::routing::post(gone))
+        .route("/v2.1/os-certificates/{id}", get(gone))
+        .route("/v2.1/os-cloudpipe", get(gone).post(gone))
+        .route("/v2.1/os-cloudpipe/{id}", put(gone))
+        .route("/v2.1/os-agents", get(gone).post(gone))
+        .route("/v2.1/os-agents/{id}", put(gone).delete(gone))
+        .route("/v2.1/os-floating-ip-dns", get(gone))
+        .route(
+            "/v2.1/os-floating-ip-dns/{*rest}",
+            get(gone).put(gone).delete(gone),
+        )
+        .route("/v2.1/os-floating-ips-bulk", get(gone).post(gone))
+        .route("/v2.1/os-floating-ips-bulk/{id}", get(gone).put(gone))
+        .route(
+            "/v2.1/os-security-group-default-rules",
+            get(gone).post(gone),
+        )
+        .route(
+            "/v2.1/os-security-group-default-rules/{id}",
+            get(gone).delete(gone),
+        )
 }
 
 fn service_view(s: &Service, v: ApiVersion) -> Value {
@@ -244,26 +275,93 @@ fn hv_full(h: &Hypervisor, v: ApiVersion) -> Value {
     Value::Object(m)
 }
 
-async fn hv_list(State(st): State<AppState>, ctx: Ctx) -> ApiResult<Json<Value>> {
+/// 2.33 paging: (page, `hypervisors_links` when the page is full).
+fn hv_page(
+    hs: Vec<Hypervisor>,
+    p: &Params,
+    v: ApiVersion,
+    base: &str,
+    path: &str,
+) -> Result<(Vec<Hypervisor>, Option<Value>), Error> {
+    if !v.at_least(33) {
+        return Ok((hs, None));
+    }
+    let (limit, marker) = params::limit_and_marker(p)?;
+    let mut hs = hs;
+    if let Some(m) = &marker {
+        let pos = hs
+            .iter()
+            .position(|h| h.node.id.to_string() == *m || h.node.uuid == *m)
+            .ok_or_else(|| Error::bad_request(format!("marker [{m}] not found")))?;
+        hs.drain(..=pos);
+    }
+    hs.truncate(limit);
+    let links = (params::param(p, "limit").is_some() && limit > 0 && hs.len() == limit)
+        .then(|| hs.last().map(|h| h.node.id))
+        .flatten()
+        .map(|last| {
+            json!([{"rel": "next", "href": format!("{base}/v2.1/{path}?limit={limit}&marker={last}")}])
+        });
+    Ok((hs, links))
+}
+
+async fn hv_list(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Query(p): Query<Params>,
+) -> ApiResult<Json<Value>> {
     let hs = st
         .compute
         .hypervisor_list(&ctx.auth, "os_compute_api:os-hypervisors:list")
         .await?;
-    Ok(Json(json!({"hypervisors": hs
+    let (hs, links) = hv_page(hs, &p, ctx.version, &base_url(&headers), "os-hypervisors")?;
+    let mut body = json!({"hypervisors": hs
         .iter()
         .map(|h| Value::Object(hv_brief(h, ctx.version)))
-        .collect::<Vec<_>>()})))
+        .collect::<Vec<_>>()});
+    if let Some(l) = links {
+        body["hypervisors_links"] = l;
+    }
+    Ok(Json(body))
 }
 
-async fn hv_detail(State(st): State<AppState>, ctx: Ctx) -> ApiResult<Json<Value>> {
+async fn hv_detail(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Query(p): Query<Params>,
+) -> ApiResult<Json<Value>> {
     let hs = st
         .compute
         .hypervisor_list(&ctx.auth, "os_compute_api:os-hypervisors:list-detail")
         .await?;
-    Ok(Json(json!({"hypervisors": hs
+    let (hs, links) = hv_page(
+        hs,
+        &p,
+        ctx.version,
+        &base_url(&headers),
+        "os-hypervisors/detail",
+    )?;
+    let mut body = json!({"hypervisors": hs
         .iter()
         .map(|h| hv_full(h, ctx.version))
-        .collect::<Vec<_>>()})))
+        .collect::<Vec<_>>()});
+    if let Some(l) = links {
+        body["hypervisors_links"] = l;
+    }
+    Ok(Json(body))
+}
+
+/// APIs nova removed with nova-network, cells v1 and friends: 410 as nova answers.
+async fn gone() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        StatusCode::GONE,
+        Json(json!({"computeFault": {"code": 410,
+            "message": "This resource is no longer available.  No forwarding address is given."}})),
+    )
+        .into_response()
 }
 
 async fn find_hv(st: &AppState, ctx: &Ctx, rule: &str, id: &str) -> ApiResult<Hypervisor> {

@@ -156,7 +156,7 @@ pub async fn api_layer(State(st): State<AppState>, mut req: Request, next: Next)
             Ok(a) => a,
             Err(e) => return ApiError::from(e).into_response(),
         };
-    let version = match version::requested(req.headers()) {
+    let version = match version::requested(req.headers(), st.compute.max_version()) {
         Ok(v) => v,
         Err(resp) => return *resp,
     };

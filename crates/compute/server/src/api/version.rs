@@ -17,7 +17,7 @@ pub const X_OPENSTACK_NOVA_API_VERSION: &str = "x-openstack-nova-api-version";
 
 /// The version a request asks for; 400 (`badRequest`) or 406 (`computeFault`, the key
 /// nova's fault map gives codes it does not name) with nova's messages otherwise.
-pub fn requested(headers: &HeaderMap) -> Result<ApiVersion, Box<Response>> {
+pub fn requested(headers: &HeaderMap, max: ApiVersion) -> Result<ApiVersion, Box<Response>> {
     let get = |name: &str| {
         let vals: Vec<&str> = headers
             .get_all(name)
@@ -32,11 +32,11 @@ pub fn requested(headers: &HeaderMap) -> Result<ApiVersion, Box<Response>> {
     };
     let new = get(OPENSTACK_API_VERSION);
     let legacy = get(X_OPENSTACK_NOVA_API_VERSION);
-    microversion::negotiate(new.as_deref(), legacy.as_deref()).map_err(|e| match e {
+    microversion::negotiate_up_to(new.as_deref(), legacy.as_deref(), max).map_err(|e| match e {
         VersionError::Invalid(_) => {
             Box::new(ApiError::from(Error::bad_request(e.to_string())).into_response())
         }
-        VersionError::Unsupported(_) => Box::new(
+        VersionError::Unsupported(..) => Box::new(
             (
                 StatusCode::NOT_ACCEPTABLE,
                 Json(json!({"computeFault": {"code": 406, "message": e.to_string()}})),

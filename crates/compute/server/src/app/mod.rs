@@ -58,6 +58,8 @@ pub struct Compute {
     pub(crate) usage: OnceLock<Arc<dyn UsageSource>>,
     /// HTTP client for the `/images` proxy.
     pub(crate) http: reqwest::Client,
+    /// The highest microversion served (the advertised maximum unless a test raised it).
+    max_minor: std::sync::atomic::AtomicU32,
     /// The servers work (set once at start when this process serves servers).
     pub(crate) servers: OnceLock<Arc<crate::servers::Servers>>,
 }
@@ -107,6 +109,9 @@ impl Compute {
             enforcer,
             driver: OnceLock::new(),
             usage: OnceLock::new(),
+            max_minor: std::sync::atomic::AtomicU32::new(
+                rustack_compute_api::microversion::max().minor,
+            ),
             http: reqwest::Client::builder()
                 .no_proxy()
                 .connect_timeout(std::time::Duration::from_secs(10))
@@ -114,6 +119,23 @@ impl Compute {
                 .map_err(|e| OpenError::Startup(format!("http client: {e}")))?,
             servers: OnceLock::new(),
         }))
+    }
+
+    /// The highest microversion this service serves.
+    pub fn max_version(&self) -> rustack_compute_api::ApiVersion {
+        rustack_compute_api::ApiVersion::new(
+            2,
+            self.max_minor.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Serves microversions up to `2.minor` although not every change below it is
+    /// implemented: for tests of changes implemented ahead of the advertised maximum.
+    /// Never called by the binary.
+    #[doc(hidden)]
+    pub fn serve_microversions_up_to_for_tests(&self, minor: u32) {
+        self.max_minor
+            .store(minor, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The database (closed on shutdown).

@@ -10,6 +10,7 @@ use crate::common::{api, fault, Api};
 
 async fn with_host() -> Api {
     let api = api().await;
+    api.compute.serve_microversions_up_to_for_tests(104);
     let driver = Arc::new(SimulatedDriver::new(SimConfig {
         hostname: "node1".into(),
         vcpus: 8,
@@ -44,6 +45,7 @@ async fn with_host() -> Api {
 #[tokio::test]
 async fn services_list_and_update() {
     let api = with_host().await;
+    api.compute.serve_microversions_up_to_for_tests(104);
     let (st, _) = api.get("/v2.1/os-services", "alice").await;
     assert_eq!(st, 403);
     let (st, v) = api.get("/v2.1/os-services", "admin").await;
@@ -143,7 +145,7 @@ async fn services_list_and_update() {
             Some(body),
         )
         .await;
-    if st != 406 {
+    {
         assert_eq!(st, 200, "{v}");
         let (_, v) = api
             .call_v(
@@ -162,6 +164,7 @@ async fn services_list_and_update() {
 #[tokio::test]
 async fn hypervisors() {
     let api = with_host().await;
+    api.compute.serve_microversions_up_to_for_tests(104);
     let (st, _) = api.get("/v2.1/os-hypervisors", "alice").await;
     assert_eq!(st, 403);
     let (st, v) = api.get("/v2.1/os-hypervisors", "admin").await;
@@ -210,10 +213,12 @@ async fn hypervisors() {
 #[tokio::test]
 async fn availability_zones() {
     let api = api().await;
+    api.compute.serve_microversions_up_to_for_tests(104);
     let (_, v) = api.get("/v2.1/os-availability-zone", "alice").await;
     assert_eq!(v, json!({"availabilityZoneInfo": []}));
     drop(api);
     let api = with_host().await;
+    api.compute.serve_microversions_up_to_for_tests(104);
     let (st, v) = api.get("/v2.1/os-availability-zone", "alice").await;
     assert_eq!(st, 200);
     assert_eq!(
@@ -231,4 +236,78 @@ async fn availability_zones() {
     assert_eq!(svc["available"], true);
     assert_eq!(svc["active"], true);
     assert!(zones[0]["hosts"]["node1"]["nova-conductor"].is_object());
+}
+
+#[tokio::test]
+async fn hypervisor_paging_at_2_33() {
+    let api = with_host().await;
+    api.compute.serve_microversions_up_to_for_tests(104);
+    let second = Arc::new(SimulatedDriver::new(SimConfig {
+        hostname: "node2".into(),
+        ..SimConfig::default()
+    }));
+    // A second host registers under its own name.
+    api.compute
+        .register_compute_host(second.as_ref())
+        .await
+        .expect("node2");
+    let (st, v) = api
+        .call_v("2.33", "GET", "/v2.1/os-hypervisors?limit=1", "admin", None)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["hypervisors"].as_array().expect("list").len(), 1);
+    let next = v["hypervisors_links"][0]["href"].as_str().expect("next");
+    assert_eq!(
+        next,
+        "http://compute.test:8774/v2.1/os-hypervisors?limit=1&marker=1"
+    );
+    let (_, v) = api
+        .call_v(
+            "2.33",
+            "GET",
+            "/v2.1/os-hypervisors/detail?limit=1&marker=1",
+            "admin",
+            None,
+        )
+        .await;
+    assert_eq!(v["hypervisors"][0]["hypervisor_hostname"], "node2");
+    assert!(v["hypervisors"][0]["cpu_info"].is_object());
+    let (st, _) = api
+        .call_v(
+            "2.33",
+            "GET",
+            "/v2.1/os-hypervisors?marker=99",
+            "admin",
+            None,
+        )
+        .await;
+    assert_eq!(st, 400);
+    // Without a limit there are no links.
+    let (_, v) = api
+        .call_v("2.33", "GET", "/v2.1/os-hypervisors", "admin", None)
+        .await;
+    assert_eq!(v["hypervisors"].as_array().expect("list").len(), 2);
+    assert!(v.get("hypervisors_links").is_none());
+    // 2.28: cpu_info is an object.
+    let (_, v) = api
+        .call_v("2.28", "GET", "/v2.1/os-hypervisors/detail", "admin", None)
+        .await;
+    assert!(v["hypervisors"][0]["cpu_info"].is_object(), "{v}");
+}
+
+#[tokio::test]
+async fn removed_apis_are_gone() {
+    let api = api().await;
+    api.compute.serve_microversions_up_to_for_tests(104);
+    for (m, path) in [
+        ("GET", "/v2.1/os-fixed-ips/10.0.0.1"),
+        ("GET", "/v2.1/os-fping"),
+        ("GET", "/v2.1/os-cells"),
+        ("GET", "/v2.1/os-agents"),
+        ("GET", "/v2.1/servers/x/os-virtual-interfaces"),
+    ] {
+        let (st, v) = api.call(m, path, Some("admin"), None).await;
+        assert_eq!(st, 410, "{path}");
+        assert_eq!(v["computeFault"]["code"], 410);
+    }
 }
