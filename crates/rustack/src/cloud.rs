@@ -332,7 +332,7 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
     )?;
     let placement_running =
         rustack_placement_server::run(placement.clone(), placement_listener, shutdown.clone())?;
-    crate::compute::attach_host(
+    let servers = crate::compute::attach_host(
         &compute,
         compute_driver,
         &crate::compute::ComputeEndpoints {
@@ -369,6 +369,31 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         None
     };
 
+    // The compute metadata API (nova's 8775), where the network agent's proxy forwards
+    // guests' requests: served when the data plane (and so the proxy) runs.
+    let mut tasks = Vec::new();
+    if data_plane {
+        let mcfg = crate::dataplane::metadata_config(&cfg.metadata, &passwords)?;
+        let port = mcfg
+            .nova_metadata_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok())
+            .unwrap_or(8775);
+        let listener = rustack_runtime::bind(
+            "compute metadata",
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            port,
+            "[metadata] nova_metadata_url in the config",
+        )
+        .await?;
+        tasks.push(rustack_runtime::serve(
+            listener,
+            servers.metadata_router(&mcfg),
+            shutdown.clone(),
+        ));
+    }
+
     Ok(RunningCloud {
         identity,
         identity_url,
@@ -392,7 +417,10 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
             network_running.task,
             placement_running.task,
             compute_running.task,
-        ],
+        ]
+        .into_iter()
+        .chain(tasks)
+        .collect(),
         agent,
     })
 }

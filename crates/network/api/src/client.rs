@@ -203,6 +203,17 @@ impl NetworkClient {
             .map_err(|e| Error::internal(format!("unexpected {what} body from the network service: {e}")))
     }
 
+    /// `GET /v2.0/{path}` as raw JSON; `Ok(None)` on 404 (for consumers that need whole
+    /// documents, such as `network_data.json`).
+    pub async fn get_raw(&self, token: &str, path: &str) -> Result<Option<Value>, Error> {
+        let (s, v) = self.call(reqwest::Method::GET, path, token, &[], None).await?;
+        match s {
+            200 => Ok(Some(v)),
+            404 => Ok(None),
+            _ => Err(Self::fail("a read", s, &v)),
+        }
+    }
+
     /// Creates a port.
     pub async fn create_port(&self, token: &str, p: &PortCreate) -> Result<Port, Error> {
         let mut port = Map::new();

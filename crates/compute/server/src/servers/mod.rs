@@ -17,6 +17,7 @@ pub mod api;
 pub mod app;
 pub mod build;
 pub mod clients;
+pub mod metadata;
 pub mod scheduler;
 pub mod store;
 pub mod sync;
