@@ -353,5 +353,25 @@ mod tests {
             x509_fingerprint("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----")
                 .is_err()
         );
+        // When openssl is installed, it must accept the certificate and agree on the
+        // fingerprint.
+        let dir = std::env::temp_dir().join(format!("rustack-x509-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("cert.pem");
+        std::fs::write(&path, &cert).expect("write");
+        if let Ok(out) = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha1", "-subject", "-in"])
+            .arg(&path)
+            .output()
+        {
+            let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+            assert!(
+                out.status.success(),
+                "openssl rejected the certificate: {out:?}"
+            );
+            assert!(text.contains(&fp), "{text} vs {fp}");
+            assert!(text.contains("user1"), "{text}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
