@@ -4,7 +4,8 @@
 //! cannot be used in a `bridge` table):
 //!
 //! - `bridge rustack-sg`, hook `forward` at priority -200 (before br_netfilter's FORWARD
-//!   at -1): clears the packet mark, jumps by input TAP to the port's stateless
+//!   at -1; the `input` hook too, for frames to the host): clears the packet mark,
+//!   jumps by input TAP to the port's stateless
 //!   anti-spoofing chain `sp-<tap>` (which also marks the packet with the port's index in
 //!   the high 16 bits), then by output TAP to `mk-<tap>` which ORs the destination
 //!   port's index into the low 16 bits.
@@ -14,7 +15,8 @@
 //!   -10) accepts established/related traffic and Neutron's fixed client allowances,
 //!   then dispatches on the high half of the mark to the source port's `out-<tap>`;
 //!   `ingress` (priority 0) does the same for the destination port's `in-<tap>` on the
-//!   low half. An `accept` in `egress` ends only that chain, so the destination's
+//!   low half (`egress-local` on the `input` hook judges traffic from a port to the
+//!   host itself). An `accept` in `egress` ends only that chain, so the destination's
 //!   ingress checks still run; a drop anywhere is final. A port chain jumps to the
 //!   chains of its groups (`gin-<group>`/`gout-<group>`, one pair per group, holding
 //!   the group's rules once however many ports use it), then drops invalid packets
@@ -683,6 +685,15 @@ pub(super) fn plan(topo: &Topology, d: &mut DesiredState) {
             vec![expr::ifname_vmap("oifname", &to_port)],
         ],
     }];
+    // Frames for the host itself (not forwarded) get the same anti-spoofing.
+    br.push(Chain {
+        name: "input".into(),
+        hook: hook("filter", "input", -200),
+        rules: vec![
+            vec![expr::mark_set(0)],
+            vec![expr::ifname_vmap("iifname", &from_port)],
+        ],
+    });
     br.extend(br_chains);
     let established = || vec![expr::ct_state(&["established", "related"]), expr::accept()];
     let mut inet = vec![
@@ -732,6 +743,13 @@ pub(super) fn plan(topo: &Topology, d: &mut DesiredState) {
             ],
         },
     ];
+    // Traffic from a port to the host itself is egress too (Neutron's INPUT jump).
+    let local = Chain {
+        name: "egress-local".into(),
+        hook: hook("filter", "input", 0),
+        rules: inet[1].rules.clone(),
+    };
+    inet.push(local);
     inet.extend(port_chains);
     inet.extend(group_chains.into_iter().map(|(n, r)| chain(n, r)));
     d.host_tables.push(Table {

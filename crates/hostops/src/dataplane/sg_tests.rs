@@ -296,6 +296,13 @@ fn default_group_allows_members_in_and_everything_out() {
         br.chain("forward").unwrap().hook.as_ref().unwrap().priority,
         -200
     );
+    // Traffic to the host itself: same anti-spoofing and egress rules.
+    let input = br.chain("input").unwrap();
+    assert_eq!(input.hook.as_ref().unwrap().hook, "input");
+    assert_eq!(input.rules[1], fwd[1]);
+    let local = inet.chain("egress-local").unwrap();
+    assert_eq!(local.hook.as_ref().unwrap().hook, "input");
+    assert_eq!(local.rules, egress.rules);
 }
 
 #[test]
