@@ -121,7 +121,7 @@ pub const HISTORY: &[VersionEntry] = &[
     v(38, "Add a condition to return HTTPBadRequest if invalid status is provided for listing servers.", false),
     v(39, "Deprecates image-metadata proxy API", false),
     v(40, "Adds simple tenant usage pagination support.", false),
-    v(41, "Return uuid attribute for aggregates.", false),
+    v(41, "Return uuid attribute for aggregates.", true),
     v(42, "In the context of device tagging at instance boot time, re-introduce the tag attribute that, due to bugs, was lost starting with version 2.33 for block devices and starting with version 2.37 for network interfaces.", false),
     v(43, "Deprecate os-hosts API", false),
     v(44, "The servers action addFixedIp, removeFixedIp, addFloatingIp, removeFloatingIp and os-virtual-interfaces APIs are deprecated.", false),

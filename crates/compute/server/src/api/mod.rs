@@ -11,6 +11,7 @@
 //! Each resource module exposes `routes() -> Router<AppState>` with its full paths;
 //! [`api_routes`] merges them.
 
+pub mod aggregate;
 pub mod flavor;
 pub mod host;
 pub mod image;
@@ -116,6 +117,7 @@ pub fn router(compute: Arc<Compute>, validator: Arc<dyn TokenValidator>) -> Rout
 /// Every authenticated `/v2.1/...` route, from each resource module.
 pub fn api_routes() -> Router<AppState> {
     Router::new()
+        .merge(aggregate::routes())
         .merge(flavor::routes())
         .merge(host::routes())
         .merge(image::routes())

@@ -3,6 +3,7 @@
 //! builds it (`{"project_id", "user_id"}`), and calling the datastore. Handlers stay
 //! thin; microversion differences are resolved in `api`, never here.
 
+pub mod aggregate;
 pub mod flavor;
 pub mod host;
 pub mod image_proxy;

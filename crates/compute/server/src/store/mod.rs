@@ -2,6 +2,7 @@
 //! a connection (a pool connection or an open transaction) so the app layer decides
 //! transaction bounds; callers check policy first.
 
+pub mod aggregate;
 pub mod flavor;
 pub mod host;
 pub mod keypair;

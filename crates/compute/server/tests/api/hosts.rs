@@ -311,3 +311,106 @@ async fn removed_apis_are_gone() {
         assert_eq!(v["computeFault"]["code"], 410);
     }
 }
+
+#[tokio::test]
+async fn aggregates_and_zones() {
+    let api = with_host().await;
+    let (st, _) = api
+        .post(
+            "/v2.1/os-aggregates",
+            "alice",
+            json!({"aggregate": {"name": "a"}}),
+        )
+        .await;
+    assert_eq!(st, 403);
+    let (st, v) = api
+        .post(
+            "/v2.1/os-aggregates",
+            "admin",
+            json!({"aggregate": {"name": "agg1", "availability_zone": "zone-a"}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let a = &v["aggregate"];
+    assert!(a.get("hosts").is_none());
+    assert_eq!(a["availability_zone"], "zone-a");
+    let id = a["id"].as_i64().expect("id");
+    let (st, _) = api
+        .post(
+            "/v2.1/os-aggregates",
+            "admin",
+            json!({"aggregate": {"name": "agg1"}}),
+        )
+        .await;
+    assert_eq!(st, 409);
+    let act = format!("/v2.1/os-aggregates/{id}/action");
+    let (st, v) = api
+        .post(&act, "admin", json!({"add_host": {"host": "nope"}}))
+        .await;
+    assert_eq!(st, 404);
+    assert_eq!(
+        fault(&v, "itemNotFound"),
+        "Compute host nope could not be found."
+    );
+    let (st, v) = api
+        .post(&act, "admin", json!({"add_host": {"host": "node1"}}))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["aggregate"]["hosts"], json!(["node1"]));
+    let (st, _) = api
+        .post(&act, "admin", json!({"add_host": {"host": "node1"}}))
+        .await;
+    assert_eq!(st, 409);
+    // The host's zone follows the aggregate.
+    let (_, v) = api.get("/v2.1/os-availability-zone", "alice").await;
+    assert_eq!(v["availabilityZoneInfo"][0]["zoneName"], "zone-a");
+    let (_, v) = api
+        .get("/v2.1/os-services?binary=nova-compute", "admin")
+        .await;
+    assert_eq!(v["services"][0]["zone"], "zone-a");
+    let (st, v) = api
+        .post(
+            &act,
+            "admin",
+            json!({"set_metadata": {"metadata": {"ssd": "true", "availability_zone": null}}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["aggregate"]["metadata"], json!({"ssd": "true"}));
+    let (_, v) = api.get("/v2.1/os-availability-zone", "alice").await;
+    assert_eq!(v["availabilityZoneInfo"][0]["zoneName"], "nova");
+    let (st, v) = api
+        .put(
+            &format!("/v2.1/os-aggregates/{id}"),
+            "admin",
+            json!({"aggregate": {"name": "renamed"}}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["aggregate"]["name"], "renamed");
+    let (st, _) = api
+        .delete(&format!("/v2.1/os-aggregates/{id}"), "admin")
+        .await;
+    assert_eq!(st, 400);
+    let (st, _) = api
+        .post(&act, "admin", json!({"remove_host": {"host": "node1"}}))
+        .await;
+    assert_eq!(st, 200);
+    let (st, _) = api
+        .delete(&format!("/v2.1/os-aggregates/{id}"), "admin")
+        .await;
+    assert_eq!(st, 200);
+    let (st, v) = api.get("/v2.1/os-aggregates", "admin").await;
+    assert_eq!((st, v), (200, json!({"aggregates": []})));
+    // 2.41 shows the uuid.
+    let (_, v) = api
+        .call_v(
+            "2.41",
+            "POST",
+            "/v2.1/os-aggregates",
+            "admin",
+            Some(json!({"aggregate": {"name": "agg2"}})),
+        )
+        .await;
+    assert_eq!(v["aggregate"]["uuid"].as_str().map(str::len), Some(36));
+}
