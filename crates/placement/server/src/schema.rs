@@ -74,3 +74,46 @@ CREATE TABLE allocations (
 CREATE INDEX allocations_provider ON allocations (provider_uuid, resource_class);
 ",
 }];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn migrations_give_the_expected_schema() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = rustack_db::fresh_test_url(dir.path(), "placement_schema")
+            .await
+            .expect("url");
+        let db = rustack_db::Db::connect(&url).await.expect("connect");
+        assert_eq!(db.migrate(MIGRATIONS).await.expect("migrate"), 1);
+        assert_eq!(db.migrate(MIGRATIONS).await.expect("again"), 1);
+        assert_eq!(
+            db.tables().await.expect("tables"),
+            [
+                "allocations",
+                "consumers",
+                "inventories",
+                "provider_aggregates",
+                "provider_traits",
+                "resource_classes",
+                "resource_providers",
+                "schema_migrations",
+                "traits",
+            ]
+        );
+        assert_eq!(
+            db.columns("resource_providers").await.expect("cols"),
+            [
+                "created_at",
+                "generation",
+                "name",
+                "parent_uuid",
+                "root_uuid",
+                "updated_at",
+                "uuid"
+            ]
+        );
+        db.close().await;
+    }
+}

@@ -60,11 +60,12 @@ async fn placement_in_the_cloud() {
         )
         .await
         .expect("inventory");
-    let c = client
-        .allocation_candidates(&CandidateQuery::resources([("VCPU", 2)]))
-        .await
-        .expect("candidates");
+    // The cloud's own compute host registers itself too: ask within our provider's tree.
+    let mut q = CandidateQuery::resources([("VCPU", 2)]);
+    q.in_tree = Some(host.clone());
+    let c = client.allocation_candidates(&q).await.expect("candidates");
     assert_eq!(c.allocation_requests.len(), 1);
+    assert!(c.allocation_requests[0].allocations.contains_key(&host));
     let instance = uuid::Uuid::new_v4().to_string();
     client
         .claim(&instance, &c.allocation_requests[0], "p", "u")
