@@ -6,6 +6,7 @@
 //! binary read the configuration.
 
 pub mod config;
+pub mod extensions;
 pub mod microversion;
 pub mod server;
 

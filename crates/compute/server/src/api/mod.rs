@@ -12,6 +12,7 @@
 //! [`api_routes`] merges them.
 
 pub mod aggregate;
+pub mod extension;
 pub mod flavor;
 pub mod host;
 pub mod image;
@@ -118,6 +119,7 @@ pub fn router(compute: Arc<Compute>, validator: Arc<dyn TokenValidator>) -> Rout
 pub fn api_routes() -> Router<AppState> {
     Router::new()
         .merge(aggregate::routes())
+        .merge(extension::routes())
         .merge(flavor::routes())
         .merge(host::routes())
         .merge(image::routes())

@@ -328,6 +328,13 @@ fn rows() -> Vec<Row> {
             [401, 403, 403, 403, 200],
         ),
         r(
+            "os_compute_api:extensions",
+            "GET",
+            "/v2.1/extensions",
+            None,
+            [401, 200, 200, 200, 200],
+        ),
+        r(
             "os_compute_api:os-aggregates:index",
             "GET",
             "/v2.1/os-aggregates",
@@ -514,6 +521,7 @@ fn every_rule_of_these_areas_has_a_row() {
         "os_compute_api:os-availability-zone",
         "os_compute_api:os-aggregates",
         "compute:aggregates",
+        "os_compute_api:extensions",
     ];
     let covered: BTreeSet<&str> = rows().iter().map(|r| r.rule).collect();
     let missing: Vec<String> = rustack_policy::defaults::compute()

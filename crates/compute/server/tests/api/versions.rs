@@ -124,3 +124,18 @@ async fn microversion_negotiation() {
         "API Version String 2.abc is of invalid format. Must be of format MajorNum.MinorNum."
     );
 }
+
+#[tokio::test]
+async fn extensions() {
+    let api = api().await;
+    let (st, v) = api.get("/v2.1/extensions", "alice").await;
+    assert_eq!(st, 200);
+    let list = v["extensions"].as_array().expect("list");
+    assert!(list.len() > 50);
+    assert!(list.iter().any(|e| e["alias"] == "os-keypairs"));
+    let (st, v) = api.get("/v2.1/extensions/os-keypairs", "alice").await;
+    assert_eq!(st, 200);
+    assert_eq!(v["extension"]["name"], "Keypairs");
+    let (st, _) = api.get("/v2.1/extensions/nope", "alice").await;
+    assert_eq!(st, 404);
+}
