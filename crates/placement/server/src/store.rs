@@ -513,9 +513,11 @@ impl Store {
         if let Some(p) = parent {
             if p != cur.parent_uuid {
                 if cur.parent_uuid.is_some() && !allow_reparenting {
-                    return Err(save_err(
-                        "re-parenting a provider is not currently allowed.",
-                    ));
+                    return Err(save_err(if p.is_none() {
+                        "un-parenting a provider is not currently allowed."
+                    } else {
+                        "re-parenting a provider is not currently allowed."
+                    }));
                 }
                 match &p {
                     None => new_root = uuid.to_string(),

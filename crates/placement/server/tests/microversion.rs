@@ -149,6 +149,23 @@ async fn error_shape() {
     use tower::ServiceExt;
     let resp = a.router.clone().oneshot(req).await.expect("value");
     assert_eq!(resp.status().as_u16(), 415);
+    // An explicit Accept without JSON is 406 on GETs.
+    let req = axum::http::Request::builder()
+        .uri("/resource_providers")
+        .header("x-auth-token", "admin")
+        .header("accept", "text/html")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let resp = a.router.clone().oneshot(req).await.expect("response");
+    assert_eq!(resp.status().as_u16(), 406);
+    let req = axum::http::Request::builder()
+        .uri("/resource_providers")
+        .header("x-auth-token", "admin")
+        .header("accept", "text/html, application/json;q=0.9")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let resp = a.router.clone().oneshot(req).await.expect("response");
+    assert_eq!(resp.status().as_u16(), 200);
     // Unknown route and method.
     assert_eq!(a.call("GET", "/nope", None).await.status, 404);
     let r = a.call("PATCH", "/resource_providers", None).await;

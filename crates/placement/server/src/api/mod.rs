@@ -169,6 +169,16 @@ fn requested_version(headers: &HeaderMap) -> Result<Option<Version>, PlacementEr
 pub async fn microversion_layer(mut req: Request, next: Next) -> Response {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let parsed = requested_version(req.headers());
+    let parsed = parsed.and_then(|v| {
+        if req.method() == Method::GET && !accepts_json(req.headers()) {
+            return Err(PlacementError::new(
+                406,
+                rustack_placement_api::codes::DEFAULT,
+                "Only application/json is provided",
+            ));
+        }
+        Ok(v)
+    });
     let (version, mut resp) = match parsed {
         Ok(v) => {
             let v = v.unwrap_or(Version(0));
@@ -194,6 +204,27 @@ pub async fn microversion_layer(mut req: Request, next: Next) -> Response {
     resp.headers_mut()
         .insert("vary", HeaderValue::from_static("openstack-api-version"));
     resp
+}
+
+/// True unless an explicit `Accept` header rules JSON out (placement's `check_accept`).
+fn accepts_json(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get("accept").and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if accept.trim().is_empty() {
+        return true;
+    }
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f64>().ok())
+                == Some(0.0)
+        });
+        !refused && matches!(media.as_str(), "application/json" | "application/*" | "*/*")
+    })
 }
 
 async fn root() -> Json<Value> {
