@@ -215,16 +215,17 @@ fn access_ip(field: &str, v: &Value, v6: bool) -> R<String> {
     if s.is_empty() {
         return Ok(String::new());
     }
-    let ok = if v6 {
-        s.parse::<Ipv6Addr>().is_ok()
+    // Stored in canonical form, as Nova's IP address fields normalise them
+    // (`0000:...:babe:220.12.22.2` is shown as `::babe:dc0c:1602`).
+    let normal = if v6 {
+        s.parse::<Ipv6Addr>().ok().map(|a| a.to_string())
     } else {
-        s.parse::<Ipv4Addr>().is_ok()
+        s.parse::<Ipv4Addr>().ok().map(|a| a.to_string())
     };
-    if !ok {
+    normal.ok_or_else(|| {
         let kind = if v6 { "ipv6" } else { "ipv4" };
-        return Err(invalid_field(field, v, format!("'{s}' is not a '{kind}'")));
-    }
-    Ok(s.to_string())
+        invalid_field(field, v, format!("'{s}' is not a '{kind}'"))
+    })
 }
 
 fn disk_config(v: &Value) -> R<String> {
@@ -1245,6 +1246,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(u.access_ipv4.as_deref(), Some("1.1.1.1"));
+        assert_eq!(u.access_ipv6.as_deref(), Some("::babe:dc0c:1602"));
+        let u = ServerUpdate::parse(&json!({"server": {"accessIPv6": "0000:0000:0000:0000:0000:babe:220.12.22.2"}}), 1).unwrap();
+        assert_eq!(u.access_ipv6.as_deref(), Some("::babe:dc0c:1602"));
         assert!(ServerUpdate::parse(&json!({"server": {"description": "d"}}), 1).is_err());
         assert_eq!(
             ServerAction::parse(&json!({"reboot": {"type": "HARD"}}), 1).unwrap(),

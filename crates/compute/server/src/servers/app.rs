@@ -901,7 +901,11 @@ impl Servers {
                 if n < 0 {
                     return Err(Error::bad_request("limit param must be positive"));
                 }
-                (n as usize).min(1000)
+                if n == 0 {
+                    1000
+                } else {
+                    (n as usize).min(1000)
+                }
             }
         };
         let changes_since = get("changes-since")
