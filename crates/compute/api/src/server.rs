@@ -5,6 +5,8 @@ pub mod request;
 pub mod state;
 pub mod view;
 
-pub use request::{Invalid, Networks, Rebuild, RequestedNetwork, ServerAction, ServerCreate, ServerUpdate};
+pub use request::{
+    Invalid, Networks, Rebuild, RequestedNetwork, ServerAction, ServerCreate, ServerUpdate,
+};
 pub use state::{Action, TaskState, VmState};
 pub use view::{BodyKind, RenderOptions, ServerView};
