@@ -54,8 +54,16 @@ struct Api {
 }
 
 impl Api {
-    async fn call(&self, m: reqwest::Method, url: String, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
-        let mut r = self.http.request(m, &url).header("x-auth-token", &self.token);
+    async fn call(
+        &self,
+        m: reqwest::Method,
+        url: String,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut r = self
+            .http
+            .request(m, &url)
+            .header("x-auth-token", &self.token);
         if let Some(b) = body {
             r = r.json(&b);
         }
@@ -74,10 +82,18 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn login(http: &Client, url: &str, password: &str) -> anyhow::Result<(String, String, Value)> {
+async fn login(
+    http: &Client,
+    url: &str,
+    password: &str,
+) -> anyhow::Result<(String, String, Value)> {
     let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"name": "Default"}, "password": password}}},
         "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
-    let r = http.post(format!("{url}/v3/auth/tokens")).json(&body).send().await?;
+    let r = http
+        .post(format!("{url}/v3/auth/tokens"))
+        .json(&body)
+        .send()
+        .await?;
     if r.status().as_u16() != 201 {
         bail!("admin login answered {}", r.status());
     }
@@ -88,7 +104,10 @@ async fn login(http: &Client, url: &str, password: &str) -> anyhow::Result<(Stri
         .context("no X-Subject-Token")?
         .to_string();
     let v: Value = r.json().await?;
-    let project = v["token"]["project"]["id"].as_str().unwrap_or_default().to_string();
+    let project = v["token"]["project"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     Ok((token, project, v["token"]["catalog"].clone()))
 }
 
@@ -100,14 +119,24 @@ fn endpoint(catalog: &Value, kind: &str) -> anyhow::Result<String> {
         .filter(|s| s["type"] == kind)
         .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
         .find(|e| e["interface"] == "public")
-        .and_then(|e| e["url"].as_str().map(|u| u.trim_end_matches('/').to_string()))
+        .and_then(|e| {
+            e["url"]
+                .as_str()
+                .map(|u| u.trim_end_matches('/').to_string())
+        })
         .with_context(|| format!("no {kind} endpoint in the catalog"))
 }
 
 async fn wait_active(api: &Api, id: &str, deadline: Duration) -> anyhow::Result<Instant> {
     let start = Instant::now();
     loop {
-        let (st, v) = api.call(reqwest::Method::GET, format!("{}/servers/{id}", api.compute), None).await?;
+        let (st, v) = api
+            .call(
+                reqwest::Method::GET,
+                format!("{}/servers/{id}", api.compute),
+                None,
+            )
+            .await?;
         let status = v["server"]["status"].as_str().unwrap_or("");
         if st == 200 && status == "ACTIVE" {
             return Ok(Instant::now());
@@ -125,10 +154,16 @@ async fn wait_active(api: &Api, id: &str, deadline: Duration) -> anyhow::Result<
 /// Runs the benchmark and prints the figures.
 pub async fn run(a: ComputeArgs) -> anyhow::Result<()> {
     let url = Url::parse(&a.url).context("--url")?;
-    if !matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "::1" | "[::1]")) {
+    if !matches!(
+        url.host_str(),
+        Some("127.0.0.1" | "localhost" | "::1" | "[::1]")
+    ) {
         bail!("--url must be a loopback address");
     }
-    let http = Client::builder().no_proxy().pool_max_idle_per_host(64).build()?;
+    let http = Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(64)
+        .build()?;
     let (token, project, catalog) = login(&http, a.url.trim_end_matches('/'), &a.password).await?;
     let api = Api {
         compute: endpoint(&catalog, "compute")?,
@@ -143,23 +178,49 @@ pub async fn run(a: ComputeArgs) -> anyhow::Result<()> {
     let del = reqwest::Method::DELETE;
     // Unlimited quotas for the admin project (servers and ports).
     let (st, v) = api
-        .call(put.clone(), format!("{}/os-quota-sets/{project}", api.compute), Some(json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1}})))
+        .call(
+            put.clone(),
+            format!("{}/os-quota-sets/{project}", api.compute),
+            Some(json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1}})),
+        )
         .await?;
     if st != 200 {
         bail!("quota update answered {st}: {v}");
     }
-    api.call(put.clone(), format!("{}/v2.0/quotas/{project}", api.network), Some(json!({"quota": {"port": -1}}))).await?;
+    api.call(
+        put.clone(),
+        format!("{}/v2.0/quotas/{project}", api.network),
+        Some(json!({"quota": {"port": -1}})),
+    )
+    .await?;
     // A network big enough, an image, a small flavor.
-    let (_, v) = api.call(post.clone(), format!("{}/v2.0/networks", api.network), Some(json!({"network": {"name": "bench-net"}}))).await?;
-    let net = v["network"]["id"].as_str().context("network create")?.to_string();
+    let (_, v) = api
+        .call(
+            post.clone(),
+            format!("{}/v2.0/networks", api.network),
+            Some(json!({"network": {"name": "bench-net"}})),
+        )
+        .await?;
+    let net = v["network"]["id"]
+        .as_str()
+        .context("network create")?
+        .to_string();
     let (st, v) = api
-        .call(post.clone(), format!("{}/v2.0/subnets", api.network), Some(json!({"subnet": {"network_id": net, "cidr": "10.240.0.0/20", "ip_version": 4}})))
+        .call(
+            post.clone(),
+            format!("{}/v2.0/subnets", api.network),
+            Some(json!({"subnet": {"network_id": net, "cidr": "10.240.0.0/20", "ip_version": 4}})),
+        )
         .await?;
     if st != 201 {
         bail!("subnet create answered {st}: {v}");
     }
     let (_, v) = api
-        .call(post.clone(), format!("{}/v2/images", api.image), Some(json!({"name": "bench-img", "disk_format": "raw", "container_format": "bare"})))
+        .call(
+            post.clone(),
+            format!("{}/v2/images", api.image),
+            Some(json!({"name": "bench-img", "disk_format": "raw", "container_format": "bare"})),
+        )
         .await?;
     let image = v["id"].as_str().context("image create")?.to_string();
     let r = api
@@ -175,12 +236,20 @@ pub async fn run(a: ComputeArgs) -> anyhow::Result<()> {
     }
     let flavor = format!("bench-{}", std::process::id());
     let (st, v) = api
-        .call(post.clone(), format!("{}/flavors", api.compute), Some(json!({"flavor": {"name": flavor, "id": flavor, "vcpus": 1, "ram": 64, "disk": 0}})))
+        .call(
+            post.clone(),
+            format!("{}/flavors", api.compute),
+            Some(
+                json!({"flavor": {"name": flavor, "id": flavor, "vcpus": 1, "ram": 64, "disk": 0}}),
+            ),
+        )
         .await?;
     if st != 200 {
         bail!("flavor create answered {st}: {v}");
     }
-    let rss_before = a.server_pid.and_then(|p| Proc::Pid(p).rss_kib().ok().flatten());
+    let rss_before = a
+        .server_pid
+        .and_then(|p| Proc::Pid(p).rss_kib().ok().flatten());
     // Timed bursts.
     let mut times = Vec::new();
     let mut ids: Vec<String> = Vec::new();
@@ -214,12 +283,30 @@ pub async fn run(a: ComputeArgs) -> anyhow::Result<()> {
     }
     let wall = t_all.elapsed().as_secs_f64();
     times.sort_by(|x, y| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal));
-    let rss_after = a.server_pid.and_then(|p| Proc::Pid(p).rss_kib().ok().flatten());
-    println!("create → ACTIVE, {} servers in bursts of {}:", a.servers, a.burst);
-    println!("  p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms", pct(&times, 50.0), pct(&times, 99.0), pct(&times, 100.0));
-    println!("  {:.1} builds/s end to end ({:.2} s wall)", a.servers as f64 / wall, wall);
+    let rss_after = a
+        .server_pid
+        .and_then(|p| Proc::Pid(p).rss_kib().ok().flatten());
+    println!(
+        "create → ACTIVE, {} servers in bursts of {}:",
+        a.servers, a.burst
+    );
+    println!(
+        "  p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
+        pct(&times, 50.0),
+        pct(&times, 99.0),
+        pct(&times, 100.0)
+    );
+    println!(
+        "  {:.1} builds/s end to end ({:.2} s wall)",
+        a.servers as f64 / wall,
+        wall
+    );
     if let (Some(b), Some(r)) = (rss_before, rss_after) {
-        println!("  control-plane RSS {:.1} MiB before, {:.1} MiB after", b as f64 / 1024.0, r as f64 / 1024.0);
+        println!(
+            "  control-plane RSS {:.1} MiB before, {:.1} MiB after",
+            b as f64 / 1024.0,
+            r as f64 / 1024.0
+        );
     }
     let mut sched = Value::Null;
     if let Some(log) = &a.server_log {
@@ -260,12 +347,20 @@ pub async fn run(a: ComputeArgs) -> anyhow::Result<()> {
             ids.push(r?);
         }
     }
-    let rss_full = a.server_pid.and_then(|p| Proc::Pid(p).rss_kib().ok().flatten());
+    let rss_full = a
+        .server_pid
+        .and_then(|p| Proc::Pid(p).rss_kib().ok().flatten());
     let mut lat = Vec::new();
     let mut count = 0;
     for _ in 0..a.list_requests {
         let t0 = Instant::now();
-        let (st, v) = api.call(get.clone(), format!("{}/servers/detail?limit=1000", api.compute), None).await?;
+        let (st, v) = api
+            .call(
+                get.clone(),
+                format!("{}/servers/detail?limit=1000", api.compute),
+                None,
+            )
+            .await?;
         lat.push(t0.elapsed().as_secs_f64() * 1000.0);
         if st != 200 {
             bail!("list answered {st}");
@@ -273,14 +368,27 @@ pub async fn run(a: ComputeArgs) -> anyhow::Result<()> {
         count = v["servers"].as_array().map(|s| s.len()).unwrap_or(0);
     }
     lat.sort_by(|x, y| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal));
-    println!("GET /servers/detail with {count} servers, {} requests:", a.list_requests);
-    println!("  p50 {:.1} ms   p99 {:.1} ms", pct(&lat, 50.0), pct(&lat, 99.0));
+    println!(
+        "GET /servers/detail with {count} servers, {} requests:",
+        a.list_requests
+    );
+    println!(
+        "  p50 {:.1} ms   p99 {:.1} ms",
+        pct(&lat, 50.0),
+        pct(&lat, 99.0)
+    );
     if let Some(r) = rss_full {
-        println!("  control-plane RSS with {} servers: {:.1} MiB", ids.len(), r as f64 / 1024.0);
+        println!(
+            "  control-plane RSS with {} servers: {:.1} MiB",
+            ids.len(),
+            r as f64 / 1024.0
+        );
     }
     if !a.keep {
         for chunk in ids.chunks(25) {
-            let futs = chunk.iter().map(|id| api.call(del.clone(), format!("{}/servers/{id}", api.compute), None));
+            let futs = chunk
+                .iter()
+                .map(|id| api.call(del.clone(), format!("{}/servers/{id}", api.compute), None));
             for r in futures_join(futs).await {
                 r?;
             }
@@ -288,15 +396,36 @@ pub async fn run(a: ComputeArgs) -> anyhow::Result<()> {
         // Wait for the deletes before removing the network.
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
-            let (_, v) = api.call(get.clone(), format!("{}/servers?name=bench-", api.compute), None).await?;
+            let (_, v) = api
+                .call(
+                    get.clone(),
+                    format!("{}/servers?name=bench-", api.compute),
+                    None,
+                )
+                .await?;
             if v["servers"].as_array().is_none_or(|s| s.is_empty()) || Instant::now() > deadline {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        api.call(del.clone(), format!("{}/v2.0/networks/{net}", api.network), None).await?;
-        api.call(del.clone(), format!("{}/v2/images/{image}", api.image), None).await?;
-        api.call(del.clone(), format!("{}/flavors/{flavor}", api.compute), None).await?;
+        api.call(
+            del.clone(),
+            format!("{}/v2.0/networks/{net}", api.network),
+            None,
+        )
+        .await?;
+        api.call(
+            del.clone(),
+            format!("{}/v2/images/{image}", api.image),
+            None,
+        )
+        .await?;
+        api.call(
+            del.clone(),
+            format!("{}/flavors/{flavor}", api.compute),
+            None,
+        )
+        .await?;
     }
     println!(
         "{}",

@@ -199,14 +199,19 @@ impl NetworkClient {
     }
 
     fn decode<T: for<'de> Deserialize<'de>>(v: Value, what: &str) -> Result<T, Error> {
-        serde_json::from_value(v)
-            .map_err(|e| Error::internal(format!("unexpected {what} body from the network service: {e}")))
+        serde_json::from_value(v).map_err(|e| {
+            Error::internal(format!(
+                "unexpected {what} body from the network service: {e}"
+            ))
+        })
     }
 
     /// `GET /v2.0/{path}` as raw JSON; `Ok(None)` on 404 (for consumers that need whole
     /// documents, such as `network_data.json`).
     pub async fn get_raw(&self, token: &str, path: &str) -> Result<Option<Value>, Error> {
-        let (s, v) = self.call(reqwest::Method::GET, path, token, &[], None).await?;
+        let (s, v) = self
+            .call(reqwest::Method::GET, path, token, &[], None)
+            .await?;
         match s {
             200 => Ok(Some(v)),
             404 => Ok(None),
@@ -251,7 +256,13 @@ impl NetworkClient {
     /// Shows a port; `Ok(None)` when it does not exist.
     pub async fn show_port(&self, token: &str, id: &str) -> Result<Option<Port>, Error> {
         let (s, v) = self
-            .call(reqwest::Method::GET, &format!("ports/{id}"), token, &[], None)
+            .call(
+                reqwest::Method::GET,
+                &format!("ports/{id}"),
+                token,
+                &[],
+                None,
+            )
             .await?;
         match s {
             200 => Ok(Some(Self::decode(v["port"].clone(), "port")?)),
@@ -280,7 +291,13 @@ impl NetworkClient {
     /// Deletes a port; a missing port is success (idempotent undo).
     pub async fn delete_port(&self, token: &str, id: &str) -> Result<(), Error> {
         let (s, v) = self
-            .call(reqwest::Method::DELETE, &format!("ports/{id}"), token, &[], None)
+            .call(
+                reqwest::Method::DELETE,
+                &format!("ports/{id}"),
+                token,
+                &[],
+                None,
+            )
             .await?;
         match s {
             204 | 404 => Ok(()),
@@ -289,12 +306,20 @@ impl NetworkClient {
     }
 
     /// Ports whose `device_id` is `device_id` (a server's NICs).
-    pub async fn list_ports_by_device(&self, token: &str, device_id: &str) -> Result<Vec<Port>, Error> {
+    pub async fn list_ports_by_device(
+        &self,
+        token: &str,
+        device_id: &str,
+    ) -> Result<Vec<Port>, Error> {
         self.list_ports(token, &[("device_id", device_id)]).await
     }
 
     /// Ports matching `query` (Neutron's list filters).
-    pub async fn list_ports(&self, token: &str, query: &[(&str, &str)]) -> Result<Vec<Port>, Error> {
+    pub async fn list_ports(
+        &self,
+        token: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<Port>, Error> {
         let (s, v) = self
             .call(reqwest::Method::GET, "ports", token, query, None)
             .await?;
@@ -307,7 +332,13 @@ impl NetworkClient {
     /// Shows a network; `Ok(None)` when it does not exist.
     pub async fn show_network(&self, token: &str, id: &str) -> Result<Option<Network>, Error> {
         let (s, v) = self
-            .call(reqwest::Method::GET, &format!("networks/{id}"), token, &[], None)
+            .call(
+                reqwest::Method::GET,
+                &format!("networks/{id}"),
+                token,
+                &[],
+                None,
+            )
             .await?;
         match s {
             200 => Ok(Some(Self::decode(v["network"].clone(), "network")?)),
@@ -317,7 +348,11 @@ impl NetworkClient {
     }
 
     /// Networks matching `query` (e.g. `project_id`, `shared=true`).
-    pub async fn list_networks(&self, token: &str, query: &[(&str, &str)]) -> Result<Vec<Network>, Error> {
+    pub async fn list_networks(
+        &self,
+        token: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<Network>, Error> {
         let (s, v) = self
             .call(reqwest::Method::GET, "networks", token, query, None)
             .await?;
@@ -329,7 +364,11 @@ impl NetworkClient {
 
     /// The networks a project may attach servers to without naming one: its own plus
     /// the shared ones, external networks excluded (Nova's `_get_available_networks`).
-    pub async fn available_networks(&self, token: &str, project_id: &str) -> Result<Vec<Network>, Error> {
+    pub async fn available_networks(
+        &self,
+        token: &str,
+        project_id: &str,
+    ) -> Result<Vec<Network>, Error> {
         let mut nets = self
             .list_networks(token, &[("project_id", project_id)])
             .await?;
@@ -354,14 +393,20 @@ impl NetworkClient {
                 reqwest::Method::GET,
                 "security-groups",
                 token,
-                &[("project_id", project_id), ("fields", "id"), ("fields", "name"), ("fields", "project_id")],
+                &[
+                    ("project_id", project_id),
+                    ("fields", "id"),
+                    ("fields", "name"),
+                    ("fields", "project_id"),
+                ],
                 None,
             )
             .await?;
         if s != 200 {
             return Err(Self::fail("a security group list", s, &v));
         }
-        let groups: Vec<SecurityGroup> = Self::decode(v["security_groups"].clone(), "security groups")?;
+        let groups: Vec<SecurityGroup> =
+            Self::decode(v["security_groups"].clone(), "security groups")?;
         if let Some(g) = groups.iter().find(|g| g.id == name_or_id) {
             return Ok(Some(g.clone()));
         }
@@ -390,7 +435,11 @@ mod tests {
         let p: Port = NetworkClient::decode(v, "port").unwrap();
         assert_eq!(p.binding_host_id, "h");
         assert_eq!(p.fixed_ips[0].ip_address, "10.0.0.3");
-        let n: Network = NetworkClient::decode(json!({"id": "n", "name": "net", "router:external": true}), "network").unwrap();
+        let n: Network = NetworkClient::decode(
+            json!({"id": "n", "name": "net", "router:external": true}),
+            "network",
+        )
+        .unwrap();
         assert!(n.external && !n.shared);
     }
 

@@ -1247,7 +1247,11 @@ mod tests {
         .unwrap();
         assert_eq!(u.access_ipv4.as_deref(), Some("1.1.1.1"));
         assert_eq!(u.access_ipv6.as_deref(), Some("::babe:dc0c:1602"));
-        let u = ServerUpdate::parse(&json!({"server": {"accessIPv6": "0000:0000:0000:0000:0000:babe:220.12.22.2"}}), 1).unwrap();
+        let u = ServerUpdate::parse(
+            &json!({"server": {"accessIPv6": "0000:0000:0000:0000:0000:babe:220.12.22.2"}}),
+            1,
+        )
+        .unwrap();
         assert_eq!(u.access_ipv6.as_deref(), Some("::babe:dc0c:1602"));
         assert!(ServerUpdate::parse(&json!({"server": {"description": "d"}}), 1).is_err());
         assert_eq!(
