@@ -21,6 +21,7 @@ pub mod limits;
 pub mod params;
 pub mod quota;
 pub mod server_group;
+pub mod usage;
 pub mod version;
 
 use std::sync::Arc;
@@ -127,6 +128,7 @@ pub fn api_routes() -> Router<AppState> {
         .merge(limits::routes())
         .merge(quota::routes())
         .merge(server_group::routes())
+        .merge(usage::routes())
         .merge(crate::servers::api::routes())
 }
 

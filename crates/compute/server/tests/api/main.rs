@@ -8,4 +8,5 @@ mod hosts;
 mod keypairs;
 mod quotas;
 mod server_groups;
+mod usage;
 mod versions;
