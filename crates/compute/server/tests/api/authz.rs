@@ -328,6 +328,20 @@ fn rows() -> Vec<Row> {
             [401, 403, 403, 403, 200],
         ),
         r(
+            "os_compute_api:os-simple-tenant-usage:list",
+            "GET",
+            "/v2.1/os-simple-tenant-usage",
+            None,
+            [401, 403, 403, 403, 200],
+        ),
+        r(
+            "os_compute_api:os-simple-tenant-usage:show",
+            "GET",
+            "/v2.1/os-simple-tenant-usage/p1",
+            None,
+            [401, 403, 200, 200, 200],
+        ),
+        r(
             "os_compute_api:extensions",
             "GET",
             "/v2.1/extensions",
@@ -522,6 +536,7 @@ fn every_rule_of_these_areas_has_a_row() {
         "os_compute_api:os-aggregates",
         "compute:aggregates",
         "os_compute_api:extensions",
+        "os_compute_api:os-simple-tenant-usage",
     ];
     let covered: BTreeSet<&str> = rows().iter().map(|r| r.rule).collect();
     let missing: Vec<String> = rustack_policy::defaults::compute()
