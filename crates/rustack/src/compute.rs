@@ -35,9 +35,8 @@ pub fn state_dir(cfg: &ComputeConfig, data_dir: &Path) -> PathBuf {
 }
 
 fn on_path(binary: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|p| p.join(binary).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(binary).is_file()))
 }
 
 /// The configured driver: `qemu`, `simulated`, or `auto` (QEMU when
@@ -179,15 +178,23 @@ pub async fn endpoints_from_catalog(
         })
         .await
         .map_err(|e| anyhow::anyhow!("authenticating as nova: {e}"))?;
+    let catalog = client
+        .catalog(&token.id)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the catalog: {e}"))?;
     let find = |kind: &str| -> anyhow::Result<String> {
-        token.body["catalog"]
+        catalog
             .as_array()
             .into_iter()
             .flatten()
             .filter(|s| s["type"] == kind)
             .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
             .find(|e| e["interface"] == "public")
-            .and_then(|e| e["url"].as_str().map(|u| u.trim_end_matches('/').to_owned()))
+            .and_then(|e| {
+                e["url"]
+                    .as_str()
+                    .map(|u| u.trim_end_matches('/').to_owned())
+            })
             .with_context(|| format!("no public {kind} endpoint in the catalog"))
     };
     Ok(ComputeEndpoints {

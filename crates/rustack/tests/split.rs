@@ -1,4 +1,4 @@
-//! Split deployment: identity, image, network and placement each started on their own
+//! Split deployment: identity, image, network, placement and compute each started on their own
 //! (`rustack serve`), the others validating tokens over the Identity API as their
 //! Kolla service users.
 
@@ -120,6 +120,76 @@ async fn services_run_on_their_own() {
         assert_eq!(v["users"].as_array().unwrap().len(), 1, "{user}");
     }
 
+    // Compute finds the others in the catalog (registered as an operator would).
+    for (kind, url) in [
+        ("image", image.url.clone()),
+        ("network", network.url.clone()),
+        ("placement", placement.url.clone()),
+    ] {
+        let r = http
+            .post(format!("{}/v3/services", identity.url))
+            .header("X-Auth-Token", &token)
+            .json(&json!({"service": {"type": kind, "name": kind}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.unwrap();
+        let r = http
+            .post(format!("{}/v3/endpoints", identity.url))
+            .header("X-Auth-Token", &token)
+            .json(
+                &json!({"endpoint": {"service_id": v["service"]["id"], "interface": "public",
+                "url": url, "region_id": "RegionOne"}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let mut compute_cfg = config();
+    compute_cfg.compute.driver = "simulated".into();
+    let compute = serve(ServeOptions {
+        config: compute_cfg,
+        ..opts(ServiceKind::Compute)
+    })
+    .await
+    .unwrap();
+    let r = http
+        .get(format!("{}/v2.1/flavors/42", compute.url))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(format!("{}/v2.1/flavors", compute.url))
+        .header("X-Auth-Token", "bogus")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Its host reports to Placement as the nova user.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = http
+            .get(format!("{}/resource_providers", placement.url))
+            .header("X-Auth-Token", &token)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        if v["resource_providers"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no provider: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    compute.shutdown().await;
     image.shutdown().await;
     network.shutdown().await;
     placement.shutdown().await;

@@ -109,4 +109,24 @@ impl IdentityClient {
             ))),
         }
     }
+
+    /// `GET /v3/auth/catalog` for `token`: the `catalog` array.
+    pub async fn catalog(&self, token: &str) -> Result<Value, Error> {
+        let r = self
+            .http
+            .get(format!("{}/v3/auth/catalog", self.base))
+            .header("x-auth-token", token)
+            .send()
+            .await
+            .map_err(Self::unavailable)?;
+        match r.status().as_u16() {
+            200 => {
+                let v: Value = r.json().await.map_err(Self::unavailable)?;
+                Ok(v["catalog"].clone())
+            }
+            s => Err(Error::unavailable(format!(
+                "identity answered {s} to a catalog request"
+            ))),
+        }
+    }
 }
