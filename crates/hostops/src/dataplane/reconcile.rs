@@ -684,12 +684,13 @@ impl<'a> Reconciler<'a> {
             }
             // Unknown previous content (first pass of this process): nothing to compare.
             if let (Some(old), Some(new)) = (&old_sg, new_sg) {
-                for f in secgroup::flush_filters(old, new, &d.sg_ports) {
-                    if let Some(n) = Self::step(
-                        r,
-                        || format!("delete conntrack entries in {label}"),
-                        self.fw.conntrack_delete(h, &f),
-                    ) {
+                let filters: Vec<ConntrackFilter> = secgroup::flush_filters(old, new, &d.sg_ports)
+                    .into_iter()
+                    .collect();
+                for (f, res) in self.conntrack_delete_all(h, filters) {
+                    if let Some(n) =
+                        Self::step(r, || format!("delete conntrack entries in {label}"), res)
+                    {
                         r.changes.push(Change::ConntrackDelete(label.clone(), f, n));
                     }
                 }
@@ -716,6 +717,32 @@ impl<'a> Reconciler<'a> {
                 ));
             }
         }
+    }
+
+    /// `conntrack -D` for each filter, a few at a time (each is a process; a rule
+    /// removal touches every port of its group), results in the filters' order.
+    fn conntrack_delete_all(
+        &self,
+        ns: Option<&str>,
+        filters: Vec<ConntrackFilter>,
+    ) -> Vec<(ConntrackFilter, Result<u32, HostError>)> {
+        const PARALLEL: usize = 8;
+        let mut out = Vec::with_capacity(filters.len());
+        for chunk in filters.chunks(PARALLEL) {
+            std::thread::scope(|sc| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|f| sc.spawn(move || self.fw.conntrack_delete(ns, f)))
+                    .collect();
+                for (f, h) in chunk.iter().zip(handles) {
+                    let res = h.join().unwrap_or_else(|_| {
+                        Err(HostError::Invalid("conntrack worker panicked".into()))
+                    });
+                    out.push((f.clone(), res));
+                }
+            });
+        }
+        out
     }
 
     fn dhcp(&self, d: &DesiredState, r: &mut ReconcileReport) {
