@@ -9,6 +9,8 @@
 
 #![recursion_limit = "256"]
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod config;
 pub mod schema;
 

@@ -1,11 +1,10 @@
 //! The `/images` proxy (deprecated upstream at 2.36): nova's image API answered from the
 //! Image service, called with the caller's own token so Glance applies its visibility
 //! and policy. Glance's v2 documents are converted to nova's v2.1 image view here.
-//!
-//! TODO-compat: one typed Image API client (crates/image/api `client`) should serve
-//! both this proxy and the servers work; this module speaks the few calls it needs.
+//! Calls go through `rustack_image_api::client::ImageClient`.
 
 use rustack_common::Error;
+use rustack_image_api::client::ImageClient;
 use serde_json::{json, Map, Value};
 
 use super::Compute;
@@ -84,97 +83,36 @@ impl ProxyImage {
     }
 }
 
-fn unavailable(e: reqwest::Error) -> Error {
-    Error::unavailable(format!("The image service is unavailable: {e}"))
-}
-
-async fn check(resp: reqwest::Response, id: Option<&str>) -> Result<reqwest::Response, Error> {
-    let st = resp.status().as_u16();
-    match st {
-        200..=299 => Ok(resp),
-        404 => Err(Error::not_found(match id {
-            Some(id) => format!("Image {id} could not be found."),
-            None => "Image not found.".into(),
-        })),
-        403 => Err(Error::forbidden("Not authorized for image.")),
-        401 => Err(Error::unauthenticated(
-            "The request you have made requires authentication.",
-        )),
-        409 => Err(Error::conflict(
-            resp.text().await.unwrap_or_else(|_| "Conflict".into()),
-        )),
-        400 => Err(Error::bad_request(
-            resp.text().await.unwrap_or_else(|_| "Bad request".into()),
-        )),
-        _ => Err(Error::unavailable(format!(
-            "The image service answered {st}"
-        ))),
-    }
-}
-
 impl Compute {
-    fn image_url(&self) -> Result<String, Error> {
-        self.servers()
+    fn images(&self) -> Result<ImageClient, Error> {
+        let url = self
+            .servers()
             .map(|s| s.cfg.image_url.clone())
-            .ok_or_else(|| Error::unavailable("The image service is not configured."))
+            .ok_or_else(|| Error::unavailable("The image service is not configured."))?;
+        Ok(ImageClient::with_http(&url, self.http.clone()))
     }
 
-    fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-
-    /// Every image the caller may see (Glance pages followed).
+    /// Every image the caller may see.
     pub async fn proxy_image_list(&self, token: &str) -> Result<Vec<ProxyImage>, Error> {
-        let base = self.image_url()?;
-        let mut out = Vec::new();
-        let mut next = Some("/v2/images?limit=1000".to_owned());
-        while let Some(path) = next.take() {
-            let resp = self
-                .http()
-                .get(format!("{base}{path}"))
-                .header("x-auth-token", token)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            let v: Value = check(resp, None).await?.json().await.map_err(unavailable)?;
-            for i in v["images"].as_array().cloned().unwrap_or_default() {
-                out.push(ProxyImage { doc: i });
-            }
-            next = v["next"].as_str().map(str::to_owned);
-        }
-        Ok(out)
+        Ok(self
+            .images()?
+            .list(token)
+            .await?
+            .into_iter()
+            .map(|doc| ProxyImage { doc })
+            .collect())
     }
 
     /// One image.
     pub async fn proxy_image_get(&self, token: &str, id: &str) -> Result<ProxyImage, Error> {
-        let base = self.image_url()?;
-        let resp = self
-            .http()
-            .get(format!("{base}/v2/images/{id}"))
-            .header("x-auth-token", token)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let doc: Value = check(resp, Some(id))
-            .await?
-            .json()
-            .await
-            .map_err(unavailable)?;
-        Ok(ProxyImage { doc })
+        Ok(ProxyImage {
+            doc: self.images()?.get(token, id).await?,
+        })
     }
 
     /// Deletes an image.
     pub async fn proxy_image_delete(&self, token: &str, id: &str) -> Result<(), Error> {
-        let base = self.image_url()?;
-        let resp = self
-            .http()
-            .delete(format!("{base}/v2/images/{id}"))
-            .header("x-auth-token", token)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        check(resp, Some(id)).await?;
-        Ok(())
+        self.images()?.delete(token, id).await
     }
 
     /// Replaces the image's properties with `meta` (`replace`) or merges `meta` into them.
@@ -219,24 +157,7 @@ impl Compute {
         if limit >= 0 && count as i64 > limit {
             return Err(Error::forbidden("Quota exceeded for metadata items."));
         }
-        let base = self.image_url()?;
-        let resp = self
-            .http()
-            .patch(format!("{base}/v2/images/{id}"))
-            .header("x-auth-token", token)
-            .header(
-                "content-type",
-                "application/openstack-images-v2.1-json-patch",
-            )
-            .body(Value::Array(ops).to_string())
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let doc: Value = check(resp, Some(id))
-            .await?
-            .json()
-            .await
-            .map_err(unavailable)?;
+        let doc = self.images()?.patch(token, id, &Value::Array(ops)).await?;
         Ok(ProxyImage { doc })
     }
 
@@ -253,20 +174,13 @@ impl Compute {
                 "Image {id} has no metadata key {key}."
             )));
         }
-        let base = self.image_url()?;
-        let resp = self
-            .http()
-            .patch(format!("{base}/v2/images/{id}"))
-            .header("x-auth-token", token)
-            .header(
-                "content-type",
-                "application/openstack-images-v2.1-json-patch",
+        self.images()?
+            .patch(
+                token,
+                id,
+                &json!([{"op": "remove", "path": format!("/{key}")}]),
             )
-            .body(json!([{"op": "remove", "path": format!("/{key}")}]).to_string())
-            .send()
-            .await
-            .map_err(unavailable)?;
-        check(resp, Some(id)).await?;
+            .await?;
         Ok(())
     }
 }
