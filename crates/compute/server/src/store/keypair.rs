@@ -82,26 +82,44 @@ pub async fn get(
     r.as_ref().map(row).transpose().map_err(db_internal)
 }
 
-/// Inserts a key pair, assigning its id.
+/// Inserts a key pair, assigning its id (max + 1). Outside a transaction: a concurrent
+/// insert that took the same id is retried; [`WriteError::Duplicate`] only when the
+/// user already has a key pair with this name.
 pub async fn insert(c: &mut AnyConnection, k: &KeyPairRow) -> Result<i64, WriteError> {
-    let next: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 AS n FROM key_pairs")
-        .fetch_one(&mut *c)
-        .await
-        .and_then(|r| r.try_get("n"))?;
-    sqlx::query(
-        "INSERT INTO key_pairs (id, user_id, name, type, public_key, fingerprint, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(next)
-    .bind(&k.user_id)
-    .bind(&k.name)
-    .bind(&k.key_type)
-    .bind(&k.public_key)
-    .bind(&k.fingerprint)
-    .bind(&k.created_at)
-    .execute(&mut *c)
-    .await?;
-    Ok(next)
+    let mut attempts = 0;
+    loop {
+        let next: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 AS n FROM key_pairs")
+            .fetch_one(&mut *c)
+            .await
+            .and_then(|r| r.try_get("n"))?;
+        let r = sqlx::query(
+            "INSERT INTO key_pairs (id, user_id, name, type, public_key, fingerprint, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(next)
+        .bind(&k.user_id)
+        .bind(&k.name)
+        .bind(&k.key_type)
+        .bind(&k.public_key)
+        .bind(&k.fingerprint)
+        .bind(&k.created_at)
+        .execute(&mut *c)
+        .await;
+        match r.map_err(WriteError::from) {
+            Ok(_) => return Ok(next),
+            Err(WriteError::Duplicate) => {
+                attempts += 1;
+                let taken = get(c, &k.user_id, &k.name)
+                    .await
+                    .map_err(WriteError::Other)?
+                    .is_some();
+                if taken || attempts >= 10 {
+                    return Err(WriteError::Duplicate);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Deletes a key pair; false if it did not exist.

@@ -103,27 +103,36 @@ pub async fn count(
         .map_err(db_internal)
 }
 
-/// Inserts a group, assigning its internal id.
+/// Inserts a group, assigning its internal id (max + 1; retried when a concurrent
+/// insert took it). Outside a transaction.
 pub async fn insert(c: &mut AnyConnection, g: &ServerGroupRow) -> Result<i64, WriteError> {
-    let next: i64 = sqlx::query("SELECT COALESCE(MAX(internal_id), 0) + 1 AS n FROM server_groups")
-        .fetch_one(&mut *c)
-        .await
-        .and_then(|r| r.try_get("n"))?;
-    sqlx::query(
-        "INSERT INTO server_groups (id, internal_id, name, project_id, user_id, policy, rules, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&g.id)
-    .bind(next)
-    .bind(&g.name)
-    .bind(&g.project_id)
-    .bind(&g.user_id)
-    .bind(&g.policy)
-    .bind(&g.rules)
-    .bind(&g.created_at)
-    .execute(&mut *c)
-    .await?;
-    Ok(next)
+    let mut attempts = 0;
+    loop {
+        let next: i64 =
+            sqlx::query("SELECT COALESCE(MAX(internal_id), 0) + 1 AS n FROM server_groups")
+                .fetch_one(&mut *c)
+                .await
+                .and_then(|r| r.try_get("n"))?;
+        let r = sqlx::query(
+            "INSERT INTO server_groups (id, internal_id, name, project_id, user_id, policy, rules, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&g.id)
+        .bind(next)
+        .bind(&g.name)
+        .bind(&g.project_id)
+        .bind(&g.user_id)
+        .bind(&g.policy)
+        .bind(&g.rules)
+        .bind(&g.created_at)
+        .execute(&mut *c)
+        .await;
+        match r.map_err(WriteError::from) {
+            Ok(_) => return Ok(next),
+            Err(WriteError::Duplicate) if attempts < 10 => attempts += 1,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Deletes a group and its membership rows; false if it did not exist.

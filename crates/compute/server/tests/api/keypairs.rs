@@ -294,3 +294,35 @@ async fn key_pair_quota() {
         .await;
     assert_eq!(st, 200);
 }
+
+#[tokio::test]
+async fn concurrent_imports() {
+    let api = api().await;
+    // Ten different names at once: all succeed with distinct ids.
+    let calls = (0..10).map(|i| {
+        api.post(
+            "/v2.1/os-keypairs",
+            "alice",
+            json!({"keypair": {"name": format!("k{i}"), "public_key": ED25519}}),
+        )
+    });
+    let results = futures::future::join_all(calls).await;
+    assert!(results.iter().all(|(st, _)| *st == 200), "{results:?}");
+    let mut ids = std::collections::BTreeSet::new();
+    for i in 0..10 {
+        let (_, v) = api.get(&format!("/v2.1/os-keypairs/k{i}"), "alice").await;
+        ids.insert(v["keypair"]["id"].as_i64().expect("id"));
+    }
+    assert_eq!(ids.len(), 10);
+    // The same name at once: exactly one wins.
+    let calls = (0..5).map(|_| {
+        api.post(
+            "/v2.1/os-keypairs",
+            "alice",
+            json!({"keypair": {"name": "same", "public_key": ED25519}}),
+        )
+    });
+    let results = futures::future::join_all(calls).await;
+    assert_eq!(results.iter().filter(|(st, _)| *st == 200).count(), 1);
+    assert_eq!(results.iter().filter(|(st, _)| *st == 409).count(), 4);
+}
