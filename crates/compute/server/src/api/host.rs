@@ -136,6 +136,9 @@ async fn service_action(
     let obj = v
         .as_object()
         .ok_or_else(|| Error::bad_request("Malformed request body"))?;
+    if ctx.version.at_least(53) {
+        return service_update_v253(&st, &ctx, &action, obj).await;
+    }
     let allowed: &[&str] = match action.as_str() {
         "enable" | "disable" => &["host", "binary"],
         "disable-log-reason" => &["host", "binary", "disabled_reason"],
@@ -199,11 +202,100 @@ async fn service_action(
     Ok(Json(json!({"service": out})))
 }
 
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+}
+
+/// 2.53: `PUT /os-services/{uuid}` with `status`, `disabled_reason`, `forced_down`.
+async fn service_update_v253(
+    st: &AppState,
+    ctx: &Ctx,
+    id: &str,
+    obj: &Map<String, Value>,
+) -> ApiResult<Json<Value>> {
+    if !is_uuid(id) {
+        return Err(Error::bad_request(format!("Invalid uuid {id}")).into());
+    }
+    params::no_extra_keys(obj, &["status", "disabled_reason", "forced_down"])?;
+    let svc = st.compute.service_by_id(id).await?;
+    if svc.row.binary != "nova-compute" {
+        return Err(Error::bad_request(format!(
+            "Updating a {} service is not supported. Only nova-compute services can be updated.",
+            svc.row.binary
+        ))
+        .into());
+    }
+    let mut disabled = svc.row.disabled;
+    let mut reason = svc.row.disabled_reason.clone();
+    let mut forced = svc.row.forced_down;
+    let mut changed = false;
+    match obj.get("status").map(|v| v.as_str()) {
+        None => {}
+        Some(Some("enabled")) => {
+            if obj
+                .get("disabled_reason")
+                .is_some_and(|r| r.as_str().is_some_and(|r| !r.is_empty()))
+            {
+                return Err(Error::bad_request(
+                    "Specifying 'disabled_reason' with status 'enabled' is invalid.",
+                )
+                .into());
+            }
+            disabled = false;
+            reason = None;
+            changed = true;
+        }
+        Some(Some("disabled")) => {
+            disabled = true;
+            reason = obj
+                .get("disabled_reason")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            changed = true;
+        }
+        Some(_) => {
+            return Err(Error::bad_request(
+                "Invalid input for field/attribute status. Value must be 'enabled' or 'disabled'",
+            )
+            .into())
+        }
+    }
+    if let Some(f) = obj.get("forced_down") {
+        forced = params::body_bool(f)
+            .ok_or_else(|| Error::bad_request("Invalid input for field/attribute forced_down."))?;
+        changed = true;
+    }
+    if !changed {
+        return Err(Error::bad_request(
+            "No updates were requested. Fields 'status' or 'forced_down' should be specified.",
+        )
+        .into());
+    }
+    let svc = st
+        .compute
+        .service_update(&ctx.auth, &svc, disabled, reason.as_deref(), forced)
+        .await?;
+    Ok(Json(json!({"service": service_view(&svc, ctx.version)})))
+}
+
 async fn service_delete(
     State(st): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    if ctx.version.at_least(53) && !is_uuid(&id) {
+        st.compute
+            .authorize(&ctx.auth, "os_compute_api:os-services:delete", &json!({}))?;
+        return Err(Error::bad_request(format!("Invalid uuid {id}")).into());
+    }
     st.compute.service_delete(&ctx.auth, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -297,12 +389,56 @@ fn hv_page(
     }
     hs.truncate(limit);
     let links = (params::param(p, "limit").is_some() && limit > 0 && hs.len() == limit)
-        .then(|| hs.last().map(|h| h.node.id))
+        .then(|| {
+            hs.last().map(|h| {
+                if v.at_least(53) {
+                    h.node.uuid.clone()
+                } else {
+                    h.node.id.to_string()
+                }
+            })
+        })
         .flatten()
         .map(|last| {
             json!([{"rel": "next", "href": format!("{base}/v2.1/{path}?limit={limit}&marker={last}")}])
         });
     Ok((hs, links))
+}
+
+/// 2.53 list filters: `hypervisor_hostname_pattern` (404 when nothing matches).
+fn hv_filter(hs: Vec<Hypervisor>, p: &Params, v: ApiVersion) -> Result<Vec<Hypervisor>, Error> {
+    match params::param(p, "hypervisor_hostname_pattern").filter(|_| v.at_least(53)) {
+        None => Ok(hs),
+        Some(pat) => {
+            let hs: Vec<Hypervisor> = hs
+                .into_iter()
+                .filter(|h| h.node.hypervisor_hostname.contains(pat))
+                .collect();
+            if hs.is_empty() {
+                return Err(Error::not_found(format!(
+                    "No hypervisor matching '{pat}' could be found."
+                )));
+            }
+            Ok(hs)
+        }
+    }
+}
+
+/// 2.53 `with_servers=true`.
+fn with_servers(p: &Params, v: ApiVersion) -> bool {
+    v.at_least(53)
+        && params::param(p, "with_servers")
+            .and_then(params::strict_bool)
+            .unwrap_or(false)
+}
+
+async fn add_servers(st: &AppState, h: &Hypervisor, m: &mut Value) -> ApiResult<()> {
+    let servers = st.compute.host_servers(&h.node.host).await?;
+    m["servers"] = json!(servers
+        .iter()
+        .map(|(uuid, name)| json!({"uuid": uuid, "name": name}))
+        .collect::<Vec<_>>());
+    Ok(())
 }
 
 async fn hv_list(
@@ -315,11 +451,17 @@ async fn hv_list(
         .compute
         .hypervisor_list(&ctx.auth, "os_compute_api:os-hypervisors:list")
         .await?;
+    let hs = hv_filter(hs, &p, ctx.version)?;
     let (hs, links) = hv_page(hs, &p, ctx.version, &base_url(&headers), "os-hypervisors")?;
-    let mut body = json!({"hypervisors": hs
-        .iter()
-        .map(|h| Value::Object(hv_brief(h, ctx.version)))
-        .collect::<Vec<_>>()});
+    let mut items = Vec::with_capacity(hs.len());
+    for h in &hs {
+        let mut m = Value::Object(hv_brief(h, ctx.version));
+        if with_servers(&p, ctx.version) {
+            add_servers(&st, h, &mut m).await?;
+        }
+        items.push(m);
+    }
+    let mut body = json!({ "hypervisors": items });
     if let Some(l) = links {
         body["hypervisors_links"] = l;
     }
@@ -336,6 +478,7 @@ async fn hv_detail(
         .compute
         .hypervisor_list(&ctx.auth, "os_compute_api:os-hypervisors:list-detail")
         .await?;
+    let hs = hv_filter(hs, &p, ctx.version)?;
     let (hs, links) = hv_page(
         hs,
         &p,
@@ -343,10 +486,15 @@ async fn hv_detail(
         &base_url(&headers),
         "os-hypervisors/detail",
     )?;
-    let mut body = json!({"hypervisors": hs
-        .iter()
-        .map(|h| hv_full(h, ctx.version))
-        .collect::<Vec<_>>()});
+    let mut items = Vec::with_capacity(hs.len());
+    for h in &hs {
+        let mut m = hv_full(h, ctx.version);
+        if with_servers(&p, ctx.version) {
+            add_servers(&st, h, &mut m).await?;
+        }
+        items.push(m);
+    }
+    let mut body = json!({ "hypervisors": items });
     if let Some(l) = links {
         body["hypervisors_links"] = l;
     }
@@ -366,6 +514,9 @@ async fn gone() -> axum::response::Response {
 
 async fn find_hv(st: &AppState, ctx: &Ctx, rule: &str, id: &str) -> ApiResult<Hypervisor> {
     let hs = st.compute.hypervisor_list(&ctx.auth, rule).await?;
+    if ctx.version.at_least(53) && !is_uuid(id) {
+        return Err(Error::bad_request(format!("Invalid uuid {id}")).into());
+    }
     hs.into_iter()
         .find(|h| h.node.uuid == id || h.node.id.to_string() == id)
         .ok_or_else(|| {
@@ -377,9 +528,14 @@ async fn hv_show(
     State(st): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
+    Query(p): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     let h = find_hv(&st, &ctx, "os_compute_api:os-hypervisors:show", &id).await?;
-    Ok(Json(json!({"hypervisor": hv_full(&h, ctx.version)})))
+    let mut m = hv_full(&h, ctx.version);
+    if with_servers(&p, ctx.version) {
+        add_servers(&st, &h, &mut m).await?;
+    }
+    Ok(Json(json!({ "hypervisor": m })))
 }
 
 /// `uptime`-style text from /proc/uptime and /proc/loadavg.
@@ -449,6 +605,9 @@ async fn matching(
     rule: &str,
     pattern: &str,
 ) -> ApiResult<Vec<Hypervisor>> {
+    if ctx.version.at_least(53) {
+        return Err(Error::not_found("The resource could not be found.").into());
+    }
     let hs: Vec<Hypervisor> = st
         .compute
         .hypervisor_list(&ctx.auth, rule)

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -12,7 +13,7 @@ use rustack_common::Error;
 use serde_json::{json, Map, Value};
 
 use super::params::{self, Params};
-use super::{AppState, Ctx};
+use super::{base_url, AppState, Ctx};
 use crate::error::ApiResult;
 
 /// Routes.
@@ -56,16 +57,53 @@ fn period(p: &Params) -> Result<(DateTime<Utc>, DateTime<Utc>, bool), Error> {
 }
 
 /// Usage summaries per project (`project` = one project only).
+/// One page of instances (2.40 `limit`/`marker` by instance uuid).
+#[derive(Clone, Debug, Default)]
+struct Page {
+    limit: Option<usize>,
+    marker: Option<String>,
+}
+
+/// Usage summaries per project (`project` = one project only) and the uuid of the last
+/// instance counted when the page is full (for the next link).
 async fn usages(
     st: &AppState,
     project: Option<&str>,
     start: DateTime<Utc>,
     stop: DateTime<Utc>,
     detailed: bool,
-) -> Result<Vec<Value>, Error> {
+    page: &Page,
+) -> Result<(Vec<Value>, Option<String>), Error> {
     let mut c = st.compute.conn().await?;
-    let instances = crate::servers::store::list_instances(&mut c, project, None, true).await?;
+    let mut instances = crate::servers::store::list_instances(&mut c, project, None, true).await?;
     drop(c);
+    // Oldest first, as nova's window query pages them.
+    instances.reverse();
+    instances.retain(|i| {
+        let launched = i
+            .launched_at
+            .as_deref()
+            .and_then(rustack_common::time::parse_iso);
+        let terminated = i
+            .terminated_at
+            .as_deref()
+            .and_then(rustack_common::time::parse_iso);
+        launched.is_some_and(|l| l < stop) && !terminated.is_some_and(|t| t <= start)
+    });
+    if let Some(m) = &page.marker {
+        let pos = instances
+            .iter()
+            .position(|i| &i.uuid == m)
+            .ok_or_else(|| Error::bad_request(format!("Marker {m} could not be found.")))?;
+        instances.drain(..=pos);
+    }
+    let mut next = None;
+    if let Some(l) = page.limit {
+        instances.truncate(l);
+        if l > 0 && instances.len() == l {
+            next = instances.last().map(|i| i.uuid.clone());
+        }
+    }
     let now = Utc::now();
     let mut out: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -133,15 +171,43 @@ async fn usages(
             }
         }
     }
-    Ok(order
-        .into_iter()
-        .filter_map(|p| out.remove(&p).map(Value::Object))
-        .collect())
+    Ok((
+        order
+            .into_iter()
+            .filter_map(|p| out.remove(&p).map(Value::Object))
+            .collect(),
+        next,
+    ))
+}
+
+fn page(p: &Params, v: rustack_compute_api::ApiVersion) -> Result<Page, Error> {
+    if !v.at_least(40) {
+        return Ok(Page::default());
+    }
+    let (limit, marker) = params::limit_and_marker(p)?;
+    Ok(Page {
+        limit: Some(limit),
+        marker,
+    })
+}
+
+fn next_link(base: &str, path: &str, p: &Params, limit: Option<usize>, last: &str) -> Value {
+    let mut q: Vec<String> = p
+        .iter()
+        .filter(|(k, _)| k != "marker" && k != "limit")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if let Some(l) = limit {
+        q.push(format!("limit={l}"));
+    }
+    q.push(format!("marker={last}"));
+    json!([{"rel": "next", "href": format!("{base}/v2.1/{path}?{}", q.join("&"))}])
 }
 
 async fn list(
     State(st): State<AppState>,
     ctx: Ctx,
+    headers: HeaderMap,
     Query(p): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     st.compute.authorize(
@@ -150,13 +216,25 @@ async fn list(
         &json!({}),
     )?;
     let (start, stop, detailed) = period(&p)?;
-    let u = usages(&st, None, start, stop, detailed).await?;
-    Ok(Json(json!({"tenant_usages": u})))
+    let pg = page(&p, ctx.version)?;
+    let (u, last) = usages(&st, None, start, stop, detailed, &pg).await?;
+    let mut body = json!({ "tenant_usages": u });
+    if let Some(last) = last {
+        body["tenant_usages_links"] = next_link(
+            &base_url(&headers),
+            "os-simple-tenant-usage",
+            &p,
+            pg.limit,
+            &last,
+        );
+    }
+    Ok(Json(body))
 }
 
 async fn show(
     State(st): State<AppState>,
     ctx: Ctx,
+    headers: HeaderMap,
     Path(tenant): Path<String>,
     Query(p): Query<Params>,
 ) -> ApiResult<Json<Value>> {
@@ -166,8 +244,17 @@ async fn show(
         &json!({"project_id": tenant}),
     )?;
     let (start, stop, _) = period(&p)?;
-    let u = usages(&st, Some(&tenant), start, stop, true).await?;
-    Ok(Json(
-        json!({"tenant_usage": u.into_iter().next().unwrap_or_else(|| json!({}))}),
-    ))
+    let pg = page(&p, ctx.version)?;
+    let (u, last) = usages(&st, Some(&tenant), start, stop, true, &pg).await?;
+    let mut body = json!({"tenant_usage": u.into_iter().next().unwrap_or_else(|| json!({}))});
+    if let Some(last) = last {
+        body["tenant_usage_links"] = next_link(
+            &base_url(&headers),
+            &format!("os-simple-tenant-usage/{tenant}"),
+            &p,
+            pg.limit,
+            &last,
+        );
+    }
+    Ok(Json(body))
 }

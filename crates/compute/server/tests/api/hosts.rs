@@ -414,3 +414,126 @@ async fn aggregates_and_zones() {
         .await;
     assert_eq!(v["aggregate"]["uuid"].as_str().map(str::len), Some(36));
 }
+
+#[tokio::test]
+async fn services_and_hypervisors_by_uuid_at_2_53() {
+    let api = with_host().await;
+    let (_, v) = api
+        .call_v(
+            "2.53",
+            "GET",
+            "/v2.1/os-services?binary=nova-compute",
+            "admin",
+            None,
+        )
+        .await;
+    let id = v["services"][0]["id"].as_str().expect("uuid id").to_owned();
+    assert_eq!(id.len(), 36);
+    let put = |body: serde_json::Value| {
+        let path = format!("/v2.1/os-services/{id}");
+        let api = &api;
+        async move { api.call_v("2.53", "PUT", &path, "admin", Some(body)).await }
+    };
+    let (st, v) = put(json!({"status": "disabled", "disabled_reason": "maint"})).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["service"]["status"], "disabled");
+    assert_eq!(v["service"]["disabled_reason"], "maint");
+    assert_eq!(v["service"]["id"], id.as_str());
+    let (st, v) = put(json!({"status": "enabled", "disabled_reason": "x"})).await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = put(json!({})).await;
+    assert_eq!(st, 400);
+    assert_eq!(
+        fault(&v, "badRequest"),
+        "No updates were requested. Fields 'status' or 'forced_down' should be specified."
+    );
+    let (st, v) = put(json!({"status": "enabled", "forced_down": true})).await;
+    assert_eq!(st, 200);
+    assert_eq!(v["service"]["forced_down"], true);
+    assert_eq!(v["service"]["state"], "down");
+    let (st, _) = api
+        .call_v(
+            "2.53",
+            "PUT",
+            "/v2.1/os-services/enable",
+            "admin",
+            Some(json!({"status": "enabled"})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    let (st, _) = api
+        .call_v("2.53", "DELETE", "/v2.1/os-services/1", "admin", None)
+        .await;
+    assert_eq!(st, 400);
+    // Scheduler services may not be updated.
+    let (_, v) = api
+        .call_v(
+            "2.53",
+            "GET",
+            "/v2.1/os-services?binary=nova-scheduler",
+            "admin",
+            None,
+        )
+        .await;
+    let sched = v["services"][0]["id"].as_str().expect("id").to_owned();
+    let (st, _) = api
+        .call_v(
+            "2.53",
+            "PUT",
+            &format!("/v2.1/os-services/{sched}"),
+            "admin",
+            Some(json!({"status": "disabled"})),
+        )
+        .await;
+    assert_eq!(st, 400);
+
+    // Hypervisors: uuid ids, hostname pattern, with_servers; search/servers are gone.
+    let (st, v) = api
+        .call_v(
+            "2.53",
+            "GET",
+            "/v2.1/os-hypervisors?hypervisor_hostname_pattern=node&with_servers=true",
+            "admin",
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let hv = v["hypervisors"][0].clone();
+    let hid = hv["id"].as_str().expect("uuid").to_owned();
+    assert_eq!(hv["servers"], json!([]));
+    let (st, _) = api
+        .call_v(
+            "2.53",
+            "GET",
+            "/v2.1/os-hypervisors?hypervisor_hostname_pattern=zzz",
+            "admin",
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+    let (st, v) = api
+        .call_v(
+            "2.53",
+            "GET",
+            &format!("/v2.1/os-hypervisors/{hid}"),
+            "admin",
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["hypervisor"]["id"], hid.as_str());
+    let (st, _) = api
+        .call_v("2.53", "GET", "/v2.1/os-hypervisors/1", "admin", None)
+        .await;
+    assert_eq!(st, 400);
+    let (st, _) = api
+        .call_v(
+            "2.53",
+            "GET",
+            "/v2.1/os-hypervisors/node1/search",
+            "admin",
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+}

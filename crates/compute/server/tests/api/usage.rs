@@ -166,3 +166,63 @@ async fn volume_attachments_without_block_storage() {
         .await;
     assert_eq!(st, 404);
 }
+
+#[tokio::test]
+async fn tenant_usage_paging_at_2_40() {
+    let api = api().await;
+    api.compute.serve_microversions_up_to_for_tests(104);
+    for (i, t) in ["10", "11", "12"].iter().enumerate() {
+        seed(
+            &api,
+            &format!("0000000{i}-0000-0000-0000-000000000000"),
+            "p1",
+            &format!("2026-01-01T{t}:00:00Z"),
+            None,
+        )
+        .await;
+    }
+    let q = "start=2026-01-01T00:00:00&end=2026-01-02T00:00:00";
+    let (st, v) = api
+        .call_v(
+            "2.40",
+            "GET",
+            &format!("/v2.1/os-simple-tenant-usage/p1?{q}&limit=2"),
+            "alice",
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["tenant_usage"]["server_usages"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let next = v["tenant_usage_links"][0]["href"].as_str().expect("next");
+    assert!(
+        next.ends_with("limit=2&marker=00000001-0000-0000-0000-000000000000"),
+        "{next}"
+    );
+    let (_, v) = api
+        .call_v(
+            "2.40",
+            "GET",
+            &format!("/v2.1/os-simple-tenant-usage/p1?{q}&limit=2&marker=00000001-0000-0000-0000-000000000000"),
+            "alice",
+            None,
+        )
+        .await;
+    assert_eq!(
+        v["tenant_usage"]["server_usages"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert!(v.get("tenant_usage_links").is_none());
+    let (st, _) = api
+        .call_v(
+            "2.40",
+            "GET",
+            "/v2.1/os-simple-tenant-usage?marker=nope",
+            "admin",
+            None,
+        )
+        .await;
+    assert_eq!(st, 400);
+}
