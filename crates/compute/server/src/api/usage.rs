@@ -88,7 +88,7 @@ async fn usages(
             .terminated_at
             .as_deref()
             .and_then(rustack_common::time::parse_iso);
-        launched.is_some_and(|l| l < stop) && !terminated.is_some_and(|t| t <= start)
+        launched.is_some_and(|l| l < stop) && terminated.is_none_or(|t| t > start)
     });
     if let Some(m) = &page.marker {
         let pos = instances
