@@ -3,6 +3,13 @@
 # API, API only (no data plane yet); not a timed test.
 #
 # usage: scripts/bench-network.sh [PORTS] [CONCURRENCY]   (default 500 ports, 1 and 8)
+#        scripts/bench-network.sh --agent
+#
+# --agent runs the network agent benchmark instead (crates/network/agent/tests/
+# bench_agent.rs, release build): port creates API-only vs with the agent wiring
+# them, create-to-lease latency on the real data plane, and the time a fresh agent
+# takes to converge 500 ports (cold host and restart); the real-kernel figures need
+# root and stay inside namespaces the benchmark creates.
 #
 # Starts target/release/rustack up on a fresh data dir and free ports, creates a network
 # with a /16 subnet as admin, then creates PORTS ports sequentially and PORTS ports with
@@ -11,6 +18,11 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ "${1:-}" == --agent ]]; then
+  cd "$ROOT"
+  [[ "$(id -u)" == 0 ]] && export RUSTACK_HOST_TESTS=1
+  exec cargo test -q --release -p rustack-network-agent --test bench_agent -- --ignored --nocapture
+fi
 PORTS="${1:-500}"
 CONC="${2:-8}"
 BIN="$ROOT/target/release/rustack"
@@ -28,6 +40,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 IDP="$(free_port)"
 IMP="$(free_port)"
 NP="$(free_port)"
+# API only: never the host data plane, even as root (--agent measures that, contained).
+mkdir -p "$WORK/data"
+printf '[network]\ndata_plane = "off"\n' > "$WORK/data/rustack.toml"
 "$BIN" up --data-dir "$WORK/data" --identity-port "$IDP" --image-port "$IMP" --network-port "$NP" >"$WORK/up.log" 2>&1 &
 PID=$!
 for _ in $(seq 100); do
