@@ -94,6 +94,39 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 
 /// The whole Compute API.
 pub fn router(compute: Arc<Compute>, validator: Arc<dyn TokenValidator>) -> Router {
+    use tower::ServiceExt;
+    // Nova also serves every URL with the project id after the version
+    // (`/v2.1/{project_id}/servers`, what older catalogs carry): strip it before routing.
+    let inner = routes(compute, validator).map_request(strip_project_id);
+    Router::new().fallback_service(inner)
+}
+
+/// `/v2.1/<32 hex>/rest` → `/v2.1/rest` (keystone project ids are 32 hex characters;
+/// no collection name looks like one).
+fn strip_project_id(mut req: Request) -> Request {
+    let path = req.uri().path();
+    let Some(rest) = path.strip_prefix("/v2.1/") else {
+        return req;
+    };
+    let (first, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    if first.len() != 32 || !first.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return req;
+    }
+    let mut new = format!("/v2.1/{tail}");
+    if tail.is_empty() {
+        new.pop();
+    }
+    if let Some(q) = req.uri().query() {
+        new.push('?');
+        new.push_str(q);
+    }
+    if let Ok(uri) = new.parse() {
+        *req.uri_mut() = uri;
+    }
+    req
+}
+
+fn routes(compute: Arc<Compute>, validator: Arc<dyn TokenValidator>) -> Router {
     let state = AppState { compute, validator };
     Router::new()
         .route("/", get(version::versions))

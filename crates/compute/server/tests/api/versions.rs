@@ -139,3 +139,27 @@ async fn extensions() {
     let (st, _) = api.get("/v2.1/extensions/nope", "alice").await;
     assert_eq!(st, 404);
 }
+
+#[tokio::test]
+async fn project_id_in_urls() {
+    let api = api().await;
+    let pid = "0123456789abcdef0123456789abcdef";
+    let (st, v) = api
+        .get(&format!("/v2.1/{pid}/os-availability-zone"), "alice")
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let r = api
+        .req(
+            "GET",
+            &format!("/v2.1/{pid}/limits?tenant_id=p1"),
+            Some("admin"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("x-compute-request-id").starts_with("req-"));
+    // Not a project id: routed as is.
+    let (st, _) = api.get("/v2.1/not-a-project/flavors", "alice").await;
+    assert_eq!(st, 404);
+}
