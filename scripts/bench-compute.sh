@@ -2,8 +2,9 @@
 # Compute benchmark on a fresh all-in-one cloud with the simulated driver:
 #   1. builds rustack and rustack-bench (release);
 #   2. starts `rustack up` on a new temp data dir (127.0.0.1, ports from $PORT, default
-#      15100) with `[compute] driver = "simulated"` and a vCPU allocation ratio that
-#      lets the simulated host (64 vCPUs) hold 1,000 one-vCPU servers;
+#      15100) with `[compute] driver = "simulated"`, a vCPU allocation ratio that lets
+#      the simulated host (64 vCPUs) hold 1,000 one-vCPU servers, and the host data
+#      plane off (the control plane is measured; the network agent's memory is not);
 #   3. runs `rustack-bench compute` (200 servers in bursts of 10: time to ACTIVE p50/p99,
 #      builds/s, scheduler decisions/s from the `scheduler stats` log line, RSS; then
 #      GET /servers/detail with 1,000 servers p50/p99). Extra arguments go to
@@ -42,9 +43,12 @@ cat > "$DATA/rustack.toml" <<TOML
 [compute]
 driver = "simulated"
 cpu_allocation_ratio = 16.0
+
+[network]
+data_plane = "off"
 TOML
 LOG=$DATA/rustack.log
-"$RUSTACK" up --data-dir "$DATA" --config "$DATA/rustack.toml" --bind 127.0.0.1 \
+NO_COLOR=1 "$RUSTACK" up --data-dir "$DATA" --config "$DATA/rustack.toml" --bind 127.0.0.1 \
     --identity-port "$PORT" --image-port $((PORT + 1)) --network-port $((PORT + 2)) \
     --placement-port $((PORT + 3)) --compute-port $((PORT + 4)) >"$LOG" 2>&1 &
 PID=$!

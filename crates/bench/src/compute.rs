@@ -311,7 +311,18 @@ pub async fn run(a: ComputeArgs) -> anyhow::Result<()> {
     let mut sched = Value::Null;
     if let Some(log) = &a.server_log {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        if let Some(line) = text.lines().rev().find(|l| l.contains("scheduler stats")) {
+        // Strip ANSI colour codes (a log written without NO_COLOR).
+        let mut plain = String::with_capacity(text.len());
+        let mut in_esc = false;
+        for ch in text.chars() {
+            match (in_esc, ch) {
+                (false, '\u{1b}') => in_esc = true,
+                (true, 'm') => in_esc = false,
+                (true, _) => {}
+                (false, c) => plain.push(c),
+            }
+        }
+        if let Some(line) = plain.lines().rev().find(|l| l.contains("scheduler stats")) {
             let field = |k: &str| -> Option<f64> {
                 line.split_whitespace()
                     .find_map(|w| w.strip_prefix(&format!("{k}=")))
@@ -319,8 +330,16 @@ pub async fn run(a: ComputeArgs) -> anyhow::Result<()> {
             };
             if let (Some(d), Some(us)) = (field("decisions"), field("decision_us_total")) {
                 let rate = if us > 0.0 { d / (us / 1e6) } else { 0.0 };
-                println!("  scheduler: {d} decisions, {:.2} ms each, {:.0} decisions/s (candidates + filters + weigh + claim)", us / d / 1000.0, rate);
-                sched = json!({"decisions": d, "decisions_per_s": rate});
+                println!(
+                    "  scheduler: {d} decisions, {:.1} ms each under {}-way concurrency \
+                     (candidates + filters + weigh + claim over HTTP), {:.0}/s serial-equivalent, \
+                     {:.0}/s achieved",
+                    us / d / 1000.0,
+                    a.burst,
+                    rate,
+                    a.servers as f64 / wall
+                );
+                sched = json!({"decisions": d, "mean_ms": us / d / 1000.0, "serial_per_s": rate, "achieved_per_s": a.servers as f64 / wall});
             }
         }
     }

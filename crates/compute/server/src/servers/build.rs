@@ -83,6 +83,17 @@ impl Servers {
             let _g = lock.lock().await;
             me.build(&uuid, action_id, &admin_pass, &flag).await;
             me.builds.lock().remove(&uuid);
+            // A delete that raced with the end of the build (flag set after the last
+            // check): finish it here, still under the server's lock.
+            if flag.load(Ordering::SeqCst) {
+                if let Ok(Some(i)) = me.reload(&uuid).await {
+                    if !i.deleted {
+                        if let Err(e) = me.destroy_everything(&uuid).await {
+                            tracing::error!(instance.id = %uuid, error = %e, "delete after the build failed");
+                        }
+                    }
+                }
+            }
         });
     }
 
