@@ -48,10 +48,56 @@ fn find_command(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Where one process per host holds the data plane (two agents on one host would each
+/// remove the other's bridges and namespaces as stale).
+const HOST_LOCK_PATH: &str = "/run/rustack/network-agent.lock";
+
+static HOST_LOCK: std::sync::OnceLock<nix::fcntl::Flock<std::fs::File>> =
+    std::sync::OnceLock::new();
+
+/// Takes this host's data-plane lock for the life of the process.
+fn take_host_lock() -> Result<(), String> {
+    if HOST_LOCK.get().is_some() {
+        return Ok(());
+    }
+    let l = lock_file(Path::new(HOST_LOCK_PATH))?;
+    let _ = HOST_LOCK.set(l);
+    Ok(())
+}
+
+/// An exclusive `flock` on `path` (created if needed), without waiting.
+fn lock_file(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        if e == nix::errno::Errno::EWOULDBLOCK {
+            format!(
+                "another rustack process runs the network data plane on this host ({} is locked)",
+                path.display()
+            )
+        } else {
+            format!("cannot lock {}: {e}", path.display())
+        }
+    })
+}
+
 /// Decides from `[network] data_plane` whether to run the data plane here: `Ok(false)`
-/// after logging why not (auto), an error when `on` cannot be honoured.
+/// after logging why not (auto), an error when `on` cannot be honoured. Running it takes
+/// the host's data-plane lock (one agent per host).
 pub fn decide(cfg: &NetworkConfig) -> anyhow::Result<bool> {
-    match (cfg.data_plane, unavailable_reason()) {
+    let reason = match cfg.data_plane {
+        DataPlaneMode::Off => None,
+        _ => unavailable_reason().or_else(|| take_host_lock().err()),
+    };
+    match (cfg.data_plane, reason) {
         (DataPlaneMode::Off, _) => Ok(false),
         (_, None) => Ok(true),
         (DataPlaneMode::Auto, Some(reason)) => {
@@ -155,4 +201,30 @@ pub fn neutron_password(
         .get("neutron_keystone_password")
         .cloned()
         .context("passwords.yml lacks neutron_keystone_password")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_data_plane_per_host() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("run/network-agent.lock");
+        let held = lock_file(&path).expect("first lock");
+        let e = lock_file(&path).expect_err("second lock refused");
+        assert!(e.contains("another rustack process"), "{e}");
+        drop(held);
+        assert!(lock_file(&path).is_ok(), "free again once released");
+    }
+
+    #[test]
+    fn off_never_runs_and_never_locks() {
+        let cfg = NetworkConfig {
+            data_plane: DataPlaneMode::Off,
+            ..NetworkConfig::default()
+        };
+        assert!(!decide(&cfg).expect("off is fine"));
+        assert!(HOST_LOCK.get().is_none());
+    }
 }
