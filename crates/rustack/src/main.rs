@@ -211,6 +211,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  identity   {}/v3", running.identity_url);
             println!("  image      {}/v2", running.image_url);
             println!("  network    {}/v2.0", running.network_url);
+            println!(
+                "  data plane {}",
+                if running.data_plane {
+                    "on (network agent in this process)"
+                } else {
+                    "off (API only)"
+                }
+            );
             println!("  placement  {}", running.placement_url);
             println!("  compute    {}/v2.1", running.compute_url);
             if let Some(id) = &running.public_network_id {
