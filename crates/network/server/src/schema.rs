@@ -12,10 +12,11 @@
 use rustack_db::Migration;
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "network_initial",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "network_initial",
+        sql: r#"
 CREATE TABLE networks (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, revision_number BIGINT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE segments (network_type TEXT NOT NULL, physical_network TEXT NOT NULL, segmentation_id BIGINT NOT NULL, network_id TEXT NOT NULL, PRIMARY KEY (network_type, physical_network, segmentation_id));
 CREATE TABLE subnets (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, network_id TEXT NOT NULL, revision_number BIGINT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
@@ -33,13 +34,15 @@ CREATE INDEX security_group_rules_sg ON security_group_rules (security_group_id)
 CREATE TABLE subnetpools (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, revision_number BIGINT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE quotas (project_id TEXT NOT NULL, resource TEXT NOT NULL, hard_limit BIGINT NOT NULL, PRIMARY KEY (project_id, resource));
 "#,
-}, Migration {
-    version: 2,
-    name: "network_agents",
-    sql: r#"
+    },
+    Migration {
+        version: 2,
+        name: "network_agents",
+        sql: r#"
 CREATE TABLE agents (id TEXT PRIMARY KEY, agent_type TEXT NOT NULL, host TEXT NOT NULL, body TEXT NOT NULL, UNIQUE (agent_type, host));
 "#,
-}];
+    },
+];
 
 #[cfg(test)]
 mod tests {

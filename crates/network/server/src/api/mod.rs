@@ -221,7 +221,9 @@ async fn agent_show(
     Path(id): Path<String>,
 ) -> NResult<Json<Value>> {
     let ctx = auth(&st, &headers).await?;
-    Ok(Json(json!({"agent": st.network.agent_show(&ctx, &id).await?})))
+    Ok(Json(
+        json!({"agent": st.network.agent_show(&ctx, &id).await?}),
+    ))
 }
 
 async fn agent_delete(
