@@ -1755,7 +1755,11 @@ impl Servers {
                 }
                 let p = self
                     .network
-                    .update_port(&token, &pid, json!({"device_id": i.uuid, "device_owner": owner, "binding:host_id": host}))
+                    .update_port(
+                        &token,
+                        &pid,
+                        json!({"device_id": i.uuid, "device_owner": owner}),
+                    )
                     .await?;
                 (p, false)
             }
@@ -1791,7 +1795,8 @@ impl Servers {
                             project_id: i.project_id.clone(),
                             device_id: i.uuid.clone(),
                             device_owner: owner.clone(),
-                            host_id: host.clone(),
+                            // Bound once the TAP exists (below).
+                            host_id: String::new(),
                             fixed_ip,
                             security_groups: None,
                             name: String::new(),
@@ -1838,6 +1843,11 @@ impl Servers {
             }
             return Err(Error::internal(format!("attach_interface: {e}")));
         }
+        // The TAP exists: binding the port wakes the network agent to plug it.
+        let port = self
+            .network
+            .update_port(&token, &port.id, json!({"binding:host_id": host}))
+            .await?;
         self.modify(&i.uuid, |x| {
             x.nics.push(nic.clone());
             Ok(())

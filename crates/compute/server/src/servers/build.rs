@@ -438,7 +438,11 @@ impl Servers {
             let port = if let Some(pid) = &r.port_id {
                 let p = self
                     .network
-                    .update_port(&token, pid, json!({"device_id": uuid, "device_owner": format!("compute:{az}"), "binding:host_id": host.host}))
+                    .update_port(
+                        &token,
+                        pid,
+                        json!({"device_id": uuid, "device_owner": format!("compute:{az}")}),
+                    )
                     .await
                     .map_err(|e| Self::fail(h, e, false))?;
                 self.log(uuid, UNDO_BIND, json!({"port": pid}))
@@ -456,7 +460,9 @@ impl Servers {
                             project_id: i.project_id.clone(),
                             device_id: uuid.to_string(),
                             device_owner: format!("compute:{az}"),
-                            host_id: host.host.clone(),
+                            // Bound to the host once its TAP exists (below), so the
+                            // network agent plugs it as soon as it is told.
+                            host_id: String::new(),
                             fixed_ip: r.fixed_ip.clone(),
                             security_groups: if sg_ids.is_empty() {
                                 None
@@ -526,6 +532,15 @@ impl Servers {
                 Error::internal(format!("spawn failed: {e}")),
                 true,
             ));
+        }
+        // The TAPs exist now: binding the ports to this host is the write that wakes the
+        // network agent, which plugs them into the network's bridge before the guest's
+        // DHCP client gives up (Nova binds first and waits for `network-vif-plugged`).
+        for nic in &i.nics {
+            self.network
+                .update_port(&token, &nic.port_id, json!({"binding:host_id": host.host}))
+                .await
+                .map_err(|e| Self::fail(h, e, false))?;
         }
         check("spawned")?;
         // 5. ACTIVE.
