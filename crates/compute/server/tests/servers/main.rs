@@ -948,3 +948,70 @@ async fn authorization_matrix() {
         204
     );
 }
+
+#[tokio::test]
+async fn interfaces_attach_and_detach() {
+    let h = harness().await;
+    let p = h.project("alice").await;
+    let img = h.image("img").await;
+    let fl = h.flavor("95", 1, 64, 1).await;
+    let r = h.boot(&p, "nics", &img, &fl).await;
+    let id = r.body["server"]["id"].as_str().unwrap().to_string();
+    h.wait_status(&p.token, &id, "ACTIVE").await;
+    let path = format!("/servers/{id}/os-interface");
+    let r = h.nova(Method::GET, &path, &p.token, None).await;
+    assert_eq!(r.body["interfaceAttachments"].as_array().unwrap().len(), 1);
+    let r = h
+        .nova(
+            Method::POST,
+            &path,
+            &p.token,
+            Some(json!({"interfaceAttachment": {"net_id": p.network}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let port = r.body["interfaceAttachment"]["port_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(r.body["interfaceAttachment"]["net_id"], p.network);
+    // The port is bound to the host, the guest has the NIC, the addresses show it.
+    let ports = h.ports_of(&id).await;
+    assert_eq!(ports.len(), 2);
+    assert!(ports.iter().all(|x| x["binding:host_id"] == "test-host"));
+    assert_eq!(h.driver.spec(&id).unwrap().nics.len(), 2);
+    let r = h
+        .nova(Method::GET, &format!("{path}/{port}"), &p.token, None)
+        .await;
+    assert_eq!(r.status, 200);
+    let r = h
+        .nova(Method::GET, &format!("/servers/{id}"), &p.token, None)
+        .await;
+    assert_eq!(
+        r.body["server"]["addresses"]["alice-net"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // Detach: the port the attach created is deleted, the NIC is gone.
+    let r = h
+        .nova(Method::DELETE, &format!("{path}/{port}"), &p.token, None)
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(h.ports_of(&id).await.len(), 1);
+    assert_eq!(h.driver.spec(&id).unwrap().nics.len(), 1);
+    let r = h
+        .nova(Method::DELETE, &format!("{path}/{port}"), &p.token, None)
+        .await;
+    assert_eq!(r.status, 404);
+    let r = h
+        .nova(
+            Method::POST,
+            &path,
+            &p.token,
+            Some(json!({"interfaceAttachment": {"net_id": p.network, "port_id": port}})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+}
