@@ -2,6 +2,7 @@
 # scripts/host-tests.sh - the opt-in host tests of the data plane (root only).
 #
 # Installs what they use when missing (iproute2, nftables, dnsmasq-base,
+# dnsmasq-utils for dhcp_release,
 # busybox-static for udhcpc and nc, iputils-ping, curl, conntrack), then runs with
 # RUSTACK_HOST_TESTS=1 `cargo test -p rustack-hostops --test host_dataplane --test
 # host_secgroups` and
@@ -21,6 +22,7 @@ missing=()
 command -v ip >/dev/null || missing+=(iproute2)
 command -v nft >/dev/null || missing+=(nftables)
 command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
+command -v dhcp_release >/dev/null || missing+=(dnsmasq-utils)
 command -v busybox >/dev/null || missing+=(busybox-static)
 command -v ping >/dev/null || missing+=(iputils-ping)
 command -v curl >/dev/null || missing+=(curl)

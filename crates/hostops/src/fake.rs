@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::dhcp::{DhcpConfig, DhcpOutcome, DhcpServer, DhcpStatus};
+use crate::dhcp::{stale_leases, DhcpConfig, DhcpOutcome, DhcpServer, DhcpStatus, Lease};
 use crate::error::{HostError, Result};
 use crate::net::{IpNet, LinkInfo, LinkKind, LinkSpec, LinkUpdate, NetOps, Route};
 use crate::nft::{ConntrackFilter, Family, Firewall, Table, TableState};
@@ -38,6 +38,9 @@ pub struct FakeDhcp {
     pub reloads: u32,
     /// Times started.
     pub starts: u32,
+    /// Leases released (`dhcp_release`) so far, in order: those a configuration change
+    /// dropped while the instance ran.
+    pub released: Vec<Lease>,
 }
 
 /// Everything the fake host holds.
@@ -556,6 +559,8 @@ impl DhcpServer for FakeHost {
             }
             Some(d) if d.config == *cfg => DhcpOutcome::Unchanged,
             Some(d) => {
+                let stale = stale_leases(&d.config.leases, cfg);
+                d.released.extend(stale);
                 let reload_only = d.config.netns == cfg.netns
                     && d.config.interface == cfg.interface
                     && d.config
@@ -583,6 +588,7 @@ impl DhcpServer for FakeHost {
                         pid: Some(pid),
                         reloads: 0,
                         starts: 1,
+                        released: Vec::new(),
                     },
                 );
                 DhcpOutcome::Started

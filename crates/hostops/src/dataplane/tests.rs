@@ -589,3 +589,38 @@ fn vxlan_floods_to_every_remote_vtep_through_fdb_entries() {
         vec![ip("198.51.100.3"), ip("198.51.100.4")]
     );
 }
+
+#[test]
+fn deleted_and_changed_ports_have_their_dnsmasq_leases_released() {
+    let h = FakeHost::new();
+    pass(&h, &plan(&topology(), &host_cfg()));
+    assert!(h.lock().dhcp[NET].released.is_empty());
+    // vm1's port is deleted and vm2's port gets another MAC: both old bindings are
+    // released (dhcp_release) so their addresses are free for the next guest at once.
+    let mut t = topology();
+    t.ports.retain(|p| p.device_id != "vm1");
+    for p in &mut t.ports {
+        if p.device_id == "vm2" {
+            p.mac_address = "fa:16:3e:00:00:22".into();
+        }
+    }
+    assert_eq!(
+        pass(&h, &plan(&t, &host_cfg())),
+        vec![Change::Dhcp(NET.into(), DhcpOutcome::Reloaded)]
+    );
+    let released: Vec<(String, String)> = h.lock().dhcp[NET]
+        .released
+        .iter()
+        .map(|l| (l.mac.to_ascii_lowercase(), l.ip.to_string()))
+        .collect();
+    assert_eq!(
+        released,
+        vec![
+            ("fa:16:3e:00:00:11".to_string(), "10.10.0.11".to_string()),
+            ("fa:16:3e:00:00:12".to_string(), "10.10.0.12".to_string()),
+        ]
+    );
+    // A pass with nothing changed releases nothing more.
+    pass(&h, &plan(&t, &host_cfg()));
+    assert_eq!(h.lock().dhcp[NET].released.len(), 2);
+}
