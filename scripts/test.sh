@@ -9,7 +9,10 @@
 #   clippy    cargo clippy --workspace --all-targets -- -D warnings
 #   test      cargo test --workspace (SQLite)
 #   host      scripts/host-tests.sh: the data-plane host tests (real bridges,
-#             namespaces, dnsmasq inside test namespaces; root only, else skipped)
+#             namespaces, dnsmasq inside test namespaces; root only, else skipped),
+#             then scripts/host-tests-compute.sh: two real TCG guests booted by
+#             `rustack up` inside a test namespace (DHCP, metadata, ping, floating IP
+#             from outside, power actions, snapshot, delete; ~2-3 min)
 #   postgres  PostgreSQL from Debian packages (scripts/ci-postgres.sh), then the
 #             datastore and API tests of db, identity, image and network against it
 #   release   cargo build --release -p rustack (the binary the next phases run)
@@ -100,7 +103,12 @@ phase_test() {
 }
 
 phase_host() {
-  "$RUSTACK_ROOT/scripts/host-tests.sh" --locked
+  local rc=0
+  "$RUSTACK_ROOT/scripts/host-tests.sh" --locked || rc=1
+  # Real TCG guests through the compute API with the real data plane (builds the
+  # release binary; root only, else one "skipped" line).
+  "$RUSTACK_ROOT/scripts/host-tests-compute.sh" --locked || rc=1
+  return "$rc"
 }
 
 phase_postgres() {
