@@ -125,6 +125,15 @@ pub trait ComputeDriver: Send + Sync {
 
     /// Hot-unplug the NIC of `port_id` (deletes its TAP).
     async fn detach_interface(&self, uuid: &str, port_id: &str) -> Result<(), VirtError>;
+
+    /// Inject an NMI into the running guest, which makes a guest configured for it
+    /// write a crash dump (Nova's `trigger_crash_dump`).
+    async fn trigger_crash_dump(&self, uuid: &str) -> Result<(), VirtError> {
+        Err(VirtError::Unsupported(format!(
+            "trigger_crash_dump of {uuid} on a {} host",
+            self.name()
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -91,6 +91,8 @@ pub enum SimOp {
     AttachInterface,
     /// `detach_interface`.
     DetachInterface,
+    /// `trigger_crash_dump`.
+    TriggerCrashDump,
 }
 
 impl SimOp {
@@ -110,6 +112,7 @@ impl SimOp {
             SimOp::Resize => "resize",
             SimOp::AttachInterface => "attach_interface",
             SimOp::DetachInterface => "detach_interface",
+            SimOp::TriggerCrashDump => "trigger_crash_dump",
         }
     }
 }
@@ -466,6 +469,18 @@ impl ComputeDriver for SimulatedDriver {
                 )));
             }
             i.spec.nics.push(nic.clone());
+            Ok(())
+        })
+    }
+
+    async fn trigger_crash_dump(&self, uuid: &str) -> Result<(), VirtError> {
+        self.enter(SimOp::TriggerCrashDump).await?;
+        self.with(uuid, |i| {
+            if i.state != PowerState::Running {
+                return Err(invalid_state(uuid, "trigger_crash_dump", i.state));
+            }
+            i.console
+                .push(format!("rustack simulated console: NMI received {uuid}"));
             Ok(())
         })
     }

@@ -36,10 +36,11 @@ CREATE TABLE aggregate_metadata (aggregate_id BIGINT NOT NULL, key TEXT NOT NULL
 
 /// Servers tables (versions 10..=19), owned by the servers work.
 const SERVERS: &[Migration] = crate::servers::store::MIGRATIONS;
+const MOVES: &[Migration] = crate::servers::ops::MIGRATIONS;
 
 /// Every migration, in version order.
 pub fn migrations() -> Vec<Migration> {
-    let mut all: Vec<Migration> = CORE.iter().chain(SERVERS).copied().collect();
+    let mut all: Vec<Migration> = CORE.iter().chain(SERVERS).chain(MOVES).copied().collect();
     all.sort_by_key(|m| m.version);
     all
 }
@@ -52,6 +53,7 @@ mod tests {
     fn ranges_are_respected() {
         assert!(CORE.iter().all(|m| (1..=9).contains(&m.version)));
         assert!(SERVERS.iter().all(|m| (10..=19).contains(&m.version)));
+        assert!(MOVES.iter().all(|m| (20..=29).contains(&m.version)));
     }
 
     #[tokio::test]

@@ -1291,6 +1291,15 @@ impl ComputeDriver for QemuDriver {
         self.save(&rec).await
     }
 
+    async fn trigger_crash_dump(&self, uuid: &str) -> Result<(), VirtError> {
+        let lock = self.lock_for(uuid);
+        let _g = lock.lock().await;
+        let rec = self.load(uuid).await?;
+        self.require_status(uuid, "trigger_crash_dump", &["running"], &rec)
+            .await?;
+        self.qmp_exec(uuid, "inject-nmi", None).await.map(|_| ())
+    }
+
     async fn detach_interface(&self, uuid: &str, port_id: &str) -> Result<(), VirtError> {
         let lock = self.lock_for(uuid);
         let _g = lock.lock().await;

@@ -341,6 +341,11 @@ pub struct ServerCreate {
     pub same_host: Vec<String>,
 }
 
+/// Nova's `tag` parameter type: 1-60 characters without `/` or `,`.
+pub fn valid_device_tag(t: &str) -> bool {
+    (1..=60).contains(&t.chars().count()) && !t.contains('/') && !t.contains(',')
+}
+
 fn networks_list(v: &Value, minor: u32) -> R<Vec<RequestedNetwork>> {
     let items = v
         .as_array()
@@ -351,7 +356,8 @@ fn networks_list(v: &Value, minor: u32) -> R<Vec<RequestedNetwork>> {
             .as_object()
             .ok_or_else(|| not_type("networks", item, "object"))?;
         let mut allowed = vec!["fixed_ip", "port", "uuid"];
-        if minor == 32 || minor == 33 || minor >= 42 {
+        // Nova: 2.32-2.36 (schemas create_v232/v233), dropped at 2.37, back at 2.42.
+        if (32..=36).contains(&minor) || minor >= 42 {
             allowed.push("tag");
         }
         no_extra(obj, &allowed)?;
@@ -392,6 +398,9 @@ fn networks_list(v: &Value, minor: u32) -> R<Vec<RequestedNetwork>> {
         }
         if let Some(t) = obj.get("tag") {
             let s = t.as_str().ok_or_else(|| not_type("tag", t, "string"))?;
+            if !valid_device_tag(s) {
+                return Err(invalid_field("tag", t, format!("'{s}' is not a valid tag")));
+            }
             n.tag = Some(s.to_string());
         }
         if n.port_id.is_some() && n.fixed_ip.is_some() {
@@ -653,8 +662,27 @@ impl ServerCreate {
             if let Some(v) = s.get(key) {
                 let items = v.as_array().ok_or_else(|| not_type(key, v, "array"))?;
                 for it in items {
-                    if !it.is_object() {
+                    let Some(o) = it.as_object() else {
                         return Err(not_type(key, it, "object"));
+                    };
+                    if let Some(t) = o.get("tag") {
+                        // BDM tags: 2.32 only (the 2.33 schema lost them), back at 2.42.
+                        let tag_ok =
+                            key == "block_device_mapping_v2" && (minor == 32 || minor >= 42);
+                        if !tag_ok {
+                            return Err(Invalid(
+                                "Additional properties are not allowed ('tag' was unexpected)"
+                                    .into(),
+                            ));
+                        }
+                        let ts = t.as_str().ok_or_else(|| not_type("tag", t, "string"))?;
+                        if !valid_device_tag(ts) {
+                            return Err(invalid_field(
+                                "tag",
+                                t,
+                                format!("'{ts}' is not a valid tag"),
+                            ));
+                        }
                     }
                     let src = it.get("source_type").and_then(Value::as_str);
                     let dst = it.get("destination_type").and_then(Value::as_str);

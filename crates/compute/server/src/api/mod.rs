@@ -163,6 +163,7 @@ pub fn api_routes() -> Router<AppState> {
         .merge(server_group::routes())
         .merge(usage::routes())
         .merge(crate::servers::api::routes())
+        .merge(crate::servers::ops::routes())
 }
 
 async fn not_found() -> ApiError {

@@ -296,6 +296,9 @@ async fn action(
 ) -> ApiResult<Response> {
     let s = servers(&st)?;
     let v = parse_body(&body)?;
+    if let Some(r) = super::ops_action(&s, &ctx, &id, &v).await {
+        return r;
+    }
     let Some(a) = ServerAction::parse(&v, ctx.version.minor).map_err(invalid)? else {
         // Nova looks the server up first, then refuses the unknown action.
         s.get_for(&caller(&ctx), &id, "os_compute_api:servers:show")

@@ -53,7 +53,7 @@ pub fn host_id(project_id: &str, host: Option<&str>) -> String {
     }
 }
 
-fn random_password(len: usize) -> String {
+pub(crate) fn random_password(len: usize) -> String {
     use rand::Rng as _;
     const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut r = rand::thread_rng();
@@ -258,12 +258,27 @@ impl Servers {
     /// The server `uuid` if the caller may see it (404 otherwise, as Nova's
     /// project-scoped lookup), after checking `rule` on it.
     pub async fn get_for(&self, c: &Caller, uuid: &str, rule: &str) -> Result<Instance, Error> {
+        self.get_visible(c, uuid, rule, false).await
+    }
+
+    /// [`Servers::get_for`] for `os-instance-actions`: from 2.21 deleted servers too.
+    async fn get_for_actions(&self, c: &Caller, uuid: &str, rule: &str) -> Result<Instance, Error> {
+        self.get_visible(c, uuid, rule, c.minor >= 21).await
+    }
+
+    async fn get_visible(
+        &self,
+        c: &Caller,
+        uuid: &str,
+        rule: &str,
+        with_deleted: bool,
+    ) -> Result<Instance, Error> {
         if !is_uuid_like(uuid) {
             return Err(instance_not_found(uuid));
         }
         let uuid = canonical_uuid(uuid);
         let mut conn = self.compute.conn().await?;
-        let i = store::get_instance(&mut conn, &uuid, false)
+        let i = store::get_instance(&mut conn, &uuid, with_deleted)
             .await?
             .ok_or_else(|| instance_not_found(&uuid))?;
         let admin = self.compute.is_admin(&c.auth);
@@ -960,6 +975,9 @@ impl Servers {
         let user = get("user_id").filter(|_| admin_filters || c.minor >= 83);
         let locked = get("locked").and_then(crate::servers::api::strict_bool);
         all.retain(|i| {
+            if c.minor >= 26 && !crate::servers::ops::tags_match(&i.tags, q) {
+                return false;
+            }
             if let Some(n) = name {
                 if !name_matches(n, &i.name) {
                     return false;
@@ -1183,7 +1201,7 @@ impl Servers {
         .await
     }
 
-    fn check_lock(&self, c: &Caller, i: &Instance) -> Result<(), Error> {
+    pub(crate) fn check_lock(&self, c: &Caller, i: &Instance) -> Result<(), Error> {
         if i.locked && !self.compute.is_admin(&c.auth) {
             return Err(Error::conflict(format!("Instance {} is locked", i.uuid)));
         }
@@ -1639,7 +1657,7 @@ impl Servers {
     /// `os-instance-actions` list.
     pub async fn actions_list(&self, c: &Caller, uuid: &str) -> Result<Vec<ActionRecord>, Error> {
         let i = self
-            .get_for(c, uuid, "os_compute_api:os-instance-actions:list")
+            .get_for_actions(c, uuid, "os_compute_api:os-instance-actions:list")
             .await?;
         let mut conn = self.compute.conn().await?;
         store::list_actions(&mut conn, &i.uuid).await
@@ -1653,7 +1671,7 @@ impl Servers {
         request_id: &str,
     ) -> Result<(ActionRecord, bool, bool), Error> {
         let i = self
-            .get_for(c, uuid, "os_compute_api:os-instance-actions:show")
+            .get_for_actions(c, uuid, "os_compute_api:os-instance-actions:show")
             .await?;
         let mut conn = self.compute.conn().await?;
         let a = store::get_action(&mut conn, &i.uuid, request_id)

@@ -18,6 +18,7 @@ pub mod app;
 pub mod build;
 pub mod clients;
 pub mod metadata;
+pub mod ops;
 pub mod scheduler;
 pub mod store;
 pub mod sync;
@@ -172,3 +173,5 @@ impl Servers {
         });
     }
 }
+
+pub(crate) use ops::action as ops_action;
