@@ -63,10 +63,10 @@ pub struct MigrationRecord {
     pub dest_node: Option<String>,
     /// Requested destination.
     pub dest_host: Option<String>,
-    /// Flavor internal ids (nova shows the ids).
-    pub old_instance_type_id: i64,
-    /// Flavor internal ids.
-    pub new_instance_type_id: i64,
+    /// Flavor internal id before (nova shows the ids; `None` if the flavor is gone).
+    pub old_instance_type_id: Option<i64>,
+    /// Flavor internal id after (a move keeps the flavor).
+    pub new_instance_type_id: Option<i64>,
     /// Owner project.
     pub project_id: String,
     /// Requesting user.
@@ -510,24 +510,14 @@ async fn remote_console(
             ))),
         }
     };
-    let protocol = field("protocol", &protocols)?;
+    field("protocol", &protocols)?;
     let kind = field("type", &types)?;
     let s = servers(&st)?;
     let _i = s
         .get_for(&caller(&ctx), &id, "os_compute_api:os-remote-consoles")
         .await?;
-    // Nova checks the protocol/type pair, then asks the host, which has none enabled.
-    let pair_ok = matches!(
-        (protocol.as_str(), kind.as_str()),
-        ("vnc", "novnc" | "xvpvnc")
-            | ("spice", "spice-html5" | "spice-direct")
-            | ("rdp", "rdp-html5")
-            | ("serial", "serial")
-            | ("mks", "webmks")
-    );
-    if !pair_ok {
-        return Err(console_unavailable(&kind).into());
-    }
+    // Nova asks the host's driver, which refuses every disabled console type before
+    // looking at the protocol/type pair: no console is enabled on rustack hosts.
     Err(console_unavailable(&kind).into())
 }
 
@@ -831,6 +821,16 @@ impl Servers {
             ..MigrationRecord::default()
         };
         let mut conn = self.compute.conn().await?;
+        let fid: Option<i64> = sqlx::query("SELECT internal_id FROM flavors WHERE flavorid = $1")
+            .bind(&i.flavor.flavorid)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_internal)?
+            .map(|r| r.try_get("internal_id"))
+            .transpose()
+            .map_err(db_internal)?;
+        m.old_instance_type_id = fid;
+        m.new_instance_type_id = fid;
         insert_migration(&mut conn, &mut m).await?;
         Ok(m)
     }
@@ -1229,7 +1229,10 @@ async fn server_migration_action(
         .get_for(&c, &id, "os_compute_api:servers:migrations:force_complete")
         .await?;
     s.check_lock(&c, &i)?;
-    if i.vm_state != "active" || i.task_state.as_deref() != Some("migrating") {
+    if i.vm_state != "active" {
+        return Err(invalid_state("force_complete", &i).into());
+    }
+    if i.task_state.as_deref() != Some("migrating") {
         return Err(Error::conflict(format!(
             "Cannot 'force_complete' instance {} while it is in task_state {}",
             i.uuid,

@@ -264,6 +264,8 @@ async fn microversioned_operations() {
     assert!(list
         .iter()
         .all(|m| m["status"] == "error" && m.get("migration_type").is_none()));
+    assert!(list[0]["old_instance_type_id"].as_i64().unwrap() > 0);
+    assert_eq!(list[0]["source_compute"], "test-host");
     let r = h
         .nova_v(
             "2.23",
