@@ -21,6 +21,12 @@ async fn microversioned_operations() {
     h.wait_status(&p.token, &id, "ACTIVE").await;
     let t = &p.token;
 
+    // Every change up to 2.43 is implemented (2.44 is not): that is the maximum.
+    let r = h.nova_v("latest", Method::GET, "/flavors", t, None).await;
+    assert_eq!(r.headers["openstack-api-version"], "compute 2.43");
+    let r = h.nova_v("2.44", Method::GET, "/flavors", t, None).await;
+    assert_eq!(r.status, 406);
+
     // ---- tags ----
     let tags = format!("/servers/{id}/tags");
     let r = h.nova_v("2.25", Method::GET, &tags, t, None).await;
