@@ -352,11 +352,29 @@ impl NetworkAgent {
                     tracing::warn!(error = %e, "network agent pass failed; retrying at the next tick")
                 }
             }
+            release_freed_memory();
         }
         if let Some(m) = &self.metadata {
             m.shutdown().await;
         }
         tracing::info!("network agent stopped");
+    }
+}
+
+/// Gives the heap memory a pass freed back to the kernel. A pass builds large transient
+/// documents (every port, network and router as JSON, the security-group nft tables of
+/// every port, the host's link list); glibc's malloc keeps what they freed in its arenas
+/// (small live allocations pin the heap top), so with 1,000 servers `rustack up` sat at
+/// ~940 MiB RSS of which ~190 MiB was live (`malloc_trim(0)` from gdb measured it; the
+/// 42 MiB without the data plane grows to that live figure). Trimming after each pass
+/// keeps the RSS near the live size; it costs a walk of the free lists (milliseconds).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    // SAFETY: malloc_trim only walks and shrinks glibc's own heap; it has no
+    // preconditions, is thread-safe (it takes each arena's lock) and frees nothing live.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
