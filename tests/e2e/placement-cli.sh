@@ -141,7 +141,9 @@ osc allocation candidate list --resource VCPU=4 --resource MEMORY_MB=1024 --requ
 python3 -c "import json; r=json.load(open('$WORK/out')); assert any(c['resource provider'] == '$RP' for c in r), r" \
   && ok "candidate on $RP" || report "no candidate on $RP"
 osc allocation candidate list --resource VCPU=17 -f json || fail "allocation candidate list (too big)"
-expect "candidates for 17 VCPU (capacity 16)" "$(python3 -c "import json; print(len(json.load(open('$WORK/out'))))")" 0
+# Other providers (the cloud's own compute host) may offer 17 VCPU; this one must not.
+expect "candidates for 17 VCPU on $RP (capacity 16)" \
+  "$(python3 -c "import json; print(sum(c['resource provider'] == '$RP' for c in json.load(open('$WORK/out'))))")" 0
 
 step "resource provider allocation set / show, usage show"
 osc resource provider allocation set "$CONSUMER" --allocation "rp=$RP,VCPU=4,MEMORY_MB=1024" \
