@@ -52,6 +52,8 @@ pub struct RunningCloud {
     pub network_url: String,
     /// The `public` external network created at start-up (`[network.public_network]`).
     pub public_network_id: Option<String>,
+    /// (name, id) of the images `[[bootstrap.images]]` asked for.
+    pub bootstrap_images: Vec<(String, String)>,
     /// The placement service state.
     pub placement: Arc<PlacementService>,
     /// The Placement API's URL (`http://host:port`).
@@ -394,9 +396,28 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         ));
     }
 
+    // After the services serve: registration goes through the Image API.
+    let bootstrap_images = crate::bootstrap_images::register(
+        &cfg.bootstrap.images,
+        &identity_url,
+        &image_url,
+        &admin_password,
+    )
+    .await
+    .context("registering [[bootstrap.images]]");
+    let bootstrap_images = match bootstrap_images {
+        Ok(v) => v,
+        Err(e) => {
+            // Everything already serves: stop it rather than leave a half-started cloud.
+            trigger.trigger();
+            return Err(e);
+        }
+    };
+
     Ok(RunningCloud {
         identity,
         identity_url,
+        bootstrap_images,
         image,
         image_url,
         network,

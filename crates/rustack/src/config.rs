@@ -30,6 +30,8 @@ pub struct RustackConfig {
     /// The metadata service (proxy in the network agent; the shared secret is
     /// passwords.yml `metadata_secret`).
     pub metadata: rustack_metadata::MetadataConfig,
+    /// What `rustack up` registers at start-up (`[[bootstrap.images]]`).
+    pub bootstrap: crate::bootstrap_images::BootstrapSection,
 }
 
 /// Cloud-wide settings (`[cloud]`).

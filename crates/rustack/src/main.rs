@@ -224,6 +224,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(id) = &running.public_network_id {
                 println!("  public network {id}");
             }
+            for (name, id) in &running.bootstrap_images {
+                println!("  image {name} {id}");
+            }
             println!("  data dir   {}", dir.display());
             println!();
             println!("Use it with the openstack CLI:");
