@@ -287,6 +287,11 @@ stop_cloud() {
       say "rustack stopped (SIGTERM)"
     fi
   fi
+  # A cloud that ran the data plane (root) leaves bridges, namespaces and dnsmasq in
+  # place, as Neutron's agents do; CI removes them so runs leave the host as found.
+  if grep -q '^  data plane on' "$OUT/rustack.log" 2>/dev/null && [[ -x target/release/rustack ]]; then
+    target/release/rustack agent cleanup --data-dir "$DATA" || echo "data plane cleanup failed" >&2
+  fi
 }
 trap stop_cloud EXIT
 

@@ -178,6 +178,41 @@ pub fn start_agent_with(
     Ok(agent.spawn(wake, shutdown))
 }
 
+/// Removes every piece of host networking the data plane owns (`rustack agent
+/// cleanup`, like neutron-netns-cleanup plus neutron-linuxbridge-cleanup): `qdhcp-*`
+/// and `qrouter-*` namespaces with their dnsmasq processes, `brq*` bridges, `vxlan-*`
+/// devices and the `rustack-*` nftables tables. It is one reconcile pass towards an
+/// empty topology, so it removes exactly what a running agent would remove, and it
+/// holds the host's data-plane lock (it refuses while an agent runs). Instance TAPs
+/// and physical interfaces are never deleted. Returns (changes made, failures).
+pub fn cleanup(cfg: &NetworkConfig, data_dir: &Path) -> anyhow::Result<(usize, Vec<String>)> {
+    if let Some(reason) = unavailable_reason() {
+        anyhow::bail!("cannot clean up the data plane: {reason}");
+    }
+    take_host_lock().map_err(anyhow::Error::msg)?;
+    let backend = HostBackend::linux(data_dir.join("dhcp"));
+    let opts = AgentOptions::from_config(cfg);
+    let desired = rustack_hostops::dataplane::plan(
+        &rustack_hostops::dataplane::Topology::default(),
+        &opts.host_config,
+    );
+    let report = rustack_hostops::dataplane::Reconciler::new(
+        backend.net.as_ref(),
+        backend.fw.as_ref(),
+        backend.dhcp.as_ref(),
+    )
+    .reconcile(&desired);
+    for c in &report.changes {
+        tracing::info!(change = ?c, "data plane cleanup");
+    }
+    let errors = report
+        .errors
+        .iter()
+        .map(|(what, e)| format!("{what}: {e}"))
+        .collect();
+    Ok((report.changes.len(), errors))
+}
+
 /// `[metadata]` with the shared secret from passwords.yml `metadata_secret` (Kolla's
 /// name for Neutron's and Nova's `metadata_proxy_shared_secret`).
 pub fn metadata_config(

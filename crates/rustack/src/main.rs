@@ -118,6 +118,14 @@ enum AgentCommand {
         #[arg(long)]
         compute_only: bool,
     },
+    /// Remove all host networking the data plane made on this host (qdhcp-/qrouter-
+    /// namespaces and their dnsmasq, brq* bridges, vxlan-* devices, rustack-* nftables
+    /// tables), like neutron-netns-cleanup. Refuses while an agent or cloud with the
+    /// data plane runs here. Instance TAPs and physical interfaces are left alone.
+    Cleanup {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -305,6 +313,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(signal, "shutting down");
             trigger.trigger();
             let _ = task.await;
+            Ok(())
+        }
+        Command::Agent {
+            command: AgentCommand::Cleanup { common },
+        } => {
+            let dir = data_dir(&common)?;
+            let config = load_config(&common, &dir)?;
+            let (changes, errors) = rustack::dataplane::cleanup(&config.network, &dir)?;
+            println!("data plane cleanup: {changes} change(s)");
+            if !errors.is_empty() {
+                for e in &errors {
+                    eprintln!("  failed: {e}");
+                }
+                anyhow::bail!("{} cleanup step(s) failed", errors.len());
+            }
             Ok(())
         }
         Command::Identity {
