@@ -60,18 +60,20 @@ PORT=15200
 DATA=$(mktemp -d -t rustack-host-compute.XXXXXX)
 LOG=$DATA/rustack.log
 PID="" NET_ID="" EXT_ID="" ROUTER_ID="" FIP="" IMAGE_ID="" SNAP_ID="" SERVERS=() FAILED=0 PASSED=0
-NS_BEFORE=$(ip netns list | awk '{print $1}' | sort)
+NS_BEFORE=$(ip netns list 2>/dev/null | awk '{print $1}' | sort)
 O() { ip netns exec "$CNS" "$OPENSTACK" "$@"; }
 ok() { echo "   ok: $*"; PASSED=$((PASSED + 1)); }
 bad() { echo "   FAILED: $*" >&2; FAILED=$((FAILED + 1)); }
 kill_ns_pids() { local p; for p in $(ip netns pids "$1" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done; }
 # Namespaces this run's agent created: qdhcp-/qrouter- namespaces that did not exist
 # before (the agent holds the host's single data-plane lock, so no other cloud makes any).
-new_agent_ns() { comm -13 <(echo "$NS_BEFORE") <(ip netns list | awk '{print $1}' | sort) | grep -E '^q(dhcp|router)-' || true; }
+new_agent_ns() { comm -13 <(echo "$NS_BEFORE") <(ip netns list 2>/dev/null | awk '{print $1}' | sort) | grep -E '^q(dhcp|router)-' || true; }
 cleanup() {
   local rc=$?
   set +e
-  trap - EXIT INT TERM
+  # A second signal (timeout(1) signals the process and its group) must not cut the cleanup.
+  trap - EXIT
+  trap '' INT TERM
   if ((rc != 0 && FAILED == 0)); then echo "   FAILED: aborted (exit $rc; see above)" >&2; FAILED=1; fi
   if [[ -n "$PID" ]] && kill -0 "$PID" 2>/dev/null; then
     for s in "${SERVERS[@]}"; do O server delete --wait "$s" >/dev/null 2>&1; done
@@ -101,7 +103,7 @@ cleanup() {
   pgrep -f "qemu-system.*$DATA" >/dev/null && left+=" qemu"
   pgrep -f "dnsmasq.*$DATA" >/dev/null && left+=" dnsmasq"
   [[ -n "$(new_agent_ns)" ]] && left+=" namespaces($(new_agent_ns | tr '\n' ' '))"
-  ip netns list | grep -qE "^($CNS|$ONS)( |$)" && left+=" test-namespaces"
+  ip netns list 2>/dev/null | grep -qE "^($CNS|$ONS)( |$)" && left+=" test-namespaces"
   ip link show "$UP" >/dev/null 2>&1 && left+=" $UP"
   if [[ -n "$left" ]]; then echo "host-tests-compute: LEFT BEHIND:$left" >&2; FAILED=$((FAILED + 1)); fi
   if [[ "${KEEP_DATA:-0}" == 1 ]]; then echo "data dir kept: $DATA"; else rm -rf "$DATA"; fi
