@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use rustack_common::Error;
 use rustack_identity_api::{IdentityClient, ServiceCredentials};
+use rustack_image_api::client::ImageClient;
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 
 /// A service user's token, obtained with its password and renewed before expiry.
@@ -73,49 +73,34 @@ pub struct ImageInfo {
     pub doc: Value,
 }
 
-/// The Image API calls of the servers work.
+/// The Image API calls of the servers work: the shared typed client
+/// (`rustack_image_api::client::ImageClient`) with the answers the build needs
+/// (an invisible image is `None`, deleting a missing image succeeds).
 #[derive(Clone, Debug)]
 pub struct Glance {
-    base: String,
-    http: reqwest::Client,
-}
-
-fn unavailable(e: reqwest::Error) -> Error {
-    Error::unavailable(format!("The image service is unavailable: {e}"))
+    client: ImageClient,
 }
 
 impl Glance {
-    /// A client for `base` (`http://host:9292`).
+    /// A client for `base` (`http://host:9292`); requests may take up to 10 minutes
+    /// (image data).
     pub fn new(base: &str) -> Result<Self, Error> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(600))
             .build()
             .map_err(|e| Error::internal(format!("http client: {e}")))?;
         Ok(Glance {
-            base: base.trim_end_matches('/').to_string(),
-            http,
+            client: ImageClient::with_http(base, http),
         })
     }
 
     /// `GET /v2/images/{id}`; `Ok(None)` when the caller cannot see it.
     pub async fn show(&self, token: &str, id: &str) -> Result<Option<ImageInfo>, Error> {
-        let r = self
-            .http
-            .get(format!("{}/v2/images/{id}", self.base))
-            .header("x-auth-token", token)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        match r.status().as_u16() {
-            200 => {}
-            404 | 403 => return Ok(None),
-            s => {
-                return Err(Error::unavailable(format!(
-                    "the image service answered {s} to an image show"
-                )))
-            }
-        }
-        let v: Value = r.json().await.map_err(unavailable)?;
+        let v = match self.client.get(token, id).await {
+            Ok(v) => v,
+            Err(Error::NotFound { .. } | Error::Forbidden { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let s = |k: &str| v[k].as_str().map(String::from);
         Ok(Some(ImageInfo {
             id: s("id").unwrap_or_default(),
@@ -138,107 +123,35 @@ impl Glance {
         id: &str,
         dest: &Path,
     ) -> Result<(u64, String), Error> {
-        use md5::Digest as _;
-        let mut r = self
-            .http
-            .get(format!("{}/v2/images/{id}/file", self.base))
-            .header("x-auth-token", token)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let status = r.status().as_u16();
-        if status == 204 {
-            return Err(Error::conflict(format!("Image {id} has no data.")));
-        }
-        if status != 200 {
-            return Err(Error::unavailable(format!(
-                "the image service answered {status} to a download of {id}"
-            )));
-        }
-        let mut f = tokio::fs::File::create(dest)
-            .await
-            .map_err(|e| Error::internal(format!("creating {}: {e}", dest.display())))?;
-        let mut md5 = md5::Md5::new();
-        let mut n = 0u64;
-        while let Some(chunk) = r.chunk().await.map_err(unavailable)? {
-            md5.update(&chunk);
-            n += chunk.len() as u64;
-            f.write_all(&chunk)
-                .await
-                .map_err(|e| Error::internal(format!("writing {}: {e}", dest.display())))?;
-        }
-        f.sync_all()
-            .await
-            .map_err(|e| Error::internal(format!("syncing {}: {e}", dest.display())))?;
-        Ok((n, hex::encode(md5.finalize())))
+        self.client.download(token, id, dest).await
     }
 
     /// Creates a queued image with `body` (Image API create attributes); returns its id.
+    /// The image service's quota refusal (413) is Nova's 403.
     pub async fn create(&self, token: &str, body: &Value) -> Result<String, Error> {
-        let r = self
-            .http
-            .post(format!("{}/v2/images", self.base))
-            .header("x-auth-token", token)
-            .json(body)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let status = r.status().as_u16();
-        let v: Value = r.json().await.unwrap_or(Value::Null);
-        match status {
-            201 => v["id"]
-                .as_str()
-                .map(String::from)
-                .ok_or_else(|| Error::internal("image create answered without an id")),
-            400 => Err(Error::bad_request(
-                v["message"].as_str().unwrap_or("Invalid image").to_string(),
-            )),
-            403 => Err(Error::forbidden(
-                v["message"].as_str().unwrap_or("Forbidden").to_string(),
-            )),
-            413 => Err(Error::forbidden("Quota exceeded for images.")),
-            s => Err(Error::unavailable(format!(
-                "the image service answered {s} to an image create"
-            ))),
-        }
+        let v = match self.client.create(token, body).await {
+            Ok(v) => v,
+            Err(Error::OverQuota { .. }) => {
+                return Err(Error::forbidden("Quota exceeded for images."))
+            }
+            Err(e) => return Err(e),
+        };
+        v["id"]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| Error::internal("image create answered without an id"))
     }
 
     /// Uploads `path` as the data of image `id`.
     pub async fn upload(&self, token: &str, id: &str, path: &Path) -> Result<(), Error> {
-        let data = tokio::fs::read(path)
-            .await
-            .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
-        let r = self
-            .http
-            .put(format!("{}/v2/images/{id}/file", self.base))
-            .header("x-auth-token", token)
-            .header("content-type", "application/octet-stream")
-            .body(data)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        match r.status().as_u16() {
-            204 => Ok(()),
-            s => Err(Error::unavailable(format!(
-                "the image service answered {s} to an upload of {id}"
-            ))),
-        }
+        self.client.upload(token, id, path).await
     }
 
     /// Deletes image `id` (a failed snapshot); a missing image is success.
     pub async fn delete(&self, token: &str, id: &str) -> Result<(), Error> {
-        let r = self
-            .http
-            .delete(format!("{}/v2/images/{id}", self.base))
-            .header("x-auth-token", token)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        match r.status().as_u16() {
-            204 | 404 => Ok(()),
-            s => Err(Error::unavailable(format!(
-                "the image service answered {s} to a delete of {id}"
-            ))),
+        match self.client.delete(token, id).await {
+            Ok(()) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 }
