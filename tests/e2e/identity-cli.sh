@@ -265,9 +265,10 @@ os "${as_user[@]}" -- application credential list -f json || fail "application c
 expect_eq "listed" "$(json '[a["ID"] for a in d]')" "[\"$APPCRED_ID\"]"
 
 step "token issue with the application credential"
+# `=`: a generated secret is URL-safe base64 and may start with "-".
 os "${no_admin[@]}" -- token issue -f json --os-auth-type v3applicationcredential \
   --os-application-credential-id "$APPCRED_ID" \
-  --os-application-credential-secret "$APPCRED_SECRET" || fail "token issue with application credential"
+  --os-application-credential-secret="$APPCRED_SECRET" || fail "token issue with application credential"
 expect_eq "project_id" "$(json 'd["project_id"]')" "$PROJECT_ID"
 expect_eq "user_id" "$(json 'd["user_id"]')" "$USER_ID"
 
@@ -277,7 +278,7 @@ DELETED_APPCRED="$APPCRED_ID"; APPCRED_ID=""
 ok "deleted"
 if os "${no_admin[@]}" -- token issue -f json --os-auth-type v3applicationcredential \
     --os-application-credential-id "$DELETED_APPCRED" \
-    --os-application-credential-secret "$APPCRED_SECRET"; then
+    --os-application-credential-secret="$APPCRED_SECRET"; then
   soft_fail "a deleted application credential still authenticates"
 elif grep -q '(HTTP 401)' "$WORK/err"; then
   ok "the deleted application credential is refused with HTTP 401"
