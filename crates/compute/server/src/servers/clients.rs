@@ -81,6 +81,17 @@ pub struct Glance {
     client: ImageClient,
 }
 
+/// The image service refusing the compute service's own token is not the caller's
+/// authentication failure: it is a dependency failing (503), never a 401 to the user.
+fn service_side(e: Error) -> Error {
+    match e {
+        Error::Unauthenticated { .. } => {
+            Error::unavailable("The image service refused the compute service's token.")
+        }
+        e => e,
+    }
+}
+
 impl Glance {
     /// A client for `base` (`http://host:9292`); requests may take up to 10 minutes
     /// (image data).
@@ -99,7 +110,7 @@ impl Glance {
         let v = match self.client.get(token, id).await {
             Ok(v) => v,
             Err(Error::NotFound { .. } | Error::Forbidden { .. }) => return Ok(None),
-            Err(e) => return Err(e),
+            Err(e) => return Err(service_side(e)),
         };
         let s = |k: &str| v[k].as_str().map(String::from);
         Ok(Some(ImageInfo {
@@ -123,7 +134,10 @@ impl Glance {
         id: &str,
         dest: &Path,
     ) -> Result<(u64, String), Error> {
-        self.client.download(token, id, dest).await
+        self.client
+            .download(token, id, dest)
+            .await
+            .map_err(service_side)
     }
 
     /// Creates a queued image with `body` (Image API create attributes); returns its id.
@@ -134,7 +148,7 @@ impl Glance {
             Err(Error::OverQuota { .. }) => {
                 return Err(Error::forbidden("Quota exceeded for images."))
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(service_side(e)),
         };
         v["id"]
             .as_str()
@@ -144,14 +158,17 @@ impl Glance {
 
     /// Uploads `path` as the data of image `id`.
     pub async fn upload(&self, token: &str, id: &str, path: &Path) -> Result<(), Error> {
-        self.client.upload(token, id, path).await
+        self.client
+            .upload(token, id, path)
+            .await
+            .map_err(service_side)
     }
 
     /// Deletes image `id` (a failed snapshot); a missing image is success.
     pub async fn delete(&self, token: &str, id: &str) -> Result<(), Error> {
         match self.client.delete(token, id).await {
             Ok(()) | Err(Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => Err(service_side(e)),
         }
     }
 }
