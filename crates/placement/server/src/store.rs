@@ -195,9 +195,27 @@ impl Store {
 
     /// Creates a custom class; `false` if it already existed.
     pub async fn class_create(&self, name: &str) -> PResult<bool> {
-        let r = sqlx::query(
-            "INSERT INTO resource_classes (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        self.name_create("resource_classes", name).await
+    }
+
+    /// Deletes a custom class: 404 if absent, 409 if inventories use it.
+    pub async fn class_delete(&self, name: &str) -> PResult<()> {
+        self.name_delete(
+            "resource_classes",
+            "SELECT provider_uuid FROM inventories WHERE resource_class = $1 LIMIT 1",
+            name,
+            format!("Error in delete resource class: Cannot delete resource class {name}. Class is in use in inventory."),
+            format!("No such resource class {name}."),
         )
+        .await
+    }
+
+    /// Inserts `name` into a name-keyed table (`resource_classes`, `traits`); `false`
+    /// if it was there.
+    async fn name_create(&self, table: &'static str, name: &str) -> PResult<bool> {
+        let r = sqlx::query(&format!(
+            "INSERT INTO {table} (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING"
+        ))
         .bind(name)
         .bind(now())
         .execute(self.db.pool())
@@ -206,29 +224,32 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Deletes a custom class: 404 if absent, 409 if inventories use it.
-    pub async fn class_delete(&self, name: &str) -> PResult<()> {
+    /// Deletes `name` from a name-keyed table in one transaction: 409 (`in_use`) when
+    /// `usage_sql` finds a row for it, 404 (`missing`) when it is absent.
+    async fn name_delete(
+        &self,
+        table: &'static str,
+        usage_sql: &'static str,
+        name: &str,
+        in_use: String,
+        missing: String,
+    ) -> PResult<()> {
         let mut tx = self.begin().await?;
-        let used =
-            sqlx::query("SELECT provider_uuid FROM inventories WHERE resource_class = $1 LIMIT 1")
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_sqlx)?;
+        let used = sqlx::query(usage_sql)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
         if used.is_some() {
-            return Err(PlacementError::conflict(format!(
-                "Error in delete resource class: Cannot delete resource class {name}. Class is in use in inventory."
-            )));
+            return Err(PlacementError::conflict(in_use));
         }
-        let r = sqlx::query("DELETE FROM resource_classes WHERE name = $1")
+        let r = sqlx::query(&format!("DELETE FROM {table} WHERE name = $1"))
             .bind(name)
             .execute(&mut *tx)
             .await
             .map_err(map_sqlx)?;
         if r.rows_affected() == 0 {
-            return Err(PlacementError::not_found(format!(
-                "No such resource class {name}."
-            )));
+            return Err(PlacementError::not_found(missing));
         }
         tx.commit().await.map_err(map_sqlx)
     }
@@ -329,42 +350,19 @@ impl Store {
 
     /// Creates a custom trait; `false` if it existed.
     pub async fn trait_create(&self, name: &str) -> PResult<bool> {
-        let r = sqlx::query(
-            "INSERT INTO traits (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(now())
-        .execute(self.db.pool())
-        .await
-        .map_err(map_sqlx)?;
-        Ok(r.rows_affected() == 1)
+        self.name_create("traits", name).await
     }
 
     /// Deletes a custom trait: 404 if absent, 409 if a provider has it.
     pub async fn trait_delete(&self, name: &str) -> PResult<()> {
-        let mut tx = self.begin().await?;
-        let used =
-            sqlx::query("SELECT provider_uuid FROM provider_traits WHERE trait = $1 LIMIT 1")
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_sqlx)?;
-        if used.is_some() {
-            return Err(PlacementError::conflict(format!(
-                "The trait {name} is in use by a resource provider."
-            )));
-        }
-        let r = sqlx::query("DELETE FROM traits WHERE name = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
-        if r.rows_affected() == 0 {
-            return Err(PlacementError::not_found(format!(
-                "No such trait(s): {name}."
-            )));
-        }
-        tx.commit().await.map_err(map_sqlx)
+        self.name_delete(
+            "traits",
+            "SELECT provider_uuid FROM provider_traits WHERE trait = $1 LIMIT 1",
+            name,
+            format!("The trait {name} is in use by a resource provider."),
+            format!("No such trait(s): {name}."),
+        )
+        .await
     }
 
     // ----- providers -----
