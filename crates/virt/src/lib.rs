@@ -22,7 +22,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use error::VirtError;
-pub use types::{HostInfo, InstanceSpec, Nic, PowerState};
+pub use types::{HostInfo, InstanceSpec, Nic, PowerState, VolumeAttachment, VolumeSource};
 
 use std::sync::Arc;
 
@@ -125,6 +125,90 @@ pub trait ComputeDriver: Send + Sync {
 
     /// Hot-unplug the NIC of `port_id` (deletes its TAP).
     async fn detach_interface(&self, uuid: &str, port_id: &str) -> Result<(), VirtError>;
+
+    /// Hot-plug a volume into a running (or paused) guest: QEMU opens the volume itself
+    /// (`blockdev-add`, with a LUKS secret object when encrypted) and the guest gets a
+    /// virtio-blk disk whose serial is the volume id. Idempotent: attaching a volume
+    /// that is already attached succeeds. Returns the guest device name the driver
+    /// expects (`/dev/vdb`, ...), which Nova reports as `device`.
+    async fn attach_volume(
+        &self,
+        uuid: &str,
+        volume: &VolumeAttachment,
+    ) -> Result<String, VirtError> {
+        let _ = volume;
+        Err(VirtError::Unsupported(format!(
+            "attach_volume to {uuid} on a {} host",
+            self.name()
+        )))
+    }
+
+    /// Hot-unplug a volume: `device_del`, wait for the guest to release it
+    /// (`DEVICE_DELETED`, retried as Nova's `device_detach_attempts`), then close it
+    /// (`blockdev-del`, secret removed). Idempotent: a volume that is not attached is
+    /// success. A guest that never releases the device gives [`VirtError::Timeout`]
+    /// and keeps the device.
+    async fn detach_volume(&self, uuid: &str, volume_id: &str) -> Result<(), VirtError> {
+        let _ = volume_id;
+        Err(VirtError::Unsupported(format!(
+            "detach_volume from {uuid} on a {} host",
+            self.name()
+        )))
+    }
+
+    /// Grow an attached volume to `new_size_bytes` as the guest sees it (QMP
+    /// `block_resize`; for LUKS the payload size).
+    async fn extend_volume(
+        &self,
+        uuid: &str,
+        volume_id: &str,
+        new_size_bytes: u64,
+    ) -> Result<(), VirtError> {
+        let _ = (volume_id, new_size_bytes);
+        Err(VirtError::Unsupported(format!(
+            "extend_volume of {uuid} on a {} host",
+            self.name()
+        )))
+    }
+
+    /// Take an internal qcow2 snapshot named `name` of an attached volume while the
+    /// guest runs (QMP `blockdev-snapshot-internal-sync`): what Nova's assisted volume
+    /// snapshots do for file volumes that QEMU holds open.
+    async fn volume_snapshot_create(
+        &self,
+        uuid: &str,
+        volume_id: &str,
+        name: &str,
+    ) -> Result<(), VirtError> {
+        let _ = (volume_id, name);
+        Err(VirtError::Unsupported(format!(
+            "volume_snapshot_create on {uuid} on a {} host",
+            self.name()
+        )))
+    }
+
+    /// Delete the internal snapshot `name` of an attached volume while the guest runs
+    /// (QMP `blockdev-snapshot-delete-internal-sync`). Idempotent.
+    async fn volume_snapshot_delete(
+        &self,
+        uuid: &str,
+        volume_id: &str,
+        name: &str,
+    ) -> Result<(), VirtError> {
+        let _ = (volume_id, name);
+        Err(VirtError::Unsupported(format!(
+            "volume_snapshot_delete on {uuid} on a {} host",
+            self.name()
+        )))
+    }
+
+    /// Whether this driver's guests hold volume files open themselves (QEMU does; the
+    /// simulated driver does not). The block storage service learns it from the
+    /// connector (`rustack_live_file_access`) and then snapshots or extends in-use
+    /// volumes through the compute API instead of touching the file.
+    fn opens_volume_files(&self) -> bool {
+        false
+    }
 
     /// Inject an NMI into the running guest, which makes a guest configured for it
     /// write a crash dump (Nova's `trigger_crash_dump`).

@@ -132,4 +132,73 @@ pub struct InstanceSpec {
     /// Config drive files (path inside the ISO, e.g. `openstack/latest/meta_data.json`,
     /// and content); `None`: no config drive.
     pub config_drive: Option<Vec<(String, Vec<u8>)>>,
+    /// Volumes attached at start, in attach order (stop/start, reboot and re-adoption
+    /// rebuild them from the stored block device mappings). A volume with
+    /// `boot_index = Some(0)` replaces the image root disk (boot from volume: then
+    /// `image_path` is empty and no root disk file is made).
+    #[serde(default)]
+    pub volumes: Vec<VolumeAttachment>,
+}
+
+/// How a guest reaches one volume's data: what the block storage service's
+/// `connection_info` says (the `rustack-block-api` `ConnectionInfo`, flattened for the
+/// driver so that `virt` needs no block crate).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum VolumeSource {
+    /// A file on this host that QEMU opens itself (`driver_volume_type = "file"`).
+    File {
+        /// Absolute path of the volume file.
+        path: PathBuf,
+        /// `qcow2` or `raw` (the container of the guest-visible data; LUKS lives
+        /// inside a qcow2 as `encrypt.format=luks`, or is the raw file's format when
+        /// `format = "luks"`).
+        format: String,
+    },
+    /// A Ceph RBD image that QEMU opens with librbd (`driver_volume_type = "rbd"`);
+    /// drivers may answer [`crate::VirtError::Unsupported`].
+    Rbd {
+        /// Pool name.
+        pool: String,
+        /// Image name.
+        image: String,
+        /// Monitor addresses (`host:port`).
+        hosts: Vec<String>,
+        /// Ceph user (`auth_username`), if auth is on.
+        user: Option<String>,
+    },
+}
+
+/// One volume attached (or to attach) to a guest.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeAttachment {
+    /// The volume's id: the virtio-blk serial the guest sees (`/dev/disk/by-id/virtio-<id[..20]>`).
+    pub volume_id: String,
+    /// Where the data is.
+    pub source: VolumeSource,
+    /// For a LUKS-encrypted volume: the passphrase (lowercase hex of the key bytes, as
+    /// Nova derives it from the key manager's key). Drivers pass it to QEMU as a secret
+    /// object encrypted with a per-instance master key; never on a command line or in a
+    /// log (`Debug` redacts it).
+    pub luks_passphrase: Option<String>,
+    /// Read-only attach (Cinder's `access_mode = "ro"`).
+    pub read_only: bool,
+    /// Boot order: `Some(0)` is the root disk of a volume-backed server (boot from
+    /// volume); `None` for a data volume.
+    pub boot_index: Option<u32>,
+}
+
+impl std::fmt::Debug for VolumeAttachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VolumeAttachment")
+            .field("volume_id", &self.volume_id)
+            .field("source", &self.source)
+            .field(
+                "luks_passphrase",
+                &self.luks_passphrase.as_ref().map(|_| "<redacted>"),
+            )
+            .field("read_only", &self.read_only)
+            .field("boot_index", &self.boot_index)
+            .finish()
+    }
 }

@@ -1149,5 +1149,6 @@ pub(crate) fn instance_spec(
             .map(|n| VirtNic::for_port(&n.port_id, &n.mac, n.mtu))
             .collect(),
         config_drive: None,
+        volumes: Vec::new(),
     }
 }

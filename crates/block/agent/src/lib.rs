@@ -1,0 +1,1 @@
+//! rustack-block-agent (being written).

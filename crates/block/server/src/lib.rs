@@ -1,0 +1,1 @@
+//! rustack-block-server (being written).

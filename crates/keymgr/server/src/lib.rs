@@ -1,0 +1,1 @@
+//! rustack-keymgr-server (being written).
