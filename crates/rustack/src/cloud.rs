@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use rustack_block_server::{BlockDeps, BlockService};
 use rustack_identity_server::bootstrap::{Bootstrap, CatalogEntry};
 use rustack_identity_server::Identity;
 use rustack_image_server::ImageService;
+use rustack_keymgr_server::KeyManagerService;
 use rustack_network_server::Network;
 use rustack_placement_server::PlacementService;
 
@@ -32,6 +34,10 @@ pub struct CloudOptions {
     pub placement_port: Option<u16>,
     /// Compute API port override (like `identity_port`).
     pub compute_port: Option<u16>,
+    /// Block Storage API port override (like `identity_port`).
+    pub block_storage_port: Option<u16>,
+    /// Key Manager API port override (like `identity_port`).
+    pub key_manager_port: Option<u16>,
     /// Configuration.
     pub config: RustackConfig,
 }
@@ -62,6 +68,15 @@ pub struct RunningCloud {
     pub compute: Arc<rustack_compute_server::Compute>,
     /// The Compute API's root URL (`http://host:port`; the catalog has `/v2.1`).
     pub compute_url: String,
+    /// The block storage service state.
+    pub block: Arc<BlockService>,
+    /// The Block Storage API's root URL (`http://host:port`; the catalog has
+    /// `/v3/$(project_id)s`).
+    pub block_url: String,
+    /// The key manager service state.
+    pub key_manager: Arc<KeyManagerService>,
+    /// The Key Manager API's URL (`http://host:port`).
+    pub key_manager_url: String,
     /// Whether the network data plane (the in-process network agent) runs.
     pub data_plane: bool,
     /// The admin password from passwords.yml.
@@ -90,6 +105,8 @@ impl RunningCloud {
         self.network.db().close().await;
         self.placement.store().db().close().await;
         self.compute.db().close().await;
+        self.block.store().db().close().await;
+        self.key_manager.store().db().close().await;
     }
 }
 
@@ -122,6 +139,8 @@ pub const SERVICE_USERS: &[(&str, &str)] = &[
     ("neutron", "neutron_keystone_password"),
     ("placement", "placement_keystone_password"),
     ("nova", "nova_keystone_password"),
+    ("cinder", "cinder_keystone_password"),
+    ("barbican", "barbican_keystone_password"),
 ];
 
 /// Creates the data dir (0700).
@@ -196,6 +215,22 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
     )
     .await?;
     let compute_url = format!("http://{host}:{}", compute_listener.local_addr()?.port());
+    let block_listener = rustack_runtime::bind(
+        "block storage",
+        opts.bind,
+        opts.block_storage_port.unwrap_or(cfg.block_storage.port),
+        "--block-storage-port or [block_storage] port in the config",
+    )
+    .await?;
+    let block_url = format!("http://{host}:{}", block_listener.local_addr()?.port());
+    let key_manager_listener = rustack_runtime::bind(
+        "key manager",
+        opts.bind,
+        opts.key_manager_port.unwrap_or(cfg.key_manager.port),
+        "--key-manager-port or [key_manager] port in the config",
+    )
+    .await?;
+    let key_manager_url = format!("http://{host}:{}", key_manager_listener.local_addr()?.port());
 
     let db_url = cfg
         .identity
@@ -235,6 +270,21 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
                     service_type: "compute".into(),
                     name: "nova".into(),
                     url: format!("{compute_url}/v2.1"),
+                },
+                CatalogEntry {
+                    service_type: "block-storage".into(),
+                    name: "cinder".into(),
+                    url: format!("{block_url}/v3/$(project_id)s"),
+                },
+                CatalogEntry {
+                    service_type: "volumev3".into(),
+                    name: "cinderv3".into(),
+                    url: format!("{block_url}/v3/$(project_id)s"),
+                },
+                CatalogEntry {
+                    service_type: "key-manager".into(),
+                    name: "barbican".into(),
+                    url: key_manager_url.clone(),
                 },
             ],
             service_users: service_users(&passwords),
@@ -311,6 +361,28 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
     .await?;
     let compute_driver = crate::compute::driver(&cfg.compute, &opts.data_dir)?;
 
+    let key_manager = open_key_manager(
+        cfg,
+        &opts.data_dir,
+        &format!("sqlite://{}", opts.data_dir.join("key-manager.db").display()),
+        identity.clone(),
+    )
+    .await?;
+    let block = open_block(
+        cfg,
+        &opts.data_dir,
+        &format!("sqlite://{}", opts.data_dir.join("block.db").display()),
+        BlockEndpoints {
+            identity_url: identity_url.clone(),
+            image_url: Some(image_url.clone()),
+            compute_url: Some(format!("{compute_url}/v2.1")),
+            key_manager_url: Some(key_manager_url.clone()),
+        },
+        &passwords,
+        identity.clone(),
+    )
+    .await?;
+
     let openrc = opts.data_dir.join("admin-openrc.sh");
     let clouds = opts.data_dir.join("clouds.yaml");
     files::write_private(
@@ -342,6 +414,8 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
             image_url: image_url.clone(),
             network_url: network_url.clone(),
             placement_url: placement_url.clone(),
+            block_url: Some(format!("{block_url}/v3")),
+            key_manager_url: Some(key_manager_url.clone()),
         },
         crate::compute::nova_password(&passwords)?,
         &opts.data_dir,
@@ -353,6 +427,9 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         compute_listener,
         shutdown.clone(),
     )?;
+    let key_manager_running =
+        rustack_keymgr_server::run(key_manager.clone(), key_manager_listener, shutdown.clone())?;
+    let block_running = rustack_block_server::run(block.clone(), block_listener, shutdown.clone())?;
     let agent = if data_plane {
         Some(crate::dataplane::start_agent(
             &cfg.network,
@@ -427,6 +504,10 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         placement_url,
         compute,
         compute_url,
+        block,
+        block_url,
+        key_manager,
+        key_manager_url,
         data_plane,
         admin_password,
         openrc,
@@ -438,12 +519,124 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
             network_running.task,
             placement_running.task,
             compute_running.task,
+            key_manager_running.task,
+            block_running.task,
         ]
         .into_iter()
         .chain(tasks)
         .collect(),
         agent,
     })
+}
+
+/// Where the block storage service finds the services it calls.
+struct BlockEndpoints {
+    identity_url: String,
+    image_url: Option<String>,
+    compute_url: Option<String>,
+    key_manager_url: Option<String>,
+}
+
+/// Opens the key manager: its database and its master key-encryption key
+/// (`<data dir>/key-manager/kek`, 0600; back it up: without it no secret can be read).
+async fn open_key_manager(
+    cfg: &RustackConfig,
+    data_dir: &Path,
+    default_db: &str,
+    validator: Arc<dyn rustack_api_common::TokenValidator>,
+) -> anyhow::Result<Arc<KeyManagerService>> {
+    let db = cfg
+        .key_manager
+        .database_url
+        .clone()
+        .unwrap_or_else(|| default_db.to_string());
+    KeyManagerService::open(
+        cfg.key_manager.clone(),
+        &db,
+        &data_dir.join("key-manager").join("kek"),
+        validator,
+    )
+    .await
+    .map_err(anyhow::Error::new)
+    .context("starting the key manager service")
+}
+
+/// The volume backend `[block_storage] backend` names: `file` (one qcow2 per volume under
+/// `volumes_dir`, default `<data dir>/volumes`) or `simulated` (no data; scale tests).
+fn block_backend(
+    cfg: &RustackConfig,
+    data_dir: &Path,
+) -> anyhow::Result<Arc<dyn rustack_block_api::VolumeBackend>> {
+    match cfg.block_storage.backend.as_str() {
+        "file" => {
+            let dir = cfg
+                .block_storage
+                .volumes_dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("volumes"));
+            let b = rustack_block_agent::FileBackend::new(dir.clone())
+                .map_err(|e| anyhow::anyhow!("the file volume backend at {}: {e}", dir.display()))?;
+            Ok(Arc::new(b))
+        }
+        "simulated" => Ok(Arc::new(rustack_block_agent::SimulatedBackend::new(
+            rustack_block_agent::SimBackendConfig::default(),
+        ))),
+        other => anyhow::bail!(
+            "[block_storage] backend = {other:?}: expected \"file\" or \"simulated\""
+        ),
+    }
+}
+
+/// Opens the block storage service with its backend; it calls the Image, Compute and Key
+/// Manager APIs (the latter with the request's token, as castellan does) and the Compute
+/// API as the `cinder` service user.
+async fn open_block(
+    cfg: &RustackConfig,
+    data_dir: &Path,
+    default_db: &str,
+    endpoints: BlockEndpoints,
+    passwords: &std::collections::BTreeMap<String, String>,
+    validator: Arc<dyn rustack_api_common::TokenValidator>,
+) -> anyhow::Result<Arc<BlockService>> {
+    let db = cfg
+        .block_storage
+        .database_url
+        .clone()
+        .unwrap_or_else(|| default_db.to_string());
+    let password = passwords
+        .get("cinder_keystone_password")
+        .cloned()
+        .context("passwords.yml lacks cinder_keystone_password")?;
+    let key_manager: Option<Arc<dyn rustack_keymgr_api::KeyManager>> =
+        match &endpoints.key_manager_url {
+            Some(url) => Some(Arc::new(
+                rustack_keymgr_api::client::KeyManagerClient::new(url)
+                    .map_err(|e| anyhow::anyhow!("key manager client: {e}"))?,
+            )),
+            None => None,
+        };
+    let deps = BlockDeps {
+        image_url: endpoints.image_url,
+        compute_url: endpoints.compute_url,
+        identity_url: Some(endpoints.identity_url),
+        service_credentials: Some(rustack_identity_api::ServiceCredentials {
+            username: "cinder".into(),
+            password,
+            domain_name: "Default".into(),
+            project_name: "service".into(),
+        }),
+        key_manager,
+    };
+    BlockService::open(
+        cfg.block_storage.clone(),
+        &db,
+        block_backend(cfg, data_dir)?,
+        deps,
+        validator,
+    )
+    .await
+    .map_err(anyhow::Error::new)
+    .context("starting the block storage service")
 }
 
 /// A service that can run on its own (`rustack serve`).
@@ -459,6 +652,10 @@ pub enum ServiceKind {
     Placement,
     /// Nova v2.1 (API, scheduler and this host's compute driver).
     Compute,
+    /// Cinder v3 (API, scheduler and this host's volume backend).
+    BlockStorage,
+    /// Barbican v1.
+    KeyManager,
 }
 
 /// How to start one service on its own.
@@ -515,6 +712,16 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<Served> {
             "--port or [placement] port",
         ),
         ServiceKind::Compute => ("compute", cfg.compute.port, "--port or [compute] port"),
+        ServiceKind::BlockStorage => (
+            "block storage",
+            cfg.block_storage.port,
+            "--port or [block_storage] port",
+        ),
+        ServiceKind::KeyManager => (
+            "key manager",
+            cfg.key_manager.port,
+            "--port or [key_manager] port",
+        ),
     };
     let listener =
         rustack_runtime::bind(name, opts.bind, opts.port.unwrap_or(default_port), option).await?;
@@ -654,6 +861,51 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<Served> {
                 shutdown.clone(),
             )?;
             rustack_compute_server::run(compute, remote("nova")?, listener, shutdown)?.task
+        }
+        ServiceKind::KeyManager => {
+            let key_manager = open_key_manager(
+                cfg,
+                &opts.data_dir,
+                &db_url(&None, "key-manager.db"),
+                remote("barbican")?,
+            )
+            .await?;
+            rustack_keymgr_server::run(key_manager, listener, shutdown)?.task
+        }
+        ServiceKind::BlockStorage => {
+            let identity_url = opts
+                .identity_url
+                .clone()
+                .context("--identity-url is required to run this service on its own")?;
+            // The other services are found in the catalog, as cinder finds them.
+            let catalog = crate::compute::catalog_urls(
+                &identity_url,
+                rustack_identity_api::ServiceCredentials {
+                    username: "cinder".into(),
+                    password: passwords
+                        .get("cinder_keystone_password")
+                        .cloned()
+                        .context("passwords.yml lacks cinder_keystone_password")?,
+                    domain_name: "Default".into(),
+                    project_name: "service".into(),
+                },
+            )
+            .await?;
+            let block = open_block(
+                cfg,
+                &opts.data_dir,
+                &db_url(&None, "block.db"),
+                BlockEndpoints {
+                    identity_url,
+                    image_url: catalog.get("image").cloned(),
+                    compute_url: catalog.get("compute").cloned(),
+                    key_manager_url: catalog.get("key-manager").cloned(),
+                },
+                &passwords,
+                remote("cinder")?,
+            )
+            .await?;
+            rustack_block_server::run(block, listener, shutdown)?.task
         }
     };
     Ok(Served { url, trigger, task })

@@ -25,6 +25,10 @@ pub struct ComputeEndpoints {
     pub network_url: String,
     /// Placement (`http://host:8778`).
     pub placement_url: String,
+    /// Block Storage (`http://host:8776/v3`), when the cloud has it.
+    pub block_url: Option<String>,
+    /// Key Manager (`http://host:9311`), when the cloud has it.
+    pub key_manager_url: Option<String>,
 }
 
 /// The state directory of this compute host.
@@ -161,40 +165,70 @@ pub fn nova_password(
         .context("passwords.yml lacks nova_keystone_password")
 }
 
-/// Finds the other services' public endpoints in the catalog of a `nova` token (a
-/// compute service running on its own).
-pub async fn endpoints_from_catalog(
+/// The public URL of every service type in the catalog, read with a token of the
+/// service user `creds` (how a service running on its own finds the others).
+pub async fn catalog_urls(
     identity_url: &str,
-    nova_password: String,
-) -> anyhow::Result<ComputeEndpoints> {
+    creds: ServiceCredentials,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
     let client = rustack_identity_api::IdentityClient::new(identity_url)
         .map_err(|e| anyhow::anyhow!("identity client: {e}"))?;
+    let user = creds.username.clone();
     let token = client
-        .password_token(&ServiceCredentials {
-            username: "nova".into(),
-            password: nova_password,
-            domain_name: "Default".into(),
-            project_name: "service".into(),
-        })
+        .password_token(&creds)
         .await
-        .map_err(|e| anyhow::anyhow!("authenticating as nova: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("authenticating as {user}: {e}"))?;
     let catalog = client
         .catalog(&token.id)
         .await
         .map_err(|e| anyhow::anyhow!("reading the catalog: {e}"))?;
-    let find = |kind: &str| -> anyhow::Result<String> {
-        catalog
+    let mut urls = std::collections::BTreeMap::new();
+    for service in catalog.as_array().into_iter().flatten() {
+        let Some(kind) = service["type"].as_str() else {
+            continue;
+        };
+        let public = service["endpoints"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|s| s["type"] == kind)
-            .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
             .find(|e| e["interface"] == "public")
-            .and_then(|e| {
-                e["url"]
-                    .as_str()
-                    .map(|u| u.trim_end_matches('/').to_owned())
-            })
+            .and_then(|e| e["url"].as_str());
+        if let Some(u) = public {
+            urls.entry(kind.to_owned())
+                .or_insert_with(|| u.trim_end_matches('/').to_owned());
+        }
+    }
+    Ok(urls)
+}
+
+/// A Block Storage catalog URL without its project segment (`.../v3/<project>` →
+/// `.../v3`): compute calls it with each user's token, and Cinder serves `/v3/...` for
+/// any project (3.67).
+fn block_root(url: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((head, last)) if last != "v3" && head.ends_with("/v3") => head.to_owned(),
+        _ => url.to_owned(),
+    }
+}
+
+/// The other services' endpoints from the catalog, as the `nova` service user sees it.
+pub async fn endpoints_from_catalog(
+    identity_url: &str,
+    nova_password: String,
+) -> anyhow::Result<ComputeEndpoints> {
+    let urls = catalog_urls(
+        identity_url,
+        ServiceCredentials {
+            username: "nova".into(),
+            password: nova_password,
+            domain_name: "Default".into(),
+            project_name: "service".into(),
+        },
+    )
+    .await?;
+    let find = |kind: &str| -> anyhow::Result<String> {
+        urls.get(kind)
+            .cloned()
             .with_context(|| format!("no public {kind} endpoint in the catalog"))
     };
     Ok(ComputeEndpoints {
@@ -202,5 +236,10 @@ pub async fn endpoints_from_catalog(
         image_url: find("image")?,
         network_url: find("network")?,
         placement_url: find("placement")?,
+        block_url: find("block-storage")
+            .or_else(|_| find("volumev3"))
+            .ok()
+            .map(|u| block_root(&u)),
+        key_manager_url: find("key-manager").ok(),
     })
 }

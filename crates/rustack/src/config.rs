@@ -2,9 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use rustack_block_api::BlockConfig;
 use rustack_compute_api::ComputeConfig;
 use rustack_identity_server::IdentityConfig;
 use rustack_image_api::ImageConfig;
+use rustack_keymgr_api::KeyManagerConfig;
 use rustack_network_api::NetworkConfig;
 pub use rustack_network_api::{DataPlaneMode, DhcpPortsMode};
 use rustack_placement_api::PlacementConfig;
@@ -27,6 +29,10 @@ pub struct RustackConfig {
     pub placement: PlacementConfig,
     /// The compute service (Nova).
     pub compute: ComputeConfig,
+    /// The block storage service (Cinder).
+    pub block_storage: BlockConfig,
+    /// The key manager service (Barbican).
+    pub key_manager: KeyManagerConfig,
     /// The metadata service (proxy in the network agent; the shared secret is
     /// passwords.yml `metadata_secret`).
     pub metadata: rustack_metadata::MetadataConfig,

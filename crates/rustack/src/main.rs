@@ -59,12 +59,19 @@ enum Command {
         /// Compute API port (Nova's 8774).
         #[arg(long)]
         compute_port: Option<u16>,
+        /// Block Storage API port (Cinder's 8776).
+        #[arg(long)]
+        block_storage_port: Option<u16>,
+        /// Key Manager API port (Barbican's 9311).
+        #[arg(long)]
+        key_manager_port: Option<u16>,
     },
     /// Run one service on its own, for multi-host deployments (Kolla's one container
     /// per service).
     ///
     /// `identity` bootstraps like `rustack up` (with only itself in the catalog) and
-    /// creates the service users (`glance`, `neutron`, `placement`, `nova`). The other services validate
+    /// creates the service users (`glance`, `neutron`, `placement`, `nova`, `cinder`,
+    /// `barbican`). The other services validate
     /// tokens over the Identity API at --identity-url as their service user, with the
     /// password from <data-dir>/passwords.yml (copy the identity host's file). Register
     /// their endpoints with `openstack endpoint create`.
@@ -200,6 +207,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             network_port,
             placement_port,
             compute_port,
+            block_storage_port,
+            key_manager_port,
         } => {
             let started = Instant::now();
             let dir = data_dir(&common)?;
@@ -212,6 +221,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 network_port,
                 placement_port,
                 compute_port,
+                block_storage_port,
+                key_manager_port,
                 config,
             })
             .await?;
@@ -229,6 +240,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("  placement  {}", running.placement_url);
             println!("  compute    {}/v2.1", running.compute_url);
+            println!("  volume     {}/v3", running.block_url);
+            println!("  key manager {}/v1", running.key_manager_url);
             if let Some(id) = &running.public_network_id {
                 println!("  public network {id}");
             }

@@ -78,6 +78,8 @@ impl TestCloud {
             network_port: Some(0),
             placement_port: Some(0),
             compute_port: Some(0),
+            block_storage_port: Some(0),
+            key_manager_port: Some(0),
             config,
         })
         .await

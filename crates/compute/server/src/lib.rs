@@ -15,6 +15,7 @@ pub mod error;
 pub mod schema;
 pub mod servers;
 pub mod store;
+pub mod volumes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -37,10 +37,14 @@ CREATE TABLE aggregate_metadata (aggregate_id BIGINT NOT NULL, key TEXT NOT NULL
 /// Servers tables (versions 10..=19), owned by the servers work.
 const SERVERS: &[Migration] = crate::servers::store::MIGRATIONS;
 const MOVES: &[Migration] = crate::servers::ops::MIGRATIONS;
+/// Block device mappings (versions 30..=39), owned by the volumes work.
+const VOLUMES: &[Migration] = crate::volumes::store::MIGRATIONS;
 
 /// Every migration, in version order.
 pub fn migrations() -> Vec<Migration> {
-    let mut all: Vec<Migration> = CORE.iter().chain(SERVERS).chain(MOVES).copied().collect();
+    let mut all: Vec<Migration> = CORE.iter().chain(SERVERS).chain(MOVES)
+        .chain(VOLUMES)
+        .copied().collect();
     all.sort_by_key(|m| m.version);
     all
 }
@@ -54,6 +58,7 @@ mod tests {
         assert!(CORE.iter().all(|m| (1..=9).contains(&m.version)));
         assert!(SERVERS.iter().all(|m| (10..=19).contains(&m.version)));
         assert!(MOVES.iter().all(|m| (20..=29).contains(&m.version)));
+        assert!(VOLUMES.iter().all(|m| (30..=39).contains(&m.version)));
     }
 
     #[tokio::test]
@@ -69,6 +74,7 @@ mod tests {
             "aggregate_hosts",
             "aggregate_metadata",
             "aggregates",
+            "block_device_mappings",
             "compute_nodes",
             "flavor_extra_specs",
             "flavor_projects",

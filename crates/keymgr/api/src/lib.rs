@@ -7,8 +7,71 @@
 //! Barbican v1 API with the caller's token, as castellan does with the request context,
 //! so a volume's key belongs to the volume's project.
 
+use std::path::PathBuf;
+
 use rustack_common::Error;
 use serde::{Deserialize, Serialize};
+
+/// The catalog service type.
+pub const SERVICE_TYPE: &str = "key-manager";
+/// The catalog service name.
+pub const SERVICE_NAME: &str = "barbican";
+/// The newest microversion (`key-manager 1.2`): 1.1 added secret consumers, 1.2
+/// refuses deleting a secret that has consumers unless `?force=true`.
+pub const MAX_MINOR: u16 = 2;
+/// The secret types Barbican accepts.
+pub const SECRET_TYPES: &[&str] = &[
+    "symmetric",
+    "passphrase",
+    "private",
+    "public",
+    "certificate",
+    "opaque",
+];
+
+/// Key manager settings (`[key_manager]` in rustack.toml; Barbican's `[quotas]`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyManagerConfig {
+    /// Port the Key Manager API listens on (upstream's 9311).
+    pub port: u16,
+    /// Database URL; default `sqlite://<data-dir>/keymgr.db`.
+    pub database_url: Option<String>,
+    /// A policy.yaml with rule overrides.
+    pub policy_file: Option<PathBuf>,
+    /// The base of the refs the API returns (`http://host:9311`, Barbican's
+    /// `host_href`); default: built from the request's `Host`.
+    pub public_url: Option<String>,
+    /// Default secrets per project (-1 = unlimited).
+    pub quota_secrets: i64,
+    /// Default orders per project (-1 = unlimited).
+    pub quota_orders: i64,
+    /// Default containers per project (-1 = unlimited).
+    pub quota_containers: i64,
+    /// Default consumers per project (-1 = unlimited).
+    pub quota_consumers: i64,
+    /// Default certificate authorities per project (-1 = unlimited).
+    pub quota_cas: i64,
+}
+
+impl Default for KeyManagerConfig {
+    fn default() -> Self {
+        KeyManagerConfig {
+            port: 9311,
+            database_url: None,
+            policy_file: None,
+            public_url: None,
+            quota_secrets: -1,
+            quota_orders: -1,
+            quota_containers: -1,
+            quota_consumers: -1,
+            quota_cas: -1,
+        }
+    }
+}
+
+/// The quota kinds Barbican knows, in its order.
+pub const QUOTA_KINDS: &[&str] = &["secrets", "orders", "containers", "consumers", "cas"];
 
 /// A secret to store (castellan `store`): used to clone a key for a new volume made
 /// from an encrypted snapshot, volume or image.
@@ -94,3 +157,6 @@ pub trait KeyManager: Send + Sync {
         consumer: &Consumer,
     ) -> Result<(), Error>;
 }
+
+#[cfg(feature = "client")]
+pub mod client;

@@ -35,9 +35,11 @@
 //!   however, are rejected by rules whose scope types are `system`/`project`
 //!   only (e.g. `identity:create_domain`), as upstream.
 
+mod block;
 mod compute;
 mod identity;
 mod image;
+mod key_manager;
 mod network;
 mod placement;
 
@@ -111,6 +113,34 @@ pub const PLACEMENT_UPSTREAM_COMMIT: &str = "7ad9ef078b490423ac6605e805fad2b75c8
 /// fallbacks not carried).
 pub fn placement() -> Vec<RuleDefault> {
     placement::RULES.iter().map(Def::to_rule_default).collect()
+}
+
+/// The openstack/cinder commit the [`block`] defaults were read from.
+pub const BLOCK_UPSTREAM_COMMIT: &str = "ab09bc39dbcd4d5b301f2f5da8fcfd9e5ef1fe8c";
+
+/// Every rule cinder registers (`cinder.policies.list_rules()`): the `base.py` helper
+/// rules (`admin_or_owner`, `context_is_admin`, `admin_api`,
+/// `xena_system_admin_or_project_reader`, `xena_system_admin_or_project_member`...) and
+/// every `volume:*`, `volume_extension:*`, `backup:*`, `group:*`, `message:*`... rule with
+/// its current default (deprecated fallbacks not carried). cinder's check strings use
+/// `is_admin:True`, which the block storage service puts in the credentials it evaluates.
+pub fn block() -> Vec<RuleDefault> {
+    block::RULES.iter().map(Def::to_rule_default).collect()
+}
+
+/// The openstack/barbican commit the [`key_manager`] defaults were read from.
+pub const KEY_MANAGER_UPSTREAM_COMMIT: &str = "2d1ea8606784cb7e1147e869a79f6be7e8466236";
+
+/// Every rule barbican registers (`barbican.common.policies.list_rules()`): the `base.py`
+/// helper rules (`secret_project_match`, `secret_owner`, `secret_acl_read`,
+/// `container_project_member`, the legacy `creator`/`observer`/`audit` helpers...) and
+/// every `secret:*`, `secrets:*`, `container*`, `order*`, `quotas:*`, `project_quotas:*`,
+/// `secret_meta:*`, `*consumers:*`, `secretstore*` and `transport_key*` rule with its
+/// current secure-RBAC default (deprecated fallbacks not carried). The check strings
+/// reference `%(enforce_new_defaults)s` and flattened `target.secret.*` keys, which the
+/// key manager puts in the target it evaluates.
+pub fn key_manager() -> Vec<RuleDefault> {
+    key_manager::RULES.iter().map(Def::to_rule_default).collect()
 }
 
 /// One row of a defaults table.

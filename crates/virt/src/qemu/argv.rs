@@ -2,6 +2,7 @@
 //! resolved accelerator, the spec and the instance paths (unit-tested without QEMU).
 
 use crate::qemu::paths::InstancePaths;
+use crate::qemu::volume::{self, AttachedVolume};
 use crate::qemu::{QemuConfig, ResolvedAccel};
 use crate::types::{InstanceSpec, Nic};
 
@@ -65,13 +66,16 @@ fn is_uuid(s: &str) -> bool {
         })
 }
 
-/// The full argument vector (without the program) that starts `spec` daemonized.
+/// The full argument vector (without the program) that starts `spec` daemonized, with
+/// its attached `volumes` (a boot volume replaces the image root disk). Volume secrets
+/// appear only as ciphertext under the master key (`-object secret,...,keyid=`).
 pub fn qemu_args(
     cfg: &QemuConfig,
     accel: ResolvedAccel,
     spec: &InstanceSpec,
     p: &InstancePaths,
-) -> Vec<String> {
+    volumes: &[AttachedVolume],
+) -> Result<Vec<String>, crate::VirtError> {
     let mut a: Vec<String> = Vec::new();
     let mut push = |k: &str, v: String| {
         a.push(k.to_string());
@@ -113,11 +117,28 @@ pub fn qemu_args(
         a.push(k.to_string());
         a.push(v);
     };
-    push("-drive", drive(&p.disk, "disk0", ""));
-    push(
-        "-device",
-        "virtio-blk-pci,drive=disk0,id=vda,bootindex=1".to_string(),
-    );
+    push("-object", volume::master_key_object_arg(&p.master_key));
+    for v in volumes {
+        if let Some(o) = volume::secret_object_arg(v) {
+            push("-object", o);
+        }
+    }
+    // The root disk first (the guest's vda): the boot volume or the image overlay.
+    let (boot, data): (Vec<&AttachedVolume>, Vec<&AttachedVolume>) =
+        volumes.iter().partition(|v| v.is_boot());
+    match boot.first() {
+        Some(b) => {
+            push("-blockdev", volume::blockdev(b)?.to_string());
+            push("-device", volume::device_arg(b));
+        }
+        None => {
+            push("-drive", drive(&p.disk, "disk0", ""));
+            push(
+                "-device",
+                "virtio-blk-pci,drive=disk0,id=vda,bootindex=1".to_string(),
+            );
+        }
+    }
     if spec.ephemeral_gb > 0 {
         push("-drive", drive(&p.ephemeral, "disk1", ""));
         push("-device", "virtio-blk-pci,drive=disk1,id=vdb".to_string());
@@ -135,6 +156,10 @@ pub fn qemu_args(
             ),
         );
         push("-device", "ide-cd,drive=cdrom0,id=cd0".to_string());
+    }
+    for v in data {
+        push("-blockdev", volume::blockdev(v)?.to_string());
+        push("-device", volume::device_arg(v));
     }
     for nic in &spec.nics {
         push("-netdev", netdev_arg(nic));
@@ -158,7 +183,7 @@ pub fn qemu_args(
     );
     push("-pidfile", p.pidfile.to_string_lossy().into_owned());
     a.push("-daemonize".to_string());
-    a
+    Ok(a)
 }
 
 #[cfg(test)]
@@ -193,7 +218,7 @@ mod tests {
         let cfg = QemuConfig::new("/var/lib/rustack/compute");
         let s = spec();
         let p = InstancePaths::new(Path::new("/var/lib/rustack/compute"), &s.uuid);
-        let a = qemu_args(&cfg, ResolvedAccel::Tcg, &s, &p);
+        let a = qemu_args(&cfg, ResolvedAccel::Tcg, &s, &p, &[]).unwrap();
         assert!(pos(&a, "-accel", "tcg"));
         assert!(!a.contains(&"-cpu".to_string()));
         assert!(pos(&a, "-m", "256"));
@@ -241,7 +266,7 @@ mod tests {
         s.swap_mb = 512;
         s.config_drive = Some(vec![]);
         let p = InstancePaths::new(Path::new("/srv/a,b"), &s.uuid);
-        let a = qemu_args(&cfg, ResolvedAccel::Kvm, &s, &p);
+        let a = qemu_args(&cfg, ResolvedAccel::Kvm, &s, &p, &[]).unwrap();
         assert!(pos(&a, "-accel", "kvm"));
         assert!(pos(&a, "-cpu", "host"));
         assert!(!a.contains(&"-uuid".to_string()));
@@ -253,5 +278,63 @@ mod tests {
             .any(|x| x.starts_with("file=/srv/a,,b/instances/not-a-uuid/disk.swap,")));
         assert!(pos(&a, "-device", "ide-cd,drive=cdrom0,id=cd0"));
         assert!(pos(&a, "-device", "virtio-blk-pci,drive=disk2,id=vdc"));
+    }
+
+    #[test]
+    fn volumes_on_the_command_line() {
+        use crate::types::{VolumeAttachment, VolumeSource};
+        let cfg = QemuConfig::new("/srv/c");
+        let mut s = spec();
+        s.image_path = std::path::PathBuf::new();
+        let p = InstancePaths::new(Path::new("/srv/c"), &s.uuid);
+        let att = |id: &str, boot: Option<u32>, pass: Option<&str>| VolumeAttachment {
+            volume_id: id.to_string(),
+            source: VolumeSource::File {
+                path: format!("/srv/v/{id}.qcow2").into(),
+                format: "qcow2".to_string(),
+            },
+            luks_passphrase: pass.map(str::to_string),
+            read_only: false,
+            boot_index: boot,
+        };
+        let key = [9u8; 32];
+        let vols = volume::records_for_spec(
+            &s,
+            &[att("data1", None, Some("s3cr3tpass")), att("root1", Some(0), None)],
+            &key,
+        )
+        .unwrap();
+        let a = qemu_args(&cfg, ResolvedAccel::Tcg, &s, &p, &vols).unwrap();
+        let joined = a.join(" ");
+        assert!(!joined.contains("s3cr3tpass"));
+        // No image root disk; the boot volume is the first disk with bootindex=1.
+        assert!(!joined.contains("id=disk0"));
+        assert!(pos(
+            &a,
+            "-device",
+            "virtio-blk-pci,drive=vroot1,id=vol-root1,serial=root1,bootindex=1"
+        ));
+        assert!(pos(
+            &a,
+            "-device",
+            "virtio-blk-pci,drive=vdata1,id=vol-data1,serial=data1"
+        ));
+        let dev = |needle: &str| a.iter().position(|x| x.contains(needle)).unwrap();
+        assert!(dev("drive=vroot1") < dev("drive=vdata1"));
+        assert!(pos(
+            &a,
+            "-object",
+            &format!(
+                "secret,id=masterKey0,format=raw,file=/srv/c/instances/{}/master-key.aes",
+                s.uuid
+            )
+        ));
+        // The volume secret follows the master key and names it.
+        assert!(dev("id=masterKey0") < dev("secret,id=sec-data1"));
+        assert!(a[dev("secret,id=sec-data1")].contains("keyid=masterKey0,iv="));
+        let bd: serde_json::Value = serde_json::from_str(&a[dev("\"node-name\":\"vdata1\"")]).unwrap();
+        assert_eq!(bd["encrypt"]["key-secret"], "sec-data1");
+        assert_eq!(vols[0].device, "/dev/vdb");
+        assert_eq!(vols[1].device, "/dev/vda");
     }
 }

@@ -49,6 +49,7 @@ pub mod argv;
 pub mod host;
 pub mod paths;
 pub mod qmp;
+pub mod volume;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -121,6 +122,13 @@ pub struct QemuConfig {
     /// Timeout of one QMP exchange.
     #[serde(with = "secs")]
     pub qmp_timeout: Duration,
+    /// How many times a volume detach sends `device_del` (Nova's
+    /// `device_detach_attempts`, default 8).
+    pub volume_detach_attempts: u32,
+    /// How long each detach attempt waits for `DEVICE_DELETED` (Nova's
+    /// `device_detach_timeout`, default 20 s).
+    #[serde(with = "secs")]
+    pub volume_detach_timeout: Duration,
 }
 
 mod secs {
@@ -159,6 +167,8 @@ impl QemuConfig {
             soft_reboot_timeout: Duration::from_secs(60),
             process_timeout: Duration::from_secs(30),
             qmp_timeout: Duration::from_secs(10),
+            volume_detach_attempts: 8,
+            volume_detach_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -326,6 +336,11 @@ pub fn tail_lines(text: &str, tail: Option<usize>) -> String {
     text[start..].to_string()
 }
 
+/// Whether the spec boots from a volume (no image root disk).
+fn has_boot_volume(spec: &InstanceSpec) -> bool {
+    spec.volumes.iter().any(|v| v.boot_index == Some(0))
+}
+
 /// Whether a config drive path is a safe relative path.
 fn safe_rel_path(p: &str) -> bool {
     let path = Path::new(p);
@@ -431,6 +446,9 @@ impl QemuDriver {
         if stored.spec.config_drive.is_some() {
             stored.spec.config_drive = Some(Vec::new());
         }
+        // Volumes live in `rec.volumes` (passphrases only as ciphertext); the spec's
+        // copies carry plaintext passphrases and are never written.
+        stored.spec.volumes.clear();
         let bytes = serde_json::to_vec_pretty(&stored).map_err(|e| {
             VirtError::io(
                 "serialize instance record",
@@ -638,13 +656,16 @@ impl QemuDriver {
     }
 
     /// Start QEMU for a recorded instance (disks exist); returns once it daemonized.
-    async fn start_process(&self, spec: &InstanceSpec) -> Result<(), VirtError> {
+    async fn start_process(&self, rec: &InstanceRecord) -> Result<(), VirtError> {
+        let spec = &rec.spec;
         let p = self.paths(&spec.uuid);
+        // Instances spawned before volume support get their master key now.
+        volume::load_or_create_master_key(&p.master_key)?;
         remove_file_opt(&p.pidfile).await?;
         remove_file_opt(&p.qmp_sock).await?;
         remove_file_opt(&p.serial_sock).await?;
         self.ensure_taps(&spec.nics).await?;
-        let args = argv::qemu_args(&self.cfg, self.accel, spec, &p);
+        let args = argv::qemu_args(&self.cfg, self.accel, spec, &p, &rec.volumes)?;
         let cmd = Cmd::in_netns(self.cfg.netns.as_deref(), &self.cfg.qemu_binary).args(args);
         let started = Instant::now();
         match tokio::time::timeout(self.cfg.process_timeout, run(&cmd)).await {
@@ -843,16 +864,23 @@ impl QemuDriver {
         tokio::fs::create_dir_all(&p.dir)
             .await
             .map_err(|e| VirtError::io(format!("create {}", p.dir.display()), e))?;
-        self.create_root_disk(spec).await?;
+        let master_key = volume::load_or_create_master_key(&p.master_key)?;
+        let volumes = volume::records_for_spec(spec, &spec.volumes, &master_key)?;
+        if !volumes.iter().any(|v| v.is_boot()) {
+            self.create_root_disk(spec).await?;
+        }
         self.create_extra_disks(spec).await?;
         self.create_config_drive(spec).await?;
+        let mut stored = spec.clone();
+        stored.volumes.clear();
         let rec = InstanceRecord {
-            spec: spec.clone(),
+            spec: stored,
             want_running: true,
             suspended: false,
+            volumes,
         };
         self.save(&rec).await?;
-        self.start_process(spec).await
+        self.start_process(&rec).await
     }
 
     /// Stop (forced), then start again with the record's spec.
@@ -861,7 +889,7 @@ impl QemuDriver {
         rec.want_running = true;
         rec.suspended = false;
         self.save(rec).await?;
-        self.start_process(&rec.spec).await
+        self.start_process(rec).await
     }
 
     async fn require_status(
@@ -937,7 +965,9 @@ impl ComputeDriver for QemuDriver {
 
     async fn spawn(&self, spec: &InstanceSpec) -> Result<(), VirtError> {
         check_uuid(&spec.uuid)?;
-        Self::check_image(spec)?;
+        if !has_boot_volume(spec) {
+            Self::check_image(spec)?;
+        }
         for nic in &spec.nics {
             if nic.tap_name.is_empty() || nic.tap_name.len() > 15 {
                 return Err(VirtError::InvalidSpec(format!(
@@ -1160,7 +1190,13 @@ impl ComputeDriver for QemuDriver {
     async fn snapshot(&self, uuid: &str, dest: &Path) -> Result<(), VirtError> {
         let lock = self.lock_for(uuid);
         let _g = lock.lock().await;
-        self.load(uuid).await?;
+        let rec = self.load(uuid).await?;
+        if rec.volumes.iter().any(|v| v.is_boot()) {
+            // Nova snapshots a volume-backed server through the volume service.
+            return Err(VirtError::Unsupported(format!(
+                "image snapshot of volume-backed instance {uuid}"
+            )));
+        }
         let p = self.paths(uuid);
         // A running guest is paused while its disk is copied (crash-consistent image).
         let was_running = self.live_pid(uuid).await.is_some()
@@ -1189,17 +1225,28 @@ impl ComputeDriver for QemuDriver {
     }
 
     async fn rebuild(&self, spec: &InstanceSpec) -> Result<(), VirtError> {
-        Self::check_image(spec)?;
         let lock = self.lock_for(&spec.uuid);
         let _g = lock.lock().await;
         let mut rec = self.load(&spec.uuid).await?;
+        // Volumes given with the rebuild replace the recorded ones; none given keeps
+        // what is attached (a rebuild does not detach volumes).
+        if !spec.volumes.is_empty() {
+            let key = volume::load_or_create_master_key(&self.paths(&spec.uuid).master_key)?;
+            rec.volumes = volume::records_for_spec(&rec.spec, &spec.volumes, &key)?;
+        }
+        let boot_volume = rec.volumes.iter().any(|v| v.is_boot());
+        if !boot_volume {
+            Self::check_image(spec)?;
+        }
         self.stop_process(&spec.uuid, Duration::ZERO).await?;
         rec.spec.image_path = spec.image_path.clone();
         rec.spec.image_format = spec.image_format.clone();
         rec.spec.name = spec.name.clone();
         rec.spec.config_drive = spec.config_drive.clone();
         rec.spec.root_gb = rec.spec.root_gb.max(spec.root_gb);
-        self.create_root_disk(&rec.spec).await?;
+        if !boot_volume {
+            self.create_root_disk(&rec.spec).await?;
+        }
         self.create_config_drive(&rec.spec).await?;
         self.restart(&mut rec, Duration::ZERO).await
     }
@@ -1210,7 +1257,8 @@ impl ComputeDriver for QemuDriver {
         let mut rec = self.load(&spec.uuid).await?;
         self.stop_process(&spec.uuid, Duration::ZERO).await?;
         let p = self.paths(&spec.uuid);
-        if spec.root_gb > rec.spec.root_gb {
+        let boot_volume = rec.volumes.iter().any(|v| v.is_boot());
+        if spec.root_gb > rec.spec.root_gb && !boot_volume {
             let current = self.image_virtual_size(&p.disk, "qcow2").await?;
             let want = spec.root_gb << 30;
             if want > current {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::qemu::volume::AttachedVolume;
 use crate::types::InstanceSpec;
 
 /// Paths of one instance's files.
@@ -30,6 +31,8 @@ pub struct InstancePaths {
     pub pidfile: PathBuf,
     /// The persisted [`InstanceRecord`].
     pub record: PathBuf,
+    /// The 32-byte master key that QEMU decrypts volume secrets with (0600).
+    pub master_key: PathBuf,
 }
 
 impl InstancePaths {
@@ -46,6 +49,7 @@ impl InstancePaths {
             qmp_sock: dir.join("qmp.sock"),
             pidfile: dir.join("qemu.pid"),
             record: dir.join("instance.json"),
+            master_key: dir.join("master-key.aes"),
             dir,
         }
     }
@@ -60,4 +64,8 @@ pub struct InstanceRecord {
     pub want_running: bool,
     /// Suspended: vCPUs stopped by `suspend` (reported as suspended, not paused).
     pub suspended: bool,
+    /// Attached volumes in attach order, passphrases only as ciphertext under the
+    /// master key (the spec's `volumes` are not stored).
+    #[serde(default)]
+    pub volumes: Vec<AttachedVolume>,
 }

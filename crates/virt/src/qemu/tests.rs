@@ -204,6 +204,7 @@ async fn busy_instance_without_process_has_no_state_yet() {
         spec: spec("busy", d.path().join("img")),
         want_running: true,
         suspended: false,
+        volumes: Vec::new(),
     };
     tokio::fs::create_dir_all(drv.paths("busy").dir)
         .await

@@ -339,6 +339,322 @@ pub struct ServerCreate {
     pub different_host: Vec<String>,
     /// Scheduler hints `same_host`.
     pub same_host: Vec<String>,
+    /// Requested volumes (`block_device_mapping_v2`, or the legacy
+    /// `block_device_mapping` converted), destination `volume` only; the image-backed
+    /// root (`image` -> `local`) is not listed.
+    pub block_devices: Vec<BlockDeviceRequest>,
+}
+
+/// One requested volume of a server create (`destination_type = volume`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockDeviceRequest {
+    /// `image`, `volume`, `snapshot` or `blank`.
+    pub source_type: String,
+    /// The source's id (image, volume or snapshot; none for `blank`).
+    pub uuid: Option<String>,
+    /// Boot order (`Some(0)`: the root disk).
+    pub boot_index: Option<i64>,
+    /// GiB of the volume to create (image/snapshot/blank sources).
+    pub volume_size: Option<i64>,
+    /// Delete the volume with the server.
+    pub delete_on_termination: bool,
+    /// Volume type of the volume to create (2.67).
+    pub volume_type: Option<String>,
+    /// Device tag (2.32, 2.42+).
+    pub tag: Option<String>,
+    /// The requested device name (advisory).
+    pub device_name: Option<String>,
+}
+
+const BDM_V2_KEYS: &[&str] = &[
+    "source_type",
+    "destination_type",
+    "uuid",
+    "image_id",
+    "boot_index",
+    "volume_size",
+    "delete_on_termination",
+    "device_name",
+    "disk_bus",
+    "device_type",
+    "guest_format",
+    "no_device",
+    "connection_info",
+    "snapshot_id",
+    "volume_id",
+    "tag",
+    "volume_type",
+    "encrypted",
+    "encryption_secret_uuid",
+    "encryption_format",
+    "encryption_options",
+];
+
+const BDM_V1_KEYS: &[&str] = &[
+    "virtual",
+    "volume_id",
+    "snapshot_id",
+    "volume_size",
+    "device_name",
+    "delete_on_termination",
+    "no_device",
+    "connection_info",
+];
+
+fn bool_like(field: &str, v: &Value) -> R<bool> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "t" | "true" | "on" | "y" | "yes" => Ok(true),
+            "0" | "f" | "false" | "off" | "n" | "no" => Ok(false),
+            _ => Err(invalid_field(field, v, format!("{} is not of type 'boolean'", short_repr(v)))),
+        },
+        _ => Err(not_type(field, v, "boolean")),
+    }
+}
+
+fn int_like(field: &str, v: &Value, min: i64) -> R<Option<i64>> {
+    let n = match v {
+        Value::Null => return Ok(None),
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) if s.is_empty() => return Ok(None),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    match n {
+        Some(n) if n >= min => Ok(Some(n)),
+        Some(_) => Err(invalid_field(
+            field,
+            v,
+            format!("{} is less than the minimum of {min}", short_repr(v)),
+        )),
+        None => Err(invalid_field(
+            field,
+            v,
+            format!("{} is not of type 'integer', 'string', 'null'", short_repr(v)),
+        )),
+    }
+}
+
+fn bdm_invalid(why: &str) -> Invalid {
+    Invalid(format!("Block Device Mapping is Invalid: {why}"))
+}
+
+/// Parses `block_device_mapping_v2` / `block_device_mapping` of a create body (Nova's
+/// schema, `BlockDeviceDict.from_api` and `_validate_bdm` checks): the volumes to
+/// attach, boot sequence checked.
+fn parse_block_devices(
+    s: &Map<String, Value>,
+    minor: u32,
+    image_ref: Option<&str>,
+) -> R<Vec<BlockDeviceRequest>> {
+    if s.contains_key("block_device_mapping") && s.contains_key("block_device_mapping_v2") {
+        return Err(Invalid(
+            "Using different block_device_mapping syntaxes is not allowed in the same request."
+                .into(),
+        ));
+    }
+    let mut out = Vec::new();
+    let mut boot_indexes: Vec<i64> = Vec::new();
+    if let Some(v) = s.get("block_device_mapping_v2") {
+        let key = "block_device_mapping_v2";
+        let items = v.as_array().ok_or_else(|| not_type(key, v, "array"))?;
+        for it in items {
+            let o = it.as_object().ok_or_else(|| not_type(key, it, "object"))?;
+            let mut allowed: Vec<&str> = BDM_V2_KEYS.to_vec();
+            if !(minor == 32 || minor >= 42) {
+                allowed.retain(|k| *k != "tag");
+            }
+            if minor < 67 {
+                allowed.retain(|k| *k != "volume_type");
+            }
+            if minor < 94 {
+                allowed.retain(|k| !k.starts_with("encrypt"));
+            }
+            no_extra(o, &allowed)?;
+            let tag = match o.get("tag") {
+                None => None,
+                Some(t) => {
+                    let ts = t.as_str().ok_or_else(|| not_type("tag", t, "string"))?;
+                    if !valid_device_tag(ts) {
+                        return Err(invalid_field("tag", t, format!("'{ts}' is not a valid tag")));
+                    }
+                    Some(ts.to_string())
+                }
+            };
+            let str_enum = |k: &str, allowed: &[&str]| -> R<Option<String>> {
+                match o.get(k) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(v @ Value::String(x)) => {
+                        if allowed.contains(&x.as_str()) {
+                            Ok(Some(x.clone()))
+                        } else {
+                            Err(invalid_field(
+                                k,
+                                v,
+                                format!("'{x}' is not one of {allowed:?}"),
+                            ))
+                        }
+                    }
+                    Some(v) => Err(not_type(k, v, "string")),
+                }
+            };
+            let src = str_enum("source_type", &["volume", "image", "snapshot", "blank"])?;
+            let dst = str_enum("destination_type", &["local", "volume"])?;
+            let uuid = match o.get("uuid") {
+                None | Some(Value::Null) => None,
+                Some(v @ Value::String(x)) => {
+                    let ok = !x.is_empty()
+                        && x.len() <= 255
+                        && x.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+                    if !ok {
+                        return Err(invalid_field(
+                            "uuid",
+                            v,
+                            format!("'{x}' does not match '^[a-zA-Z0-9._-]*$'"),
+                        ));
+                    }
+                    Some(x.clone())
+                }
+                Some(v) => return Err(not_type("uuid", v, "string")),
+            };
+            let boot_index = match o.get("boot_index") {
+                None => None,
+                Some(v) => int_like("boot_index", v, i64::MIN)?,
+            };
+            let volume_size = match o.get("volume_size") {
+                None => None,
+                Some(v) => int_like("volume_size", v, 1)?,
+            };
+            let delete_on_termination = match o.get("delete_on_termination") {
+                None => false,
+                Some(v) => bool_like("delete_on_termination", v)?,
+            };
+            let volume_type = match o.get("volume_type") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(x)) if x.len() <= 255 => Some(x.clone()),
+                Some(v) => return Err(not_type("volume_type", v, "string")),
+            };
+            let device_name = o
+                .get("device_name")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if o.get("no_device").is_some_and(|v| v.as_bool() == Some(true)) {
+                continue;
+            }
+            let src = src.ok_or_else(|| bdm_invalid("Missing device source type"))?;
+            let dst = dst.unwrap_or_else(|| {
+                if src == "image" { "local" } else { "volume" }.to_string()
+            });
+            if let Some(b) = boot_index.filter(|b| *b >= 0) {
+                boot_indexes.push(b);
+            }
+            if dst == "local" {
+                match src.as_str() {
+                    // The image root (the server's imageRef) or an ephemeral/swap disk
+                    // from the flavor.
+                    "image" => {
+                        if boot_index != Some(0) {
+                            return Err(bdm_invalid(
+                                "Mapping image to local is not supported.",
+                            ));
+                        }
+                        continue;
+                    }
+                    "blank" => {
+                        return Err(bdm_invalid(
+                            "local blank devices (ephemeral or swap disks) are not supported by this cloud.",
+                        ))
+                    }
+                    _ => {
+                        return Err(bdm_invalid(&format!(
+                            "source {src} cannot have a local destination."
+                        )))
+                    }
+                }
+            }
+            if src != "blank" && uuid.is_none() {
+                return Err(bdm_invalid("Missing device UUID."));
+            }
+            if src == "blank" && volume_size.is_none() {
+                return Err(bdm_invalid("Blank volumes need a volume_size."));
+            }
+            out.push(BlockDeviceRequest {
+                source_type: src,
+                uuid,
+                boot_index,
+                volume_size,
+                delete_on_termination,
+                volume_type,
+                tag,
+                device_name,
+            });
+        }
+    }
+    if let Some(v) = s.get("block_device_mapping") {
+        let key = "block_device_mapping";
+        let items = v.as_array().ok_or_else(|| not_type(key, v, "array"))?;
+        for it in items {
+            let o = it.as_object().ok_or_else(|| not_type(key, it, "object"))?;
+            no_extra(o, BDM_V1_KEYS)?;
+            if o.get("no_device").is_some_and(|v| v.as_bool() == Some(true)) {
+                continue;
+            }
+            let id = |k: &str| o.get(k).and_then(Value::as_str).filter(|x| !x.is_empty());
+            let (src, uuid) = match (id("volume_id"), id("snapshot_id")) {
+                (Some(v), _) => ("volume", v.to_string()),
+                (None, Some(sn)) => ("snapshot", sn.to_string()),
+                (None, None) => {
+                    return Err(bdm_invalid("a legacy mapping needs volume_id or snapshot_id."))
+                }
+            };
+            let device_name = id("device_name").map(str::to_string);
+            // Legacy: the device named like the root (`vda`) is the boot volume.
+            let is_root = device_name
+                .as_deref()
+                .map(|d| d.trim_start_matches("/dev/"))
+                .is_some_and(|d| d == "vda" || d == "sda" || d == "xvda" || d == "hda");
+            let boot_index = (is_root || (image_ref.is_none() && out.is_empty())).then_some(0);
+            if let Some(b) = boot_index {
+                boot_indexes.push(b);
+            }
+            out.push(BlockDeviceRequest {
+                source_type: src.into(),
+                uuid: Some(uuid),
+                boot_index,
+                volume_size: match o.get("volume_size") {
+                    None => None,
+                    Some(v) => int_like("volume_size", v, 1)?,
+                },
+                delete_on_termination: match o.get("delete_on_termination") {
+                    None => false,
+                    Some(v) => bool_like("delete_on_termination", v)?,
+                },
+                volume_type: None,
+                tag: None,
+                device_name,
+            });
+        }
+    }
+    // The image root counts as boot index 0 when an image is given.
+    let image_root = image_ref.is_some()
+        && !out.iter().any(|b| b.boot_index == Some(0));
+    if image_root {
+        boot_indexes.push(0);
+    }
+    boot_indexes.sort_unstable();
+    boot_indexes.dedup();
+    let sequential = boot_indexes
+        .iter()
+        .enumerate()
+        .all(|(n, b)| *b == n as i64);
+    let volume_root = out.iter().filter(|b| b.boot_index == Some(0)).count();
+    if !sequential || volume_root > 1 || (image_root && volume_root > 0) {
+        return Err(bdm_invalid(
+            "Boot sequence for the instance and image/block device mapping combination is not valid.",
+        ));
+    }
+    Ok(out)
 }
 
 /// Nova's `tag` parameter type: 1-60 characters without `/` or `,`.
@@ -658,46 +974,8 @@ impl ServerCreate {
                 Some(h.to_string())
             }
         };
-        for key in ["block_device_mapping", "block_device_mapping_v2"] {
-            if let Some(v) = s.get(key) {
-                let items = v.as_array().ok_or_else(|| not_type(key, v, "array"))?;
-                for it in items {
-                    let Some(o) = it.as_object() else {
-                        return Err(not_type(key, it, "object"));
-                    };
-                    if let Some(t) = o.get("tag") {
-                        // BDM tags: 2.32 only (the 2.33 schema lost them), back at 2.42.
-                        let tag_ok =
-                            key == "block_device_mapping_v2" && (minor == 32 || minor >= 42);
-                        if !tag_ok {
-                            return Err(Invalid(
-                                "Additional properties are not allowed ('tag' was unexpected)"
-                                    .into(),
-                            ));
-                        }
-                        let ts = t.as_str().ok_or_else(|| not_type("tag", t, "string"))?;
-                        if !valid_device_tag(ts) {
-                            return Err(invalid_field(
-                                "tag",
-                                t,
-                                format!("'{ts}' is not a valid tag"),
-                            ));
-                        }
-                    }
-                    let src = it.get("source_type").and_then(Value::as_str);
-                    let dst = it.get("destination_type").and_then(Value::as_str);
-                    let local_image = src == Some("image") && dst.unwrap_or("local") == "local";
-                    if !local_image {
-                        return Err(Invalid(
-                            "Block Device Mapping is Invalid: volumes are not available \
-                             in this cloud (no block storage service)."
-                                .into(),
-                        ));
-                    }
-                }
-            }
-        }
-        if image_ref.is_none() {
+        let block_devices = parse_block_devices(s, minor, image_ref.as_deref())?;
+        if image_ref.is_none() && !block_devices.iter().any(|b| b.boot_index == Some(0)) {
             return Err(Invalid("Missing imageRef attribute".into()));
         }
         // Scheduler hints (`additionalProperties: true`): only the ones acted upon
@@ -758,6 +1036,7 @@ impl ServerCreate {
             group,
             different_host,
             same_host,
+            block_devices,
         })
     }
 }

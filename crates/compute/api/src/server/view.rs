@@ -148,8 +148,8 @@ pub struct ServerView {
     pub key_name: Option<String>,
     /// Security group names.
     pub security_groups: Vec<String>,
-    /// Attached volume ids.
-    pub volumes: Vec<String>,
+    /// Attached volumes: (volume id, delete_on_termination).
+    pub volumes: Vec<(String, bool)>,
     /// Progress 0..=100.
     pub progress: u8,
     /// Fault (ERROR).
@@ -366,9 +366,9 @@ pub fn render(v: &ServerView, kind: BodyKind, o: &RenderOptions) -> Value {
         let vols: Vec<Value> = v
             .volumes
             .iter()
-            .map(|id| {
+            .map(|(id, dot)| {
                 if minor >= EXTENDED_ATTRS {
-                    json!({"id": id, "delete_on_termination": false})
+                    json!({"id": id, "delete_on_termination": dot})
                 } else {
                     json!({"id": id})
                 }

@@ -63,6 +63,19 @@ pub struct Ctx {
     pub version: ApiVersion,
     /// `req-<uuid>`, as in `x-compute-request-id`.
     pub request_id: String,
+    /// The caller's own token (forwarded to Block Storage and the key manager, as
+    /// Nova forwards the request context's token).
+    pub token: UserToken,
+}
+
+/// A caller's Keystone token; `Debug` never shows it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct UserToken(pub String);
+
+impl std::fmt::Debug for UserToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UserToken(<redacted>)")
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
@@ -84,10 +97,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
+        let token = UserToken(
+            parts
+                .headers
+                .get("x-auth-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        );
         Ok(Ctx {
             auth,
             version,
             request_id,
+            token,
         })
     }
 }
@@ -164,6 +186,7 @@ pub fn api_routes() -> Router<AppState> {
         .merge(usage::routes())
         .merge(crate::servers::api::routes())
         .merge(crate::servers::ops::routes())
+        .merge(crate::volumes::api::routes())
 }
 
 async fn not_found() -> ApiError {

@@ -74,6 +74,7 @@ fn caller(ctx: &Ctx) -> Caller {
         auth: ctx.auth.clone(),
         minor: ctx.version.minor,
         request_id: ctx.request_id.clone(),
+        token: ctx.token.clone(),
     }
 }
 
@@ -186,7 +187,12 @@ async fn list_impl(
             } else {
                 vec![]
             };
-            let v = s.view_with(i, md, groups);
+            let mut v = s.view_with(i, md, groups);
+            v.volumes = crate::volumes::store::for_instance(&mut conn, &i.uuid)
+                .await?
+                .into_iter()
+                .map(|b| (b.volume_id, b.delete_on_termination))
+                .collect();
             let mut oi = o.clone();
             oi.extended_attrs = st.compute.allowed(
                 &ctx.auth,

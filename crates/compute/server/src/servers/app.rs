@@ -27,6 +27,8 @@ pub struct Caller {
     pub minor: u32,
     /// `req-...`.
     pub request_id: String,
+    /// The caller's token (volume work; never logged).
+    pub token: crate::api::UserToken,
 }
 
 /// Nova's timestamp format in server bodies (`2026-01-01T00:00:00Z`).
@@ -421,47 +423,58 @@ impl Servers {
             swap: flavor.swap,
             extra_specs,
         };
+        // Volumes (validated with the caller's token), then the image: a server whose
+        // boot index 0 is a volume is volume-backed and has no image (`image: ""`).
+        let block_devices = self.validate_block_devices(c, &req.block_devices).await?;
+        let volume_backed = block_devices.iter().any(|b| b.boot_index == Some(0));
         // Image (visible to the caller's project: the service token sees all, so check
         // ownership/visibility from the document).
         let token = self.service_token().await?;
-        let image_id = req.image_ref.clone().unwrap_or_default();
-        let image = self
-            .glance
-            .show(&token, &image_id)
-            .await?
-            .filter(|img| {
-                let vis = img.doc["visibility"].as_str().unwrap_or("");
-                vis == "public"
-                    || vis == "community"
-                    || vis == "shared"
-                    || img.doc["owner"].as_str() == Some(project_id.as_str())
-                    || self.compute.is_admin(&c.auth)
-            })
-            .ok_or_else(|| Error::bad_request(format!("Image {image_id} could not be found.")))?;
-        if image.status != "active" {
-            return Err(Error::bad_request(format!(
-                "Image {image_id} is not active."
-            )));
-        }
-        if image.min_ram > flavor.memory_mb as u64 {
-            return Err(Error::bad_request(
-                "Flavor's memory is too small for requested image.",
-            ));
-        }
-        if flavor.root_gb > 0 && image.min_disk > flavor.root_gb as u64 {
-            return Err(Error::bad_request(
-                "Flavor's disk is too small for requested image.",
-            ));
-        }
-        if flavor.root_gb > 0 {
-            if let Some(size) = image.size {
-                if size > (flavor.root_gb as u64) << 30 {
+        let image = match req.image_ref.clone().filter(|_| !volume_backed) {
+            None => None,
+            Some(image_id) => {
+                let image = self
+                    .glance
+                    .show(&token, &image_id)
+                    .await?
+                    .filter(|img| {
+                        let vis = img.doc["visibility"].as_str().unwrap_or("");
+                        vis == "public"
+                            || vis == "community"
+                            || vis == "shared"
+                            || img.doc["owner"].as_str() == Some(project_id.as_str())
+                            || self.compute.is_admin(&c.auth)
+                    })
+                    .ok_or_else(|| {
+                        Error::bad_request(format!("Image {image_id} could not be found."))
+                    })?;
+                if image.status != "active" {
+                    return Err(Error::bad_request(format!(
+                        "Image {image_id} is not active."
+                    )));
+                }
+                if image.min_ram > flavor.memory_mb as u64 {
+                    return Err(Error::bad_request(
+                        "Flavor's memory is too small for requested image.",
+                    ));
+                }
+                if flavor.root_gb > 0 && image.min_disk > flavor.root_gb as u64 {
                     return Err(Error::bad_request(
                         "Flavor's disk is too small for requested image.",
                     ));
                 }
+                if flavor.root_gb > 0 {
+                    if let Some(size) = image.size {
+                        if size > (flavor.root_gb as u64) << 30 {
+                            return Err(Error::bad_request(
+                                "Flavor's disk is too small for requested image.",
+                            ));
+                        }
+                    }
+                }
+                Some(image)
             }
-        }
+        };
         // Key pair.
         let key_data = match &req.key_name {
             None => None,
@@ -563,6 +576,11 @@ impl Servers {
             )));
         }
         let count = count.max(1) as u32;
+        if count > 1 && block_devices.iter().any(|b| b.source_type == "volume") {
+            return Err(Error::bad_request(
+                "Cannot attach one or more volumes to multiple instances",
+            ));
+        }
         let admin_pass = req
             .admin_pass
             .clone()
@@ -604,7 +622,7 @@ impl Servers {
                 power_state: state::POWER_NOSTATE,
                 availability_zone: az.clone().unwrap_or_default(),
                 requested_az: az.clone(),
-                image_ref: Some(image.id.clone()),
+                image_ref: image.as_ref().map(|img| img.id.clone()),
                 flavor: snapshot.clone(),
                 key_name: req.key_name.clone(),
                 key_data: key_data.clone(),
@@ -642,6 +660,7 @@ impl Servers {
             let mut tx = self.compute.begin().await?;
             let inst = store::insert_instance(&mut tx, &inst).await?;
             store::set_metadata(&mut tx, &uuid, &req.metadata, true).await?;
+            Servers::store_block_devices(&mut tx, &uuid, &block_devices).await?;
             if let Some(g) = &req.group {
                 store::core::add_group_member(&mut tx, g, &uuid).await?;
             }
@@ -650,6 +669,7 @@ impl Servers {
             servers.push((inst, action));
         }
         for (inst, action) in &servers {
+            self.remember_user_token(&inst.uuid, &c.token.0);
             self.spawn_build(inst.uuid.clone(), *action, admin_pass.clone());
         }
         Ok(Created {
@@ -755,7 +775,10 @@ impl Servers {
         let mut conn = self.compute.conn().await?;
         let metadata = store::get_metadata(&mut conn, &i.uuid).await?;
         let groups = store::core::groups_of(&mut conn, &i.uuid).await?;
-        Ok(self.view_with(i, metadata, groups))
+        drop(conn);
+        let mut v = self.view_with(i, metadata, groups);
+        v.volumes = self.volume_refs(&i.uuid).await?;
+        Ok(v)
     }
 
     pub(crate) fn view_with(
@@ -1219,6 +1242,7 @@ impl Servers {
             return Ok(());
         }
         let action = self.record_action(c, &i, "delete").await?;
+        self.remember_user_token(&i.uuid, &c.token.0);
         let building = self.builds.lock().get(&i.uuid).cloned();
         self.modify(&i.uuid, |x| {
             x.task_state = Some(TaskState::Deleting.as_str().into());
@@ -1362,6 +1386,7 @@ impl Servers {
             A::ConsoleOutput { .. } => ("os_compute_api:os-console-output", None),
         };
         let i = self.get_for(c, uuid, rule).await?;
+        self.remember_user_token(&i.uuid, &c.token.0);
         match a {
             A::Lock { reason } => {
                 let by = if c.auth.project_id.as_deref() == Some(i.project_id.as_str()) {

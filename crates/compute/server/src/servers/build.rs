@@ -218,8 +218,10 @@ impl Servers {
     async fn schedule(&self, i: &Instance, tried: &[String]) -> Result<HostState, BuildFailure> {
         let t0 = Instant::now();
         let f = &i.flavor;
+        // A volume-backed server's root disk is the volume: no local disk is claimed.
+        let root_gb = if i.image_ref.is_some() { f.root_gb } else { 0 };
         let resources =
-            scheduler::flavor_resources(f.vcpus, f.memory_mb, f.root_gb, f.ephemeral_gb, f.swap);
+            scheduler::flavor_resources(f.vcpus, f.memory_mb, root_gb, f.ephemeral_gb, f.swap);
         let mut spec = RequestSpec {
             availability_zone: i.requested_az.clone(),
             host: i
@@ -504,7 +506,12 @@ impl Servers {
         .await
         .map_err(|e| Self::fail(h, e, false))?;
         check("spawning")?;
-        // 3. Image into the host's cache.
+        // 3. Volumes: made, reserved and connected (boot from volume).
+        self.prepare_volumes(&i, &host.host)
+            .await
+            .map_err(|e| Self::fail(h, e, false))?;
+        check("spawning")?;
+        // 4. Image into the host's cache.
         let (image_path, image_format) = match &i.image_ref {
             Some(img) => self
                 .fetch_image(&token, img)
@@ -513,7 +520,7 @@ impl Servers {
             None => (PathBuf::new(), "raw".to_string()),
         };
         check("spawning")?;
-        // 4. Spawn.
+        // 5. Spawn.
         let driver = self
             .driver_for(&host.host)
             .map_err(|e| Self::fail(h, e, false))?;
@@ -522,7 +529,12 @@ impl Servers {
             .await
             .map_err(e0)?
             .ok_or(BuildFailure::Cancelled)?;
-        let spec = instance_spec(&i, &i.flavor, image_path, image_format);
+        let mut spec = instance_spec(&i, &i.flavor, image_path, image_format);
+        let user = self.user_token_of(uuid);
+        spec.volumes = self
+            .volume_specs(&i, user.as_deref())
+            .await
+            .map_err(|e| Self::fail(h, e, false))?;
         self.log(uuid, UNDO_SPAWN, json!({"host": host.host}))
             .await
             .map_err(|e| Self::fail(h, e, false))?;
@@ -543,7 +555,7 @@ impl Servers {
                 .map_err(|e| Self::fail(h, e, false))?;
         }
         check("spawned")?;
-        // 5. ACTIVE.
+        // 6. ACTIVE.
         self.modify(uuid, |x| {
             if x.task_state.as_deref() == Some(TaskState::Deleting.as_str()) {
                 return Err(Error::conflict("deleted while building"));
@@ -620,6 +632,10 @@ impl Servers {
                                 }
                             })
                     }
+                    crate::volumes::boot::UNDO_ATTACHMENT => {
+                        self.undo_build_attachment(uuid, &data).await
+                    }
+                    crate::volumes::boot::UNDO_VOLUME => self.undo_build_volume(uuid, &data).await,
                     UNDO_CLAIM => {
                         self.service_token().await?;
                         self.placement
@@ -656,6 +672,8 @@ impl Servers {
 
     /// Soft-deletes the row after everything was released.
     pub(crate) async fn finish_delete(&self, uuid: &str) -> Result<(), Error> {
+        self.forget_user_token(uuid);
+        self.drop_block_devices(uuid).await?;
         let mut c = self.compute.conn().await?;
         store::clear_steps(&mut c, uuid).await?;
         store::core::remove_member_everywhere(&mut c, uuid).await?;
@@ -688,6 +706,8 @@ impl Servers {
                 .await
                 .map_err(|e| Error::internal(format!("destroy: {e}")))?;
         }
+        // The guest is gone: its volumes are released (and deleted when asked).
+        self.release_volumes(uuid).await?;
         let token = self.service_token().await?;
         for n in &i.nics {
             if n.created {
@@ -877,7 +897,7 @@ impl Servers {
                             Some(img) => self.fetch_image(&token, img).await?,
                             None => (PathBuf::new(), "raw".into()),
                         };
-                        d.spawn(&instance_spec(&i, &i.flavor, p, f))
+                        d.spawn(&self.spec_with_volumes(&i, &i.flavor, p, f).await?)
                             .await
                             .map_err(virt)?;
                     }
@@ -892,7 +912,7 @@ impl Servers {
                 let token = self.service_token().await?;
                 let img = i.image_ref.clone().unwrap_or_default();
                 let (p, f) = self.fetch_image(&token, &img).await?;
-                d.rebuild(&instance_spec(&i, &i.flavor, p, f))
+                d.rebuild(&self.spec_with_volumes(&i, &i.flavor, p, f).await?)
                     .await
                     .map_err(virt)?;
                 if from == VmState::Stopped {
@@ -922,7 +942,7 @@ impl Servers {
                     Some(img) => self.fetch_image(&token, img).await?,
                     None => (PathBuf::new(), "raw".into()),
                 };
-                if let Err(e) = d.resize(&instance_spec(&i, &nf, p, f)).await {
+                if let Err(e) = d.resize(&self.spec_with_volumes(&i, &nf, p, f).await?).await {
                     let _ = self.reallocate(&i, &i.flavor).await;
                     return Err(virt(e));
                 }
@@ -941,7 +961,7 @@ impl Servers {
                     Some(img) => self.fetch_image(&token, img).await?,
                     None => (PathBuf::new(), "raw".into()),
                 };
-                d.resize(&instance_spec(&i, &old, p, f))
+                d.resize(&self.spec_with_volumes(&i, &old, p, f).await?)
                     .await
                     .map_err(virt)?;
                 new_flavor = Some(old);
@@ -1026,7 +1046,11 @@ impl Servers {
         let res = scheduler::flavor_resources(
             flavor.vcpus,
             flavor.memory_mb,
-            flavor.root_gb,
+            if i.image_ref.is_some() {
+                flavor.root_gb
+            } else {
+                0
+            },
             flavor.ephemeral_gb,
             flavor.swap,
         );

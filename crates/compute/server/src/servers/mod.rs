@@ -78,6 +78,11 @@ pub struct Servers {
     pub(crate) image_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Counters for the benchmark.
     pub(crate) stats: Mutex<Stats>,
+    /// Block Storage and key manager access (volumes).
+    pub(crate) block_deps: parking_lot::RwLock<crate::volumes::BlockDeps>,
+    /// The token of the user behind a running build or delete, by server (volume
+    /// calls need it; never persisted).
+    pub(crate) user_tokens: Mutex<HashMap<String, String>>,
 }
 
 /// Scheduler counters.
@@ -116,6 +121,8 @@ impl Servers {
             builds: Mutex::new(HashMap::new()),
             image_locks: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
+            block_deps: parking_lot::RwLock::new(Default::default()),
+            user_tokens: Mutex::new(HashMap::new()),
         });
         Ok(s)
     }
@@ -168,6 +175,9 @@ impl Servers {
         tokio::spawn(async move {
             if let Err(e) = me.recover().await {
                 tracing::error!(error = %e, "servers: restart recovery failed");
+            }
+            if let Err(e) = me.reconcile_volumes().await {
+                tracing::error!(error = %e, "servers: volume mapping reconciliation failed");
             }
             sync::run(me, shutdown).await;
         });

@@ -172,6 +172,7 @@ fn caller(ctx: &Ctx) -> Caller {
         auth: ctx.auth.clone(),
         minor: ctx.version.minor,
         request_id: ctx.request_id.clone(),
+        token: ctx.token.clone(),
     }
 }
 
