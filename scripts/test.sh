@@ -12,17 +12,21 @@
 #             namespaces, dnsmasq inside test namespaces; root only, else skipped),
 #             then scripts/host-tests-compute.sh: two real TCG guests booted by
 #             `rustack up` inside a test namespace (DHCP, metadata, ping, floating IP
-#             from outside, power actions, snapshot, delete; ~2-3 min)
+#             from outside, power actions, snapshot, delete; ~2-3 min), then
+#             scripts/host-tests-volume.sh: volumes on real guests (attach, write in
+#             one guest, read in another, online extend, LUKS volume with its key
+#             from the key manager, boot from volume)
 #   postgres  PostgreSQL from Debian packages (scripts/ci-postgres.sh), then the
-#             datastore and API tests of db, identity, image and network against it
+#             datastore and API tests of db, identity, image, network, placement,
+#             block storage and key manager against it
 #   release   cargo build --release -p rustack (the binary the next phases run)
 #   up        start target/release/rustack up on a fresh data dir, free port
-#   e2e       tests/e2e/{identity,image,network,placement,compute}-cli.sh (the real
-#             openstack CLI)
-#   tempest   conformance/run-tempest: the identity, image and network tests of
-#             the Interop 2020.06 platform list (tempest 47.0.0: 7 + 20 + 61), then
-#             the compute tests of the compute list (75, simulated driver; 71 must
-#             pass, the 4 needing SSH or block storage are skipped);
+#   e2e       tests/e2e/{identity,image,network,placement,compute,volume}-cli.sh (the
+#             real openstack CLI; volume also drives the key manager)
+#   tempest   conformance/run-tempest: the identity, image, network and volume tests
+#             of the Interop 2020.06 platform list (tempest 47.0.0: 7 + 20 + 61 + 54),
+#             then the compute tests of the compute list (75, simulated driver; 73
+#             must pass, the 2 needing SSH are skipped);
 #             any failure fails the run
 # e2e and tempest need the cloud, so they imply `up` (and `release`).
 #
@@ -108,6 +112,8 @@ phase_host() {
   # Real TCG guests through the compute API with the real data plane (builds the
   # release binary; root only, else one "skipped" line).
   "$RUSTACK_ROOT/scripts/host-tests-compute.sh" --locked || rc=1
+  # Volumes on real guests: attach/detach between two guests, LUKS, boot from volume.
+  NO_BUILD=1 "$RUSTACK_ROOT/scripts/host-tests-volume.sh" --locked || rc=1
   return "$rc"
 }
 
@@ -120,7 +126,8 @@ phase_postgres() {
   say "PostgreSQL tests against ${url%%:*}://***@${url#*@}"
   RUSTACK_TEST_POSTGRES_URL="$url" cargo_test "$OUT/cargo-test-postgres.log" \
     --locked -p rustack-db -p rustack-identity-server -p rustack-image-server \
-    -p rustack-network-server -p rustack-placement-server || rc=$?
+    -p rustack-network-server -p rustack-placement-server -p rustack-block-server \
+    -p rustack-keymgr-server || rc=$?
   # The tests leave their databases behind; on the server this script set up, drop them.
   if [[ $own -eq 1 ]]; then
     "$RUSTACK_ROOT/scripts/ci-postgres.sh" --drop-test-databases || true
@@ -146,7 +153,7 @@ phase_up() {
   # `rustack up --help` lists them), so the run never collides with a cloud
   # already listening on the upstream ports.
   local port opts ports args=() i
-  mapfile -t opts < <(target/release/rustack up --help | grep -oE -- '--[a-z]+-port' | sort -u)
+  mapfile -t opts < <(target/release/rustack up --help | grep -oE -- '--[a-z][a-z-]*-port' | sort -u)
   [[ " ${opts[*]} " == *" --identity-port "* ]] || die "rustack up --help lists no --identity-port"
   mapfile -t ports < <(free_ports "${#opts[@]}")
   for i in "${!opts[@]}"; do
@@ -178,7 +185,7 @@ phase_up() {
 
 phase_e2e() {
   local s rc=0
-  for s in identity image network placement compute; do
+  for s in identity image network placement compute volume; do
     say "e2e: tests/e2e/$s-cli.sh"
     "$RUSTACK_ROOT/tests/e2e/$s-cli.sh" --data-dir "$DATA" || { rc=$?; echo "e2e $s: FAILED" >&2; }
   done
@@ -186,7 +193,7 @@ phase_e2e() {
 }
 
 phase_tempest() {
-  local port pw pub res="$OUT/tempest-results" want=88
+  local port pw pub res="$OUT/tempest-results" want=142
   port="$(cat "$OUT/rustack.port")"
   pub="$(awk '$1 == "public" && $2 == "network" { print $3; exit }' "$OUT/rustack.log")"
   [[ -n "$pub" ]] || die "rustack up printed no public network id"
@@ -198,14 +205,14 @@ phase_tempest() {
     "$RUSTACK_ROOT/conformance/run-tempest" \
     --auth-url "http://127.0.0.1:$port/v3" --admin-user admin --admin-password "$pw" \
     --admin-project admin --list platform --public-network-id "$pub" \
-    --filter 'tempest\.api\.(identity|image|network)' \
+    --filter 'tempest\.api\.(identity|image|network|volume)' \
     --out "$res" 2>&1 | tee "$OUT/tempest.out"
   local line
   line="$(tail -n 1 "$OUT/tempest.out")"
   [[ "$line" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]] \
     || die "run-tempest did not end with a counts line (see $OUT/tempest.out)"
   local passed="${BASH_REMATCH[1]}" failed="${BASH_REMATCH[2]}" skipped="${BASH_REMATCH[3]}"
-  echo "tempest identity+image+network (Interop 2020.06 platform): $line"
+  echo "tempest identity+image+network+volume (Interop 2020.06 platform): $line"
   if [[ "$failed" -ne 0 ]]; then
     echo "failed tests (REST calls of each in $res/tempest.log):"
     grep '^FAIL' "$res/results.txt" || true
@@ -217,10 +224,10 @@ phase_tempest() {
 
 # The compute tests of the Interop 2020.06 compute program (tempest.api.compute: 75) on
 # the simulated driver, with two distinct small images for image_ref/image_ref_alt.
-# All must pass but the 2 that need run_validation (SSH into the guest) and the 2 of
-# compute-volume-attach (no block storage yet), which tempest skips.
+# All must pass but the 2 that need run_validation (SSH into the guest), which tempest
+# skips; the 2 of compute-volume-attach run against the block storage service.
 tempest_compute() {
-  local port="$1" pw="$2" pub="$3" res="$OUT/tempest-compute-results" want=75 need=71
+  local port="$1" pw="$2" pub="$3" res="$OUT/tempest-compute-results" want=75 need=73
   local imgs img1 img2
   imgs="$(python3 - "$port" "$pw" <<'PY'
 import json, sys, urllib.request

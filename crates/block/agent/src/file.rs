@@ -113,9 +113,7 @@ impl FileBackend {
                     .filter(|id| valid_id(id))
                     .map(str::to_string);
                 match id {
-                    Some(id) if path.parent() == Some(self.dir.as_path()) => {
-                        Ok((path.clone(), id))
-                    }
+                    Some(id) if path.parent() == Some(self.dir.as_path()) => Ok((path.clone(), id)),
                     _ => Err(BackendError::Invalid(format!(
                         "{} is not a volume of the file backend in {}",
                         path.display(),
@@ -449,10 +447,15 @@ impl VolumeBackend for FileBackend {
         luks: Option<&Luks>,
     ) -> Result<Location, BackendError> {
         if !valid_id(&spec.id) {
-            return Err(BackendError::Invalid(format!("bad volume id {:?}", spec.id)));
+            return Err(BackendError::Invalid(format!(
+                "bad volume id {:?}",
+                spec.id
+            )));
         }
         if spec.size_gb == 0 {
-            return Err(BackendError::Invalid("a volume needs at least 1 GiB".into()));
+            return Err(BackendError::Invalid(
+                "a volume needs at least 1 GiB".into(),
+            ));
         }
         let size = spec
             .size_gb
@@ -465,9 +468,7 @@ impl VolumeBackend for FileBackend {
                 spec.id
             )));
         }
-        let tmp = self
-            .tmp
-            .join(format!("{}.{}.qcow2", spec.id, random_hex()));
+        let tmp = self.tmp.join(format!("{}.{}.qcow2", spec.id, random_hex()));
         let result = async {
             self.qcow2_create(&tmp, size, luks).await?;
             self.fill(&tmp, luks, source).await?;
@@ -662,7 +663,10 @@ impl VolumeBackend for FileBackend {
         }
         let info = self.info(&path).await?;
         let virt = info.get("virtual-size").and_then(|v| v.as_u64());
-        let used = info.get("actual-size").and_then(|v| v.as_u64()).unwrap_or(0);
+        let used = info
+            .get("actual-size")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
         match virt {
             Some(v) => Ok((v, used)),
             None => Err(BackendError::Failed(format!(

@@ -172,7 +172,10 @@ mod tests {
         assert!(e.contains("sh -c"), "{e}");
         assert!(e.contains("oops"), "{e}");
         assert!(e.contains('3'), "{e}");
-        let args: Vec<OsString> = vec!["-c".into(), "echo 'Failed to get \"write\" lock' >&2; exit 1".into()];
+        let args: Vec<OsString> = vec![
+            "-c".into(),
+            "echo 'Failed to get \"write\" lock' >&2; exit 1".into(),
+        ];
         assert!(matches!(r.run(&args).await, Err(BackendError::Busy(_))));
         let ok: Vec<OsString> = vec!["-c".into(), "echo hi".into()];
         assert_eq!(r.run(&ok).await.unwrap(), "hi\n");
@@ -196,7 +199,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "abcd");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert!(s.object("sec0").to_string_lossy().starts_with("secret,id=sec0,format=raw,file=/"));
+        assert!(s
+            .object("sec0")
+            .to_string_lossy()
+            .starts_with("secret,id=sec0,format=raw,file=/"));
         drop(s);
         assert!(!path.exists());
         assert_eq!(escape_opt(Path::new("/a,b")), OsString::from("/a,,b"));

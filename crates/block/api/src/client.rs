@@ -195,8 +195,9 @@ impl BlockClient {
         if bytes.is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::unavailable(format!("The block storage service answered bad JSON: {e}")))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::unavailable(format!("The block storage service answered bad JSON: {e}"))
+        })
     }
 
     async fn get(&self, path: &str, tokens: Tokens<'_>, what: &str) -> Result<Value, Error> {
@@ -257,7 +258,14 @@ impl BlockClient {
         detail: bool,
         query: &[(String, String)],
     ) -> Result<Vec<Value>, Error> {
-        let path = with_query(if detail { "/volumes/detail" } else { "/volumes" }, query);
+        let path = with_query(
+            if detail {
+                "/volumes/detail"
+            } else {
+                "/volumes"
+            },
+            query,
+        );
         let v = self.get(&path, tokens, "Volumes").await?;
         Ok(v["volumes"].as_array().cloned().unwrap_or_default())
     }
@@ -335,7 +343,12 @@ impl BlockClient {
                 "/attachments",
                 tokens,
                 Some(&json!({ "attachment": a })),
-                "3.54",
+                // `mode` needs 3.54; without it Nova's 3.44 suffices.
+                if mode.is_some() {
+                    "3.54"
+                } else {
+                    DEFAULT_MICROVERSION
+                },
                 &format!("Volume {volume_id}"),
             )
             .await?;
@@ -401,7 +414,12 @@ impl BlockClient {
     /// `description`, `metadata`): the new snapshot.
     pub async fn snapshot_create(&self, tokens: Tokens<'_>, body: &Value) -> Result<Value, Error> {
         let v = self
-            .post("/snapshots", tokens, &json!({ "snapshot": body }), "Snapshot")
+            .post(
+                "/snapshots",
+                tokens,
+                &json!({ "snapshot": body }),
+                "Snapshot",
+            )
             .await?;
         Ok(v["snapshot"].clone())
     }
@@ -409,7 +427,11 @@ impl BlockClient {
     /// `GET /snapshots/{id}`.
     pub async fn snapshot_get(&self, tokens: Tokens<'_>, id: &str) -> Result<Value, Error> {
         let v = self
-            .get(&format!("/snapshots/{id}"), tokens, &format!("Snapshot {id}"))
+            .get(
+                &format!("/snapshots/{id}"),
+                tokens,
+                &format!("Snapshot {id}"),
+            )
             .await?;
         Ok(v["snapshot"].clone())
     }
@@ -422,7 +444,11 @@ impl BlockClient {
         query: &[(String, String)],
     ) -> Result<Vec<Value>, Error> {
         let path = with_query(
-            if detail { "/snapshots/detail" } else { "/snapshots" },
+            if detail {
+                "/snapshots/detail"
+            } else {
+                "/snapshots"
+            },
             query,
         );
         let v = self.get(&path, tokens, "Snapshots").await?;
@@ -431,8 +457,12 @@ impl BlockClient {
 
     /// `DELETE /snapshots/{id}`.
     pub async fn snapshot_delete(&self, tokens: Tokens<'_>, id: &str) -> Result<(), Error> {
-        self.delete(&format!("/snapshots/{id}"), tokens, &format!("Snapshot {id}"))
-            .await
+        self.delete(
+            &format!("/snapshots/{id}"),
+            tokens,
+            &format!("Snapshot {id}"),
+        )
+        .await
     }
 }
 

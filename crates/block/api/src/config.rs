@@ -21,6 +21,9 @@ pub struct BlockConfig {
     pub backend: String,
     /// Where the file backend keeps volumes; default `<data-dir>/volumes`.
     pub volumes_dir: Option<PathBuf>,
+    /// Where the filesystem backup driver keeps backups; default `<data-dir>/backups`
+    /// (next to `volumes_dir`), or a temporary directory when neither is set.
+    pub backups_dir: Option<PathBuf>,
     /// The volume host's name (`os-vol-host-attr:host` is `<host>@<backend>#<pool>`);
     /// empty = the machine's hostname.
     pub host: String,
@@ -47,6 +50,7 @@ impl Default for BlockConfig {
             availability_zone: "nova".into(),
             backend: "file".into(),
             volumes_dir: None,
+            backups_dir: None,
             host: String::new(),
             quotas: QuotaDefaults::default(),
             reserved_timeout_secs: 3600,

@@ -19,8 +19,8 @@ pub mod microversion;
 pub use backend::{
     BackendError, Capabilities, Location, Luks, VolumeBackend, VolumeSource, VolumeSpec,
 };
-pub use connection::{ConnectionInfo, Connector};
 pub use config::{BlockConfig, QuotaDefaults};
+pub use connection::{ConnectionInfo, Connector};
 
 /// The catalog service type (`block-storage`; `volumev3` is registered too).
 pub const SERVICE_TYPE: &str = "block-storage";

@@ -64,7 +64,12 @@ impl ComputeClient {
         }
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<(), Error> {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(), Error> {
         for attempt in 0..2 {
             let token = self.token.get().await?;
             let mut rb = self
@@ -93,7 +98,9 @@ impl ComputeClient {
                 text.chars().take(300).collect::<String>()
             )));
         }
-        Err(Error::unavailable("compute API refused the cinder service token"))
+        Err(Error::unavailable(
+            "compute API refused the cinder service token",
+        ))
     }
 
     /// `POST /os-assisted-volume-snapshots` (synchronous in rustack).
@@ -110,8 +117,12 @@ impl ComputeClient {
                 "name": format!("snapshot-{snapshot_id}"),
             }
         }});
-        self.send(reqwest::Method::POST, "/os-assisted-volume-snapshots", Some(&body))
-            .await
+        self.send(
+            reqwest::Method::POST,
+            "/os-assisted-volume-snapshots",
+            Some(&body),
+        )
+        .await
     }
 
     /// `DELETE /os-assisted-volume-snapshots/{id}?delete_info=...`.
@@ -144,8 +155,12 @@ impl ComputeClient {
             "server_uuid": server_id,
             "tag": volume_id,
         }]});
-        self.send(reqwest::Method::POST, "/os-server-external-events", Some(&body))
-            .await
+        self.send(
+            reqwest::Method::POST,
+            "/os-server-external-events",
+            Some(&body),
+        )
+        .await
     }
 
     /// Nova's attachment id for `volume_id` on `server_id` (`GET
@@ -191,6 +206,8 @@ impl ComputeClient {
                 }
             }
         }
-        Err(Error::unavailable("compute API refused the cinder service token"))
+        Err(Error::unavailable(
+            "compute API refused the cinder service token",
+        ))
     }
 }

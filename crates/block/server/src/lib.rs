@@ -94,6 +94,8 @@ pub struct BlockService {
     pub(crate) hostname: String,
     /// Temporary files (image downloads and exports).
     pub(crate) tmp_dir: std::path::PathBuf,
+    /// The filesystem backup driver's directory.
+    pub(crate) backups_dir: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for BlockService {
@@ -141,7 +143,11 @@ impl BlockService {
         };
         let backend_name = backend.name().to_string();
         let host = format!("{hostname}@{backend_name}#{backend_name}");
-        let compute = match (&deps.compute_url, &deps.identity_url, deps.service_credentials) {
+        let compute = match (
+            &deps.compute_url,
+            &deps.identity_url,
+            deps.service_credentials,
+        ) {
             (Some(c), Some(i), Some(creds)) => {
                 let token = clients::ServiceToken::new(i, creds)
                     .map_err(|e| StartError::Seed(e.external_message().to_string()))?;
@@ -154,6 +160,15 @@ impl BlockService {
             .clone()
             .map(|d| d.join(".tmp"))
             .unwrap_or_else(|| std::env::temp_dir().join("rustack-block"));
+        let backups_dir = cfg
+            .backups_dir
+            .clone()
+            .or_else(|| {
+                cfg.volumes_dir
+                    .as_ref()
+                    .and_then(|d| d.parent().map(|p| p.join("backups")))
+            })
+            .unwrap_or_else(|| std::env::temp_dir().join("rustack-block-backups"));
         let svc = Arc::new(BlockService {
             store: Store::new(db),
             cfg,
@@ -167,6 +182,7 @@ impl BlockService {
             host,
             hostname,
             tmp_dir,
+            backups_dir,
         });
         ops::seed(&svc)
             .await
@@ -202,7 +218,8 @@ impl BlockService {
         let mut creds = ctx.policy_creds();
         creds["is_admin"] = serde_json::json!(ctx.has_role("admin"));
         matches!(
-            self.enforcer.enforce(rule, &Self::target(ctx, project), &creds),
+            self.enforcer
+                .enforce(rule, &Self::target(ctx, project), &creds),
             Ok(true)
         )
     }

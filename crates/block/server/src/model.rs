@@ -76,6 +76,10 @@ pub struct Volume {
     pub bootable: bool,
     /// Read-only flag (admin metadata `readonly`).
     pub readonly: bool,
+    /// Whether the read-only flag was ever set (Cinder then shows `readonly` in the
+    /// view's metadata as `"True"`/`"False"`).
+    #[serde(default)]
+    pub readonly_shown: bool,
     /// Multiattach allowed (from the type's `multiattach` spec).
     pub multiattach: bool,
     /// User metadata.
@@ -280,6 +284,78 @@ pub struct Message {
     pub created_at: String,
     /// Expiry.
     pub guaranteed_until: String,
+}
+
+/// A volume transfer: the volume waits in `awaiting-transfer` until another
+/// project accepts it with the auth key (stored salted and hashed).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Transfer {
+    /// Id.
+    pub id: String,
+    /// The volume.
+    pub volume_id: String,
+    /// The giving project.
+    pub project_id: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Salt of the auth key hash.
+    pub salt: String,
+    /// SHA-256 (hex) of salt + auth key.
+    pub crypt_hash: String,
+    /// Creation time.
+    pub created_at: String,
+    /// Transfer without the volume's snapshots (3.55).
+    pub no_snapshots: bool,
+    /// Accepted (kept only in the answer; accepted transfers are removed).
+    pub accepted: bool,
+    /// The receiving project once accepted.
+    pub destination_project_id: Option<String>,
+}
+
+/// A backup (the filesystem backup driver: one file per backup).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Backup {
+    /// Id.
+    pub id: String,
+    /// Owner project.
+    pub project_id: String,
+    /// Creating user.
+    pub user_id: String,
+    /// The backed-up volume.
+    pub volume_id: String,
+    /// The snapshot backed up, if any (not supported: always None).
+    pub snapshot_id: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// `creating`, `available`, `deleting`, `restoring`, `error`, `error_deleting`.
+    pub status: String,
+    /// Size in GiB (the volume's).
+    pub size: u64,
+    /// The container name (a label here).
+    pub container: Option<String>,
+    /// Availability zone.
+    pub availability_zone: String,
+    /// Why it failed.
+    pub fail_reason: Option<String>,
+    /// Metadata (3.43).
+    pub metadata: Meta,
+    /// The data file and its format (`qcow2`, or `raw` LUKS for encrypted volumes).
+    pub path: Option<std::path::PathBuf>,
+    /// Disk format of the file.
+    pub format: String,
+    /// A clone of the volume's key, for an encrypted volume.
+    pub encryption_key_id: Option<String>,
+    /// The volume type of the source (to restore encrypted backups).
+    pub volume_type_id: String,
+    /// Creation time.
+    pub created_at: String,
+    /// Update time.
+    pub updated_at: Option<String>,
+    /// Unix seconds of the last status change.
+    #[serde(default)]
+    pub status_changed: i64,
 }
 
 /// Now, ISO-8601 with microseconds as Cinder shows it (`2026-12-07T14:00:00.000000`).

@@ -111,7 +111,9 @@ pub async fn save_volume(svc: &BlockService, v: &mut Volume) -> BResult<()> {
 /// Persists `s` with a fresh `updated_at`.
 pub async fn save_snapshot(svc: &BlockService, s: &mut Snapshot) -> BResult<()> {
     s.updated_at = Some(now_iso());
-    svc.store.put(Kind::Snapshot, &s.id, &s.project_id, s).await?;
+    svc.store
+        .put(Kind::Snapshot, &s.id, &s.project_id, s)
+        .await?;
     Ok(())
 }
 
@@ -154,18 +156,28 @@ pub async fn set_snapshot_status(
 /// Every attachment of a volume.
 pub async fn attachments_of(svc: &BlockService, volume_id: &str) -> BResult<Vec<Attachment>> {
     let all: Vec<Attachment> = svc.store.list(Kind::Attachment, None).await?;
-    Ok(all.into_iter().filter(|a| a.volume_id == volume_id).collect())
+    Ok(all
+        .into_iter()
+        .filter(|a| a.volume_id == volume_id)
+        .collect())
 }
 
 /// Every snapshot of a volume.
 pub async fn snapshots_of(svc: &BlockService, volume_id: &str) -> BResult<Vec<Snapshot>> {
     let all: Vec<Snapshot> = svc.store.list(Kind::Snapshot, None).await?;
-    Ok(all.into_iter().filter(|s| s.volume_id == volume_id).collect())
+    Ok(all
+        .into_iter()
+        .filter(|s| s.volume_id == volume_id)
+        .collect())
 }
 
 /// The volume type named or with id `name_or_id`.
 pub async fn find_type(svc: &BlockService, name_or_id: &str) -> BResult<Option<VolumeType>> {
-    if let Some(t) = svc.store.get::<VolumeType>(Kind::VolumeType, name_or_id).await? {
+    if let Some(t) = svc
+        .store
+        .get::<VolumeType>(Kind::VolumeType, name_or_id)
+        .await?
+    {
         return Ok(Some(t));
     }
     let all: Vec<VolumeType> = svc.store.list(Kind::VolumeType, None).await?;
@@ -458,11 +470,17 @@ pub async fn create_volume(
             svc,
             &v.project_id,
             &vtype.name,
-            &[("volumes", 1), ("gigabytes", size), ("per_volume_gigabytes", size)],
+            &[
+                ("volumes", 1),
+                ("gigabytes", size),
+                ("per_volume_gigabytes", size),
+            ],
         )
         .await?;
         v.status_changed = now_secs();
-        svc.store.put(Kind::Volume, &v.id, &v.project_id, &v).await?;
+        svc.store
+            .put(Kind::Volume, &v.id, &v.project_id, &v)
+            .await?;
     }
     let svc2 = svc.clone();
     let token = c.token.clone();
@@ -531,7 +549,10 @@ async fn create_work(
     let mut image_meta = Meta::new();
     let backend_source = match &source {
         CreateSource::Blank => VolumeSource::Blank,
-        CreateSource::Image { id: image_id, image } => {
+        CreateSource::Image {
+            id: image_id,
+            image,
+        } => {
             let base = svc.image_url.as_deref().ok_or_else(|| {
                 Fault::from(Error::unavailable(
                     "Creating a volume from an image needs the Image service, and none is configured.",
@@ -575,7 +596,10 @@ async fn create_work(
             luks: source_luks.clone(),
         },
     };
-    let result = svc.backend.create(&spec, &backend_source, luks.as_ref()).await;
+    let result = svc
+        .backend
+        .create(&spec, &backend_source, luks.as_ref())
+        .await;
     if let Some(p) = tmp_file {
         let _ = tokio::fs::remove_file(&p).await;
     }
@@ -641,9 +665,25 @@ pub fn image_metadata_of(image_id: &str, image: &Value) -> Meta {
     let mut m = Meta::new();
     m.insert("image_id".into(), image_id.to_string());
     let skip = [
-        "id", "status", "file", "schema", "self", "locations", "tags", "owner", "visibility",
-        "protected", "direct_url", "os_hidden", "created_at", "updated_at", "virtual_size",
-        "os_hash_algo", "os_hash_value", "stores", "cinder_encryption_key_id",
+        "id",
+        "status",
+        "file",
+        "schema",
+        "self",
+        "locations",
+        "tags",
+        "owner",
+        "visibility",
+        "protected",
+        "direct_url",
+        "os_hidden",
+        "created_at",
+        "updated_at",
+        "virtual_size",
+        "os_hash_algo",
+        "os_hash_value",
+        "stores",
+        "cinder_encryption_key_id",
         "cinder_encryption_key_deletion_policy",
     ];
     if let Some(obj) = image.as_object() {
@@ -651,7 +691,11 @@ pub fn image_metadata_of(image_id: &str, image: &Value) -> Meta {
             if skip.contains(&k.as_str()) {
                 continue;
             }
-            let key = if k == "name" { "image_name" } else { k.as_str() };
+            let key = if k == "name" {
+                "image_name"
+            } else {
+                k.as_str()
+            };
             let text = match v {
                 Value::Null => continue,
                 Value::String(s) => s.clone(),
@@ -673,7 +717,11 @@ pub async fn record_message(
 ) -> BResult<()> {
     let project = match svc.store.get::<Volume>(Kind::Volume, resource_id).await? {
         Some(v) => v.project_id,
-        None => match svc.store.get::<Snapshot>(Kind::Snapshot, resource_id).await? {
+        None => match svc
+            .store
+            .get::<Snapshot>(Kind::Snapshot, resource_id)
+            .await?
+        {
             Some(s) => s.project_id,
             None => return Ok(()),
         },
@@ -732,6 +780,10 @@ pub async fn delete_work(svc: &BlockService, token: Option<&str>, id: &str) -> B
     for a in attachments_of(svc, id).await? {
         svc.store.delete(Kind::Attachment, &a.id).await?;
     }
+    let transfers: Vec<crate::model::Transfer> = svc.store.list(Kind::Transfer, None).await?;
+    for t in transfers.iter().filter(|t| t.volume_id == id) {
+        svc.store.delete(Kind::Transfer, &t.id).await?;
+    }
     svc.store.delete(Kind::Volume, id).await?;
     Ok(())
 }
@@ -749,7 +801,13 @@ pub async fn live_attachment(svc: &BlockService, volume_id: &str) -> BResult<Opt
 
 /// Extends a volume set to `extending`: offline through the backend, online (a QEMU
 /// process holds it) by telling Nova after the new size is recorded.
-pub fn spawn_extend(svc: &Arc<BlockService>, token: String, id: String, new_size: u64, back_to: String) {
+pub fn spawn_extend(
+    svc: &Arc<BlockService>,
+    token: String,
+    id: String,
+    new_size: u64,
+    back_to: String,
+) {
     let svc = svc.clone();
     tokio::spawn(async move {
         let r = extend_work(&svc, &token, &id, new_size, &back_to).await;

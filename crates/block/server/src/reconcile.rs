@@ -46,7 +46,9 @@ pub struct Report {
 pub fn spawn(svc: Arc<BlockService>, shutdown: rustack_runtime::Shutdown) {
     tokio::spawn(async move {
         match run_once(&svc, true).await {
-            Ok(r) if r != Report::default() => tracing::info!(report = ?r, "block storage reconciled at start"),
+            Ok(r) if r != Report::default() => {
+                tracing::info!(report = ?r, "block storage reconciled at start")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e.error, "block storage reconciler failed at start"),
         }
@@ -95,17 +97,15 @@ pub async fn run_once(svc: &Arc<BlockService>, at_start: bool) -> BResult<Report
         let atts = ops::attachments_of(svc, &v.id).await?;
         let new_status: Option<String> = match v.status.as_str() {
             "creating" if old_enough => Some("error".into()),
-            "deleting" if old_enough => {
-                match ops::delete_work(svc, None, &v.id).await {
-                    Ok(()) => {
-                        report
-                            .volumes
-                            .push((v.id.clone(), v.status.clone(), "deleted".into()));
-                        None
-                    }
-                    Err(_) => Some("error_deleting".into()),
+            "deleting" if old_enough => match ops::delete_work(svc, None, &v.id).await {
+                Ok(()) => {
+                    report
+                        .volumes
+                        .push((v.id.clone(), v.status.clone(), "deleted".into()));
+                    None
                 }
-            }
+                Err(_) => Some("error_deleting".into()),
+            },
             "extending" if old_enough => {
                 let mut size = v.size;
                 if let Some(loc) = &v.location {
@@ -211,19 +211,20 @@ async fn remove_orphans(svc: &BlockService) -> BResult<Vec<String>> {
         if vols.iter().any(|v| v.id == id) {
             continue;
         }
-        let loc = match &dir {
-            Some(d) => Location::File {
-                path: d.join(format!("{id}.qcow2")),
-                format: "qcow2".into(),
-            },
-            None => Location::File {
-                path: PathBuf::from(format!("{id}.qcow2")),
-                format: "qcow2".into(),
-            },
+        // Without a known directory the orphan's location cannot be named safely.
+        let Some(d) = &dir else {
+            tracing::warn!(volume.id = %id, "backend volume without a row left alone: volumes_dir unknown");
+            continue;
+        };
+        let loc = Location::File {
+            path: d.join(format!("{id}.qcow2")),
+            format: "qcow2".into(),
         };
         match svc.backend.delete(&loc).await {
             Ok(()) => removed.push(id),
-            Err(e) => tracing::warn!(volume.id = %id, error = %e, "removing an orphan backend volume failed"),
+            Err(e) => {
+                tracing::warn!(volume.id = %id, error = %e, "removing an orphan backend volume failed")
+            }
         }
     }
     Ok(removed)

@@ -31,6 +31,10 @@ pub enum Kind {
     DefaultType,
     /// A user message (3.3).
     Message,
+    /// A volume transfer.
+    Transfer,
+    /// A backup.
+    Backup,
 }
 
 impl Kind {
@@ -46,6 +50,8 @@ impl Kind {
             Kind::Service => "service",
             Kind::DefaultType => "default_type",
             Kind::Message => "message",
+            Kind::Transfer => "transfer",
+            Kind::Backup => "backup",
         }
     }
 }
@@ -96,17 +102,21 @@ impl Store {
         project: Option<&str>,
     ) -> Result<Vec<T>, Error> {
         let rows = match project {
-            Some(p) => sqlx::query(
-                "SELECT doc FROM objects WHERE kind = $1 AND project_id = $2 ORDER BY id",
-            )
-            .bind(kind.as_str())
-            .bind(p)
-            .fetch_all(self.db.pool())
-            .await,
-            None => sqlx::query("SELECT doc FROM objects WHERE kind = $1 ORDER BY id")
+            Some(p) => {
+                sqlx::query(
+                    "SELECT doc FROM objects WHERE kind = $1 AND project_id = $2 ORDER BY id",
+                )
                 .bind(kind.as_str())
+                .bind(p)
                 .fetch_all(self.db.pool())
-                .await,
+                .await
+            }
+            None => {
+                sqlx::query("SELECT doc FROM objects WHERE kind = $1 ORDER BY id")
+                    .bind(kind.as_str())
+                    .fetch_all(self.db.pool())
+                    .await
+            }
         }
         .map_err(db_internal)?;
         rows.iter()

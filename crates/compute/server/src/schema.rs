@@ -42,9 +42,13 @@ const VOLUMES: &[Migration] = crate::volumes::store::MIGRATIONS;
 
 /// Every migration, in version order.
 pub fn migrations() -> Vec<Migration> {
-    let mut all: Vec<Migration> = CORE.iter().chain(SERVERS).chain(MOVES)
+    let mut all: Vec<Migration> = CORE
+        .iter()
+        .chain(SERVERS)
+        .chain(MOVES)
         .chain(VOLUMES)
-        .copied().collect();
+        .copied()
+        .collect();
     all.sort_by_key(|m| m.version);
     all
 }

@@ -6,14 +6,15 @@
 //! until it is `ACTIVE` (a short deadline), takes the secret id from the order's
 //! `secret_ref` and then deletes the order. Failures map to [`rustack_common::Error`]:
 //! Barbican's 404 is `NotFound`, 403 `Forbidden`, 409 `Conflict`, 400/415 `BadRequest`
-//! (with Barbican's `description`), 401 `Unauthenticated`, 413 `OverQuota`, anything else
-//! or a transport failure `Unavailable`.
+//! (with Barbican's `description`; the 400 refusing to delete a consumed secret is
+//! `Conflict`), 401 `Unauthenticated`, 413 `OverQuota`, anything else or a transport
+//! failure `Unavailable`.
 
 use std::time::Duration;
 
 use base64::Engine as _;
 use rustack_common::Error;
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 use crate::{Consumer, KeyManager, NewSecret};
 
@@ -48,6 +49,10 @@ async fn failure(r: reqwest::Response, what: &str) -> Error {
         404 => Error::not_found(msg.unwrap_or_else(|| format!("{what} not found."))),
         403 => Error::forbidden(msg.unwrap_or_else(|| "Forbidden to access the secret.".into())),
         409 => Error::conflict(msg.unwrap_or_else(|| "Conflict".into())),
+        // Barbican refuses deleting a consumed secret (1.2) with a 400.
+        400 if msg.as_deref().is_some_and(|m| m.contains("has consumers")) => {
+            Error::conflict(msg.unwrap_or_default())
+        }
         400 | 415 => Error::bad_request(msg.unwrap_or_else(|| "Bad request".into())),
         401 => Error::unauthenticated("The request you have made requires authentication."),
         413 => Error::over_quota(msg.unwrap_or_else(|| "Quota exceeded.".into())),
@@ -56,8 +61,8 @@ async fn failure(r: reqwest::Response, what: &str) -> Error {
 }
 
 impl KeyManagerClient {
-    /// A client for `base_url` (`http://host:9311`, with or without a trailing `/v1`
-    /// omitted) with its own HTTP client.
+    /// A client for `base_url` (`http://host:9311`; a trailing `/v1` is accepted) with
+    /// its own HTTP client.
     pub fn new(base_url: &str) -> Result<KeyManagerClient, Error> {
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -161,9 +166,6 @@ impl KeyManager for KeyManagerClient {
             "bit_length": bit_length,
             "payload_content_type": "application/octet-stream",
         });
-        if algorithm.eq_ignore_ascii_case("aes") {
-            meta["mode"] = json!("cbc");
-        }
         if let Some(n) = name {
             meta["name"] = json!(n);
         }

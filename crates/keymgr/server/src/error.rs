@@ -75,9 +75,7 @@ impl KmError {
     pub fn policy(operation: &str) -> Self {
         Self::new(
             403,
-            format!(
-                "{operation} attempt not allowed - please review your user/project privileges"
-            ),
+            format!("{operation} attempt not allowed - please review your user/project privileges"),
         )
     }
     /// 403 for a reached quota.

@@ -325,8 +325,11 @@ impl Store {
 
     /// Live secrets of `project` (for quotas).
     pub async fn secret_count(&self, project: &str) -> Result<i64, sqlx::Error> {
-        self.count("SELECT COUNT(*) AS n FROM secrets WHERE project_id = $1 AND deleted = 0", project)
-            .await
+        self.count(
+            "SELECT COUNT(*) AS n FROM secrets WHERE project_id = $1 AND deleted = 0",
+            project,
+        )
+        .await
     }
 
     async fn count(&self, sql: &str, project: &str) -> Result<i64, sqlx::Error> {
@@ -339,10 +342,12 @@ impl Store {
 
     /// The stored `(content_type, cypher_text)` of a secret.
     pub async fn encrypted_data(&self, id: &str) -> Result<Option<(String, String)>, sqlx::Error> {
-        let r = sqlx::query("SELECT content_type, cypher_text FROM encrypted_data WHERE secret_id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
+        let r = sqlx::query(
+            "SELECT content_type, cypher_text FROM encrypted_data WHERE secret_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
         r.map(|r| Ok((r.try_get("content_type")?, r.try_get("cypher_text")?)))
             .transpose()
     }
@@ -384,11 +389,13 @@ impl Store {
     pub async fn secret_delete(&self, id: &str) -> Result<(), sqlx::Error> {
         let mut tx = self.db.pool().begin().await?;
         let at = now();
-        sqlx::query("UPDATE secrets SET deleted = 1, deleted_at = $1, status = 'DELETED' WHERE id = $2")
-            .bind(&at)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE secrets SET deleted = 1, deleted_at = $1, status = 'DELETED' WHERE id = $2",
+        )
+        .bind(&at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         for sql in [
             "DELETE FROM encrypted_data WHERE secret_id = $1",
             "DELETE FROM secret_metadata WHERE secret_id = $1",
@@ -429,24 +436,28 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         for (k, v) in items {
-            sqlx::query("INSERT INTO secret_metadata (secret_id, meta_key, meta_value) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(k)
-                .bind(v)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO secret_metadata (secret_id, meta_key, meta_value) VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await
     }
 
     /// Adds one metadatum; false if the key exists.
     pub async fn metadatum_insert(&self, id: &str, k: &str, v: &str) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query("INSERT INTO secret_metadata (secret_id, meta_key, meta_value) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(k)
-            .bind(v)
-            .execute(self.db.pool())
-            .await;
+        let r = sqlx::query(
+            "INSERT INTO secret_metadata (secret_id, meta_key, meta_value) VALUES ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(k)
+        .bind(v)
+        .execute(self.db.pool())
+        .await;
         match r {
             Ok(_) => Ok(true),
             Err(e) if rustack_db::is_unique_violation(&e) => Ok(false),
@@ -456,12 +467,14 @@ impl Store {
 
     /// Updates one metadatum; false if the key does not exist.
     pub async fn metadatum_update(&self, id: &str, k: &str, v: &str) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query("UPDATE secret_metadata SET meta_value = $1 WHERE secret_id = $2 AND meta_key = $3")
-            .bind(v)
-            .bind(id)
-            .bind(k)
-            .execute(self.db.pool())
-            .await?;
+        let r = sqlx::query(
+            "UPDATE secret_metadata SET meta_value = $1 WHERE secret_id = $2 AND meta_key = $3",
+        )
+        .bind(v)
+        .bind(id)
+        .bind(k)
+        .execute(self.db.pool())
+        .await?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -501,7 +514,12 @@ impl Store {
 
     /// Registers a consumer (replacing one with the same resource id, as Barbican's
     /// `create_or_update_from`).
-    pub async fn consumer_upsert(&self, id: &str, project: &str, c: &ConsumerRow) -> Result<(), sqlx::Error> {
+    pub async fn consumer_upsert(
+        &self,
+        id: &str,
+        project: &str,
+        c: &ConsumerRow,
+    ) -> Result<(), sqlx::Error> {
         let mut tx = self.db.pool().begin().await?;
         sqlx::query("DELETE FROM secret_consumers WHERE secret_id = $1 AND resource_id = $2")
             .bind(id)
@@ -541,10 +559,16 @@ impl Store {
     /// Consumers registered by `project` (secret and container ones, for quotas).
     pub async fn consumer_count(&self, project: &str) -> Result<i64, sqlx::Error> {
         let a = self
-            .count("SELECT COUNT(*) AS n FROM secret_consumers WHERE project_id = $1", project)
+            .count(
+                "SELECT COUNT(*) AS n FROM secret_consumers WHERE project_id = $1",
+                project,
+            )
             .await?;
         let b = self
-            .count("SELECT COUNT(*) AS n FROM container_consumers WHERE project_id = $1", project)
+            .count(
+                "SELECT COUNT(*) AS n FROM container_consumers WHERE project_id = $1",
+                project,
+            )
             .await?;
         Ok(a + b)
     }
@@ -573,12 +597,14 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         for (name, sid) in refs {
-            sqlx::query("INSERT INTO container_secrets (container_id, name, secret_id) VALUES ($1, $2, $3)")
-                .bind(&c.id)
-                .bind(name)
-                .bind(sid)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO container_secrets (container_id, name, secret_id) VALUES ($1, $2, $3)",
+            )
+            .bind(&c.id)
+            .bind(name)
+            .bind(sid)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await
     }
@@ -606,8 +632,11 @@ impl Store {
 
     /// Containers of `project` (for quotas).
     pub async fn container_count(&self, project: &str) -> Result<i64, sqlx::Error> {
-        self.count("SELECT COUNT(*) AS n FROM containers WHERE project_id = $1", project)
-            .await
+        self.count(
+            "SELECT COUNT(*) AS n FROM containers WHERE project_id = $1",
+            project,
+        )
+        .await
     }
 
     /// A container's `(name, secret_id)` references.
@@ -622,13 +651,20 @@ impl Store {
     }
 
     /// Adds a reference; false if it is already there.
-    pub async fn container_secret_add(&self, id: &str, name: &str, sid: &str) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query("INSERT INTO container_secrets (container_id, name, secret_id) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(name)
-            .bind(sid)
-            .execute(self.db.pool())
-            .await;
+    pub async fn container_secret_add(
+        &self,
+        id: &str,
+        name: &str,
+        sid: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query(
+            "INSERT INTO container_secrets (container_id, name, secret_id) VALUES ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(sid)
+        .execute(self.db.pool())
+        .await;
         match r {
             Ok(_) => Ok(true),
             Err(e) if rustack_db::is_unique_violation(&e) => Ok(false),
@@ -637,7 +673,12 @@ impl Store {
     }
 
     /// Removes a reference; false if absent.
-    pub async fn container_secret_remove(&self, id: &str, name: &str, sid: &str) -> Result<bool, sqlx::Error> {
+    pub async fn container_secret_remove(
+        &self,
+        id: &str,
+        name: &str,
+        sid: &str,
+    ) -> Result<bool, sqlx::Error> {
         let r = sqlx::query("DELETE FROM container_secrets WHERE container_id = $1 AND name = $2 AND secret_id = $3")
             .bind(id)
             .bind(name)
@@ -662,7 +703,10 @@ impl Store {
     }
 
     /// A container's consumers, oldest first.
-    pub async fn container_consumers(&self, id: &str) -> Result<Vec<ContainerConsumerRow>, sqlx::Error> {
+    pub async fn container_consumers(
+        &self,
+        id: &str,
+    ) -> Result<Vec<ContainerConsumerRow>, sqlx::Error> {
         sqlx::query("SELECT name, url, created_at FROM container_consumers WHERE container_id = $1 ORDER BY created_at, name")
             .bind(id)
             .fetch_all(self.db.pool())
@@ -679,7 +723,13 @@ impl Store {
     }
 
     /// Registers a container consumer (idempotent).
-    pub async fn container_consumer_add(&self, id: &str, project: &str, name: &str, url: &str) -> Result<(), sqlx::Error> {
+    pub async fn container_consumer_add(
+        &self,
+        id: &str,
+        project: &str,
+        name: &str,
+        url: &str,
+    ) -> Result<(), sqlx::Error> {
         let r = sqlx::query(
             "INSERT INTO container_consumers (id, container_id, project_id, name, url, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -699,13 +749,20 @@ impl Store {
     }
 
     /// Removes a container consumer; false if absent.
-    pub async fn container_consumer_remove(&self, id: &str, name: &str, url: &str) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query("DELETE FROM container_consumers WHERE container_id = $1 AND name = $2 AND url = $3")
-            .bind(id)
-            .bind(name)
-            .bind(url)
-            .execute(self.db.pool())
-            .await?;
+    pub async fn container_consumer_remove(
+        &self,
+        id: &str,
+        name: &str,
+        url: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query(
+            "DELETE FROM container_consumers WHERE container_id = $1 AND name = $2 AND url = $3",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(url)
+        .execute(self.db.pool())
+        .await?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -775,8 +832,11 @@ impl Store {
 
     /// Orders of `project` (for quotas).
     pub async fn order_count(&self, project: &str) -> Result<i64, sqlx::Error> {
-        self.count("SELECT COUNT(*) AS n FROM orders WHERE project_id = $1", project)
-            .await
+        self.count(
+            "SELECT COUNT(*) AS n FROM orders WHERE project_id = $1",
+            project,
+        )
+        .await
     }
 
     /// Deletes an order.
@@ -816,11 +876,13 @@ impl Store {
     pub async fn acl_put(&self, kind: &str, id: &str, acl: &AclRow) -> Result<(), sqlx::Error> {
         let users = serde_json::to_string(&acl.users).unwrap_or_else(|_| "[]".into());
         let mut tx = self.db.pool().begin().await?;
-        sqlx::query("DELETE FROM acls WHERE entity_type = $1 AND entity_id = $2 AND operation = 'read'")
-            .bind(kind)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM acls WHERE entity_type = $1 AND entity_id = $2 AND operation = 'read'",
+        )
+        .bind(kind)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO acls (entity_type, entity_id, operation, project_access, users, created_at, updated_at) \
              VALUES ($1, $2, 'read', $3, $4, $5, $6)",
@@ -846,11 +908,17 @@ impl Store {
         Ok(())
     }
 
-    async fn acl_entities_for_user(&self, kind: &str, user: &str) -> Result<Vec<String>, sqlx::Error> {
-        let rows = sqlx::query("SELECT entity_id, users FROM acls WHERE entity_type = $1 AND operation = 'read'")
-            .bind(kind)
-            .fetch_all(self.db.pool())
-            .await?;
+    async fn acl_entities_for_user(
+        &self,
+        kind: &str,
+        user: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT entity_id, users FROM acls WHERE entity_type = $1 AND operation = 'read'",
+        )
+        .bind(kind)
+        .fetch_all(self.db.pool())
+        .await?;
         let mut out = Vec::new();
         for r in rows {
             let users: String = r.try_get("users")?;

@@ -22,8 +22,23 @@ async fn versions_document_lists_v1_with_microversions() {
         r.headers["openstack-api-version"].to_str().expect("hdr"),
         "key-manager 1.1"
     );
-    let r = a.send(Req::new("GET", "/", "x").anonymous().version("1.9")).await;
+    let r = a
+        .send(Req::new("GET", "/", "x").anonymous().version("1.9"))
+        .await;
     assert_eq!(r.status, 406);
+    let r = a
+        .send(Req::new("GET", "/", "x").anonymous().version("one"))
+        .await;
+    assert_eq!(r.status, 400);
+    let r = a
+        .send(Req::new("GET", "/v1", "member").version("latest"))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["version"]["max_version"], "1.2");
+    assert_eq!(
+        r.headers["openstack-api-version"].to_str().expect("hdr"),
+        "key-manager 1.2"
+    );
     let r = a.send(Req::new("GET", "/v1", "x").anonymous()).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.body["error"]["code"], 401);
@@ -37,8 +52,10 @@ async fn text_secret_round_trip() {
             "member",
             "POST",
             "/v1/secrets",
-            Some(json!({"name": "pw", "payload": "hunter2", "payload_content_type": "text/plain",
-                        "secret_type": "passphrase"})),
+            Some(
+                json!({"name": "pw", "payload": "hunter2", "payload_content_type": "text/plain",
+                        "secret_type": "passphrase"}),
+            ),
         )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
@@ -52,6 +69,12 @@ async fn text_secret_round_trip() {
     assert_eq!(r.body["secret_type"], "passphrase");
     assert_eq!(r.body["status"], "ACTIVE");
     assert_eq!(r.body["creator_id"], "alice");
+    // `isoformat()` of a whole-second UTC time, as Barbican shows it.
+    let created = r.body["created"].as_str().expect("created");
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(created, "%Y-%m-%dT%H:%M:%S").is_ok(),
+        "{created}"
+    );
     assert_eq!(r.body["content_types"]["default"], "text/plain");
     assert_eq!(r.body["secret_ref"], sref.as_str());
     assert!(r.body.get("consumers").is_none(), "1.0 hides consumers");
@@ -98,9 +121,11 @@ async fn binary_secret_round_trip_with_base64() {
             "member",
             "POST",
             "/v1/secrets",
-            Some(json!({"payload": b64, "payload_content_type": "application/octet-stream",
+            Some(
+                json!({"payload": b64, "payload_content_type": "application/octet-stream",
                         "payload_content_encoding": "base64", "secret_type": "symmetric",
-                        "algorithm": "aes", "bit_length": 256, "mode": "xts"})),
+                        "algorithm": "aes", "bit_length": 256, "mode": "xts"}),
+            ),
         )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
@@ -111,11 +136,16 @@ async fn binary_secret_round_trip_with_base64() {
     assert_eq!(r.status, 200);
     assert_eq!(r.bytes, key);
     assert_eq!(r.headers["content-type"], "application/octet-stream");
-    let r = a.call("member", "GET", &format!("/v1/secrets/{id}"), None).await;
+    let r = a
+        .call("member", "GET", &format!("/v1/secrets/{id}"), None)
+        .await;
     assert_eq!(r.body["bit_length"], 256);
     assert_eq!(r.body["algorithm"], "aes");
     assert_eq!(r.body["mode"], "xts");
-    assert_eq!(r.body["content_types"]["default"], "application/octet-stream");
+    assert_eq!(
+        r.body["content_types"]["default"],
+        "application/octet-stream"
+    );
 }
 
 #[tokio::test]
@@ -148,7 +178,9 @@ async fn create_validation_matches_barbican() {
         ),
     ];
     for (body, want) in cases {
-        let r = a.call("member", "POST", "/v1/secrets", Some(body.clone())).await;
+        let r = a
+            .call("member", "POST", "/v1/secrets", Some(body.clone()))
+            .await;
         assert_eq!(r.status, 400, "{body}");
         assert_eq!(r.body["title"], "Bad Request");
         assert_eq!(desc(&r), want, "{body}");
@@ -163,7 +195,9 @@ async fn create_validation_matches_barbican() {
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(desc(&r), "Malformed JSON");
-    let r = a.call("member", "GET", "/v1/secrets/not-a-uuid", None).await;
+    let r = a
+        .call("member", "GET", "/v1/secrets/not-a-uuid", None)
+        .await;
     assert_eq!(r.status, 404);
     assert_eq!(desc(&r), "Not Found. Provided secret id is invalid.");
 }
@@ -172,14 +206,21 @@ async fn create_validation_matches_barbican() {
 async fn two_step_secret() {
     let a = api().await;
     let r = a
-        .call("member", "POST", "/v1/secrets", Some(json!({"name": "later"})))
+        .call(
+            "member",
+            "POST",
+            "/v1/secrets",
+            Some(json!({"name": "later"})),
+        )
         .await;
     assert_eq!(r.status, 201);
     let id = id_of(&r.body["secret_ref"]);
     let path = format!("/v1/secrets/{id}");
     let r = a.call("member", "GET", &path, None).await;
     assert!(r.body.get("content_types").is_none());
-    let r = a.call("member", "GET", &format!("{path}/payload"), None).await;
+    let r = a
+        .call("member", "GET", &format!("{path}/payload"), None)
+        .await;
     assert_eq!(r.status, 404);
     assert_eq!(desc(&r), "Not Found. Sorry but your secret has no payload.");
     let r = a
@@ -194,7 +235,9 @@ async fn two_step_secret() {
         )
         .await;
     assert_eq!(r.status, 204, "{:?}", r.body);
-    let r = a.call("member", "GET", &format!("{path}/payload"), None).await;
+    let r = a
+        .call("member", "GET", &format!("{path}/payload"), None)
+        .await;
     assert_eq!(r.bytes, vec![0u8, 1, 2, 3]);
     let r = a
         .send(Req::new("PUT", &path, "member").raw("text/plain", b"again"))
@@ -241,7 +284,12 @@ async fn list_filters_and_paging() {
     assert_eq!(r.body["total"], 1);
     assert_eq!(r.body["secrets"][0]["name"], "s3");
     let r = a
-        .call("member", "GET", "/v1/secrets?alg=aes&bits=128&mode=cbc", None)
+        .call(
+            "member",
+            "GET",
+            "/v1/secrets?alg=aes&bits=128&mode=cbc",
+            None,
+        )
         .await;
     assert_eq!(r.body["total"], 1);
     assert_eq!(r.body["secrets"][0]["name"], "aes");
@@ -254,15 +302,32 @@ async fn list_filters_and_paging() {
         "http://km.example:9311/v1/secrets?limit=1&offset=1&sort=name%3Aasc"
     );
     let r = a
-        .call("member", "GET", "/v1/secrets?created=gt:2000-01-01T00:00:00", None)
+        .call(
+            "member",
+            "GET",
+            "/v1/secrets?created=gt:2000-01-01T00:00:00",
+            None,
+        )
         .await;
     assert_eq!(r.body["total"], 6);
     let r = a
-        .call("member", "GET", "/v1/secrets?created=lt:2000-01-01T00:00:00", None)
+        .call(
+            "member",
+            "GET",
+            "/v1/secrets?created=lt:2000-01-01T00:00:00",
+            None,
+        )
         .await;
     assert_eq!(r.body["total"], 0);
-    for bad in ["sort=bogus", "sort=name:up", "created=yesterday", "created=gt:2000-01-01,gte:2001-01-01"] {
-        let r = a.call("member", "GET", &format!("/v1/secrets?{bad}"), None).await;
+    for bad in [
+        "sort=bogus",
+        "sort=name:up",
+        "created=yesterday",
+        "created=gt:2000-01-01,gte:2001-01-01",
+    ] {
+        let r = a
+            .call("member", "GET", &format!("/v1/secrets?{bad}"), None)
+            .await;
         assert_eq!(r.status, 400, "{bad}");
         assert_eq!(
             desc(&r),
@@ -277,7 +342,12 @@ async fn secret_metadata() {
     let id = a.secret("member", "m", "v").await;
     let base = format!("/v1/secrets/{id}/metadata");
     let r = a
-        .call("member", "PUT", &base, Some(json!({"metadata": {"Color": "red", "size": "xl"}})))
+        .call(
+            "member",
+            "PUT",
+            &base,
+            Some(json!({"metadata": {"Color": "red", "size": "xl"}})),
+        )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     assert_eq!(
@@ -287,29 +357,55 @@ async fn secret_metadata() {
     let r = a.call("member", "GET", &base, None).await;
     assert_eq!(r.body, json!({"metadata": {"color": "red", "size": "xl"}}));
     let r = a
-        .call("member", "POST", &base, Some(json!({"key": "shape", "value": "round"})))
+        .call(
+            "member",
+            "POST",
+            &base,
+            Some(json!({"key": "shape", "value": "round"})),
+        )
         .await;
     assert_eq!(r.status, 201);
     let r = a
-        .call("member", "POST", &base, Some(json!({"key": "shape", "value": "square"})))
+        .call(
+            "member",
+            "POST",
+            &base,
+            Some(json!({"key": "shape", "value": "square"})),
+        )
         .await;
     assert_eq!(r.status, 409);
-    let r = a.call("member", "GET", &format!("{base}/shape"), None).await;
+    let r = a
+        .call("member", "GET", &format!("{base}/shape"), None)
+        .await;
     assert_eq!(r.body, json!({"key": "shape", "value": "round"}));
     let r = a
-        .call("member", "PUT", &format!("{base}/shape"), Some(json!({"key": "shape", "value": "oval"})))
+        .call(
+            "member",
+            "PUT",
+            &format!("{base}/shape"),
+            Some(json!({"key": "shape", "value": "oval"})),
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["value"], "oval");
     let r = a
-        .call("member", "PUT", &format!("{base}/shape"), Some(json!({"key": "other", "value": "x"})))
+        .call(
+            "member",
+            "PUT",
+            &format!("{base}/shape"),
+            Some(json!({"key": "other", "value": "x"})),
+        )
         .await;
-    assert_eq!(r.status, 400);
-    let r = a.call("member", "DELETE", &format!("{base}/shape"), None).await;
+    assert_eq!(r.status, 409, "Barbican answers 409 for a key mismatch");
+    let r = a
+        .call("member", "DELETE", &format!("{base}/shape"), None)
+        .await;
     assert_eq!(r.status, 204);
-    let r = a.call("member", "GET", &format!("{base}/shape"), None).await;
+    let r = a
+        .call("member", "GET", &format!("{base}/shape"), None)
+        .await;
     assert_eq!(r.status, 404);
-    assert_eq!(desc(&r), "Secret metadata not found");
+    assert_eq!(desc(&r), "Secret metadata not found.");
 }
 
 #[tokio::test]
@@ -341,12 +437,16 @@ async fn payloads_are_encrypted_at_rest_and_deleted_for_good() {
             "member",
             "POST",
             "/v1/secrets",
-            Some(json!({"payload": b64marker, "payload_content_type": "application/octet-stream",
-                        "payload_content_encoding": "base64"})),
+            Some(
+                json!({"payload": b64marker, "payload_content_type": "application/octet-stream",
+                        "payload_content_encoding": "base64"}),
+            ),
         )
         .await;
     assert_eq!(bin.status, 201);
-    let r = a.call("member", "GET", &format!("/v1/secrets/{id}/payload"), None).await;
+    let r = a
+        .call("member", "GET", &format!("/v1/secrets/{id}/payload"), None)
+        .await;
     assert_eq!(r.bytes, marker.as_bytes());
     let grep = |needle: &[u8]| -> bool {
         std::fs::read_dir(a.dir.path())
@@ -370,7 +470,67 @@ async fn payloads_are_encrypted_at_rest_and_deleted_for_good() {
         .expect("query")
         .expect("row");
     assert!(!stored.1.contains(&marker));
-    let r = a.call("member", "DELETE", &format!("/v1/secrets/{id}"), None).await;
+    let r = a
+        .call("member", "DELETE", &format!("/v1/secrets/{id}"), None)
+        .await;
     assert_eq!(r.status, 204);
-    assert_eq!(a.svc.store().encrypted_data(&id).await.expect("query"), None);
+    assert_eq!(
+        a.svc.store().encrypted_data(&id).await.expect("query"),
+        None
+    );
+}
+
+#[tokio::test]
+async fn migrations_create_the_expected_tables() {
+    let a = api().await;
+    let mut tables = a.svc.store().db().tables().await.expect("tables");
+    tables.retain(|t| !t.starts_with("_") && !t.starts_with("sqlite_") && t != "schema_migrations");
+    tables.sort();
+    assert_eq!(
+        tables,
+        [
+            "acls",
+            "container_consumers",
+            "container_secrets",
+            "containers",
+            "encrypted_data",
+            "orders",
+            "project_keks",
+            "project_quotas",
+            "secret_consumers",
+            "secret_metadata",
+            "secrets",
+        ]
+    );
+    let cols = a
+        .svc
+        .store()
+        .db()
+        .columns("encrypted_data")
+        .await
+        .expect("cols");
+    assert_eq!(
+        cols,
+        ["content_type", "created_at", "cypher_text", "secret_id"]
+    );
+}
+
+#[tokio::test]
+async fn a_policy_file_overrides_the_defaults() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "\"secrets:post\": \"role:reader\"\n").expect("write");
+    let a = common::api_with(rustack_keymgr_server::KeyManagerConfig {
+        policy_file: Some(policy),
+        ..Default::default()
+    })
+    .await;
+    let r = a
+        .call("reader", "POST", "/v1/secrets", Some(json!({"name": "n"})))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let r = a
+        .call("member", "POST", "/v1/secrets", Some(json!({"name": "n"})))
+        .await;
+    assert_eq!(r.status, 201, "members hold the reader role too");
 }

@@ -1350,3 +1350,47 @@ pub(super) const RULES: &[Def] = &[
         deprecated_for_removal: false,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use crate::{defaults, Enforcer};
+    use serde_json::json;
+
+    #[test]
+    fn every_default_parses_and_references_defined_rules() {
+        let rules = defaults::block();
+        assert_eq!(rules.len(), super::RULES.len());
+        for d in &rules {
+            let parsed = crate::parser::parse_rule(&d.check_str);
+            assert!(parsed.issues.is_empty(), "{}: {:?}", d.name, parsed.issues);
+        }
+        let e = Enforcer::new(rules).expect("no duplicate names");
+        assert_eq!(e.validate(), vec![]);
+    }
+
+    #[test]
+    fn personas() {
+        let e = Enforcer::new(defaults::block()).expect("enforcer");
+        let target = json!({"project_id": "p1", "user_id": "u"});
+        let creds = |roles: &[&str], project: &str, admin: bool| json!({"roles": roles, "project_id": project, "user_id": "u", "is_admin": admin, "is_admin_project": true});
+        let member = creds(&["member", "reader"], "p1", false);
+        let reader = creds(&["reader"], "p1", false);
+        let other = creds(&["member", "reader"], "p2", false);
+        let admin = creds(&["admin"], "p9", true);
+        let can = |rule: &str, c: &serde_json::Value| e.enforce(rule, &target, c).expect("enforce");
+        assert!(can("volume:create", &member));
+        assert!(!can("volume:create", &reader));
+        assert!(can("volume:get", &reader));
+        assert!(!can("volume:get", &other));
+        assert!(can("volume:get", &admin));
+        assert!(!can(
+            "volume_extension:volume_admin_actions:reset_status",
+            &member
+        ));
+        assert!(can(
+            "volume_extension:volume_admin_actions:reset_status",
+            &admin
+        ));
+        assert!(!can("volume_extension:volume_host_attribute", &member));
+    }
+}

@@ -725,11 +725,27 @@ mod tests {
         assert!(yes("secret:decrypt", &private, &member));
         assert!(!yes("secret:decrypt", &open, &reader));
         assert!(!yes("secret:decrypt", &open, &outsider));
-        assert!(yes("secret:decrypt", &secret("p1", "alice", true, true), &outsider));
+        assert!(yes(
+            "secret:decrypt",
+            &secret("p1", "alice", true, true),
+            &outsider
+        ));
         assert!(yes("secret:delete", &private, &admin));
-        assert!(yes("secrets:post", &json!({"enforce_new_defaults": true}), &member));
-        assert!(!yes("secrets:post", &json!({"enforce_new_defaults": true}), &reader));
+        assert!(yes(
+            "secrets:post",
+            &json!({"enforce_new_defaults": true}),
+            &member
+        ));
+        assert!(!yes(
+            "secrets:post",
+            &json!({"enforce_new_defaults": true}),
+            &reader
+        ));
         // Without `enforce_new_defaults` in the target the new rules never match.
-        assert!(!yes("secret:decrypt", &json!({"target.secret.project_id": "p1"}), &member));
+        assert!(!yes(
+            "secret:decrypt",
+            &json!({"target.secret.project_id": "p1"}),
+            &member
+        ));
     }
 }

@@ -140,7 +140,10 @@ pub const KEY_MANAGER_UPSTREAM_COMMIT: &str = "2d1ea8606784cb7e1147e869a79f6be7e
 /// reference `%(enforce_new_defaults)s` and flattened `target.secret.*` keys, which the
 /// key manager puts in the target it evaluates.
 pub fn key_manager() -> Vec<RuleDefault> {
-    key_manager::RULES.iter().map(Def::to_rule_default).collect()
+    key_manager::RULES
+        .iter()
+        .map(Def::to_rule_default)
+        .collect()
 }
 
 /// One row of a defaults table.

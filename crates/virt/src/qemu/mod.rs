@@ -12,6 +12,13 @@
 //! | `serial.sock` | the interactive serial console (one client at a time) |
 //! | `qmp.sock` | QMP |
 //! | `qemu.pid` | QEMU's pid |
+//! | `master-key.aes` | 32 random bytes (0600): QEMU's `masterKey0`, which decrypts volume secrets |
+//!
+//! Volumes (see [`volume`] and the hot-plug module): attached volumes are recorded in
+//! `instance.json` with their LUKS passphrase only as ciphertext under the master key;
+//! every start opens them with `-blockdev`/`-device virtio-blk-pci` (a boot volume,
+//! `boot_index = 0`, replaces the image root disk), and QMP hot-plugs and unplugs them
+//! on a running guest.
 //!
 //! QEMU runs with `-daemonize -pidfile`, so guests survive an agent restart; a new
 //! driver on the same state directory re-adopts them (`list()` reads the instance
@@ -47,6 +54,7 @@
 
 pub mod argv;
 pub mod host;
+mod hotplug;
 pub mod paths;
 pub mod qmp;
 pub mod volume;
@@ -67,7 +75,7 @@ use tokio::time::Instant;
 use crate::error::VirtError;
 use crate::qemu::paths::{InstancePaths, InstanceRecord};
 use crate::qemu::qmp::Qmp;
-use crate::types::{HostInfo, InstanceSpec, Nic, PowerState};
+use crate::types::{HostInfo, InstanceSpec, Nic, PowerState, VolumeAttachment};
 use crate::ComputeDriver;
 
 /// Which accelerator to use.
@@ -1337,6 +1345,62 @@ impl ComputeDriver for QemuDriver {
         }
         rec.spec.nics.push(nic.clone());
         self.save(&rec).await
+    }
+
+    async fn attach_volume(
+        &self,
+        uuid: &str,
+        volume: &VolumeAttachment,
+    ) -> Result<String, VirtError> {
+        let lock = self.lock_for(uuid);
+        let _g = lock.lock().await;
+        self.attach_volume_locked(uuid, volume).await
+    }
+
+    async fn detach_volume(&self, uuid: &str, volume_id: &str) -> Result<(), VirtError> {
+        let lock = self.lock_for(uuid);
+        let _g = lock.lock().await;
+        self.detach_volume_locked(uuid, volume_id).await
+    }
+
+    async fn extend_volume(
+        &self,
+        uuid: &str,
+        volume_id: &str,
+        new_size_bytes: u64,
+    ) -> Result<(), VirtError> {
+        let lock = self.lock_for(uuid);
+        let _g = lock.lock().await;
+        self.extend_volume_locked(uuid, volume_id, new_size_bytes)
+            .await
+    }
+
+    async fn volume_snapshot_create(
+        &self,
+        uuid: &str,
+        volume_id: &str,
+        name: &str,
+    ) -> Result<(), VirtError> {
+        let lock = self.lock_for(uuid);
+        let _g = lock.lock().await;
+        self.volume_snapshot_locked(uuid, volume_id, name, false)
+            .await
+    }
+
+    async fn volume_snapshot_delete(
+        &self,
+        uuid: &str,
+        volume_id: &str,
+        name: &str,
+    ) -> Result<(), VirtError> {
+        let lock = self.lock_for(uuid);
+        let _g = lock.lock().await;
+        self.volume_snapshot_locked(uuid, volume_id, name, true)
+            .await
+    }
+
+    fn opens_volume_files(&self) -> bool {
+        true
     }
 
     async fn trigger_crash_dump(&self, uuid: &str) -> Result<(), VirtError> {

@@ -14,7 +14,7 @@ use rustack_common::Error;
 use serde_json::{json, Map, Value};
 
 use super::volumes::parse_metadata;
-use super::{accepted, begin, body_obj, ok, parse_bool, Caller, UrlProject, Version, St};
+use super::{accepted, begin, body_obj, ok, parse_bool, Caller, St, UrlProject, Version};
 use crate::error::{bad, invalid_volume, volume_not_found, BResult, Fault};
 use crate::model::{now_iso, now_secs, Attachment, Volume, VolumeType, VOLUME_STATUSES};
 use crate::ops;
@@ -48,43 +48,85 @@ pub async fn action(
             extend(&svc, &c, vol, &obj(&arg)).await
         }
         "os-reserve" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_actions:reserve", Some(&proj))?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_actions:reserve",
+                Some(&proj),
+            )?;
             transition(&svc, &id, &["available"], "attaching", "reserve").await
         }
         "os-unreserve" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_actions:unreserve", Some(&proj))?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_actions:unreserve",
+                Some(&proj),
+            )?;
             transition(&svc, &id, &["attaching"], "available", "unreserve").await
         }
         "os-begin_detaching" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_actions:begin_detaching", Some(&proj))?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_actions:begin_detaching",
+                Some(&proj),
+            )?;
             transition(&svc, &id, &["in-use"], "detaching", "begin_detaching").await
         }
         "os-roll_detaching" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_actions:roll_detaching", Some(&proj))?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_actions:roll_detaching",
+                Some(&proj),
+            )?;
             transition(&svc, &id, &["detaching"], "in-use", "roll_detaching").await
         }
         "os-attach" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_actions:attach", Some(&proj))?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_actions:attach",
+                Some(&proj),
+            )?;
             attach(&svc, vol, &obj(&arg)).await
         }
         "os-detach" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_actions:detach", Some(&proj))?;
-            let att = obj(&arg).get("attachment_id").and_then(Value::as_str).map(str::to_string);
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_actions:detach",
+                Some(&proj),
+            )?;
+            let att = obj(&arg)
+                .get("attachment_id")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             detach(&svc, &c, &headers, vol, att.as_deref(), false).await?;
             Ok(accepted())
         }
         "os-force_detach" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_admin_actions:force_detach", Some(&proj))?;
-            let att = obj(&arg).get("attachment_id").and_then(Value::as_str).map(str::to_string);
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_admin_actions:force_detach",
+                Some(&proj),
+            )?;
+            let att = obj(&arg)
+                .get("attachment_id")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             detach(&svc, &c, &headers, vol, att.as_deref(), true).await?;
             Ok(accepted())
         }
         "os-initialize_connection" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_actions:initialize_connection", Some(&proj))?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_actions:initialize_connection",
+                Some(&proj),
+            )?;
             initialize_connection(vol, &obj(&arg)).await
         }
         "os-terminate_connection" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_actions:terminate_connection", Some(&proj))?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_actions:terminate_connection",
+                Some(&proj),
+            )?;
             let atts = ops::attachments_of(&svc, &id).await?;
             // The legacy flow names no attachment: the single one is meant.
             if let [only] = atts.as_slice() {
@@ -110,17 +152,32 @@ pub async fn action(
                 .ok_or_else(|| bad("Must specify readonly in request."))?;
             let flag = parse_bool(&b, "readonly")?;
             if !matches!(vol.status.as_str(), "available" | "in-use") {
-                return Err(invalid_volume(format!("Volume status must be available or in-use (is {}).", vol.status)));
+                return Err(invalid_volume(format!(
+                    "Volume status must be available or in-use (is {}).",
+                    vol.status
+                )));
             }
-            ops::set_volume_status(&svc, &id, |x| x.readonly = flag).await?;
+            ops::set_volume_status(&svc, &id, |x| {
+                x.readonly = flag;
+                x.readonly_shown = true;
+            })
+            .await?;
             Ok(accepted())
         }
         "os-reset_status" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_admin_actions:reset_status", Some(&proj))?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_admin_actions:reset_status",
+                Some(&proj),
+            )?;
             reset_status(&svc, &id, &obj(&arg)).await
         }
         "os-force_delete" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_admin_actions:force_delete", Some(&proj))?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_admin_actions:force_delete",
+                Some(&proj),
+            )?;
             super::volumes::begin_delete(&svc, &c, &id, true, true).await?;
             Ok(accepted())
         }
@@ -129,7 +186,11 @@ pub async fn action(
             retype(&svc, vol, &obj(&arg)).await
         }
         "os-set_image_metadata" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_image_metadata:set", Some(&proj))?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_image_metadata:set",
+                Some(&proj),
+            )?;
             let m = parse_metadata(obj(&arg).get("metadata").unwrap_or(&Value::Null))?;
             let updated = ops::set_volume_status(&svc, &id, |x| x.image_metadata.extend(m))
                 .await?
@@ -137,14 +198,21 @@ pub async fn action(
             Ok(ok(json!({"metadata": updated.image_metadata})))
         }
         "os-unset_image_metadata" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_image_metadata:remove", Some(&proj))?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_image_metadata:remove",
+                Some(&proj),
+            )?;
             let key = obj(&arg)
                 .get("key")
                 .and_then(Value::as_str)
                 .map(str::to_string)
                 .ok_or_else(|| bad("Malformed request body: key missing"))?;
             if !vol.image_metadata.contains_key(&key) {
-                return Err(Error::not_found(format!("Glance metadata for volume {id} cannot be found.")).into());
+                return Err(Error::not_found(format!(
+                    "Glance metadata for volume {id} cannot be found."
+                ))
+                .into());
             }
             ops::set_volume_status(&svc, &id, |x| {
                 x.image_metadata.remove(&key);
@@ -153,11 +221,19 @@ pub async fn action(
             Ok(ok(Value::Null).into_empty())
         }
         "os-show_image_metadata" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_image_metadata:show", Some(&proj))?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_image_metadata:show",
+                Some(&proj),
+            )?;
             Ok(ok(json!({"metadata": vol.image_metadata})))
         }
         "os-volume_upload_image" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_actions:upload_image", Some(&proj))?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_actions:upload_image",
+                Some(&proj),
+            )?;
             upload(&svc, &c, vol, &obj(&arg)).await
         }
         "revert" => {
@@ -219,7 +295,9 @@ async fn extend(
         _ => None,
     }
     .filter(|n| *n > 0)
-    .ok_or_else(|| bad("Invalid input for field/attribute new_size. new_size must be a positive integer."))?;
+    .ok_or_else(|| {
+        bad("Invalid input for field/attribute new_size. new_size must be a positive integer.")
+    })?;
     let back_to;
     {
         let _g = svc.write_lock.lock().await;
@@ -231,12 +309,16 @@ async fn extend(
         match cur.status.as_str() {
             "available" => {}
             "in-use" if c.version.at_least(42) => {
-                svc.authorize(&c.ctx, "volume:extend_attached_volume", Some(&cur.project_id))?;
+                svc.authorize(
+                    &c.ctx,
+                    "volume:extend_attached_volume",
+                    Some(&cur.project_id),
+                )?;
             }
             s => {
                 return Err(invalid_volume(format!(
-                    "Volume status must be 'available' or 'in-use' (3.42+) to extend, currently {s}."
-                )))
+                "Volume status must be 'available' or 'in-use' (3.42+) to extend, currently {s}."
+            )))
             }
         }
         if new_size <= cur.size {
@@ -252,7 +334,13 @@ async fn extend(
             svc,
             &cur.project_id,
             &tname,
-            &[("gigabytes", delta), ("per_volume_gigabytes", i64::try_from(new_size).unwrap_or(i64::MAX))],
+            &[
+                ("gigabytes", delta),
+                (
+                    "per_volume_gigabytes",
+                    i64::try_from(new_size).unwrap_or(i64::MAX),
+                ),
+            ],
         )
         .await?;
         back_to = cur.status.clone();
@@ -265,14 +353,22 @@ async fn extend(
 }
 
 async fn attach(svc: &BlockService, vol: Volume, arg: &Map<String, Value>) -> BResult<Response> {
-    let instance = arg.get("instance_uuid").and_then(Value::as_str).map(str::to_string);
-    let host = arg.get("host_name").and_then(Value::as_str).map(str::to_string);
+    let instance = arg
+        .get("instance_uuid")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let host = arg
+        .get("host_name")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if instance.is_none() && host.is_none() {
         return Err(bad("Invalid request to attach volume to an invalid target"));
     }
     if let Some(i) = &instance {
         if uuid::Uuid::parse_str(i).is_err() {
-            return Err(bad(format!("Invalid request to attach volume with an invalid instance_uuid: {i}")));
+            return Err(bad(format!(
+                "Invalid request to attach volume with an invalid instance_uuid: {i}"
+            )));
         }
     }
     let mountpoint = arg
@@ -280,7 +376,11 @@ async fn attach(svc: &BlockService, vol: Volume, arg: &Map<String, Value>) -> BR
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| bad("Must specify mountpoint"))?;
-    let mode = arg.get("mode").and_then(Value::as_str).unwrap_or("rw").to_string();
+    let mode = arg
+        .get("mode")
+        .and_then(Value::as_str)
+        .unwrap_or("rw")
+        .to_string();
     if mode != "rw" && mode != "ro" {
         return Err(bad("Invalid request to attach volume with an invalid mode. Attaching mode should be 'rw' or 'ro'"));
     }
@@ -293,10 +393,15 @@ async fn attach(svc: &BlockService, vol: Volume, arg: &Map<String, Value>) -> BR
     let ok_status = matches!(cur.status.as_str(), "available" | "attaching" | "reserved")
         || (cur.status == "in-use" && cur.multiattach);
     if !ok_status {
-        return Err(invalid_volume(format!("Volume status must be available or attaching to attach (is {}).", cur.status)));
+        return Err(invalid_volume(format!(
+            "Volume status must be available or attaching to attach (is {}).",
+            cur.status
+        )));
     }
     if cur.readonly && mode == "rw" {
-        return Err(invalid_volume("Volume is read-only; attach it with mode 'ro'."));
+        return Err(invalid_volume(
+            "Volume is read-only; attach it with mode 'ro'.",
+        ));
     }
     let att = Attachment {
         id: uuid::Uuid::new_v4().to_string(),
@@ -313,7 +418,9 @@ async fn attach(svc: &BlockService, vol: Volume, arg: &Map<String, Value>) -> BR
         detach_time: None,
         created: now_secs(),
     };
-    svc.store.put(Kind::Attachment, &att.id, &att.project_id, &att).await?;
+    svc.store
+        .put(Kind::Attachment, &att.id, &att.project_id, &att)
+        .await?;
     cur.status = "in-use".into();
     cur.attach_status = "attached".into();
     cur.status_changed = now_secs();
@@ -331,7 +438,10 @@ pub(crate) async fn detach(
     force: bool,
 ) -> BResult<()> {
     let atts = ops::attachments_of(svc, &vol.id).await?;
-    let live: Vec<&Attachment> = atts.iter().filter(|a| a.attach_status != "detached").collect();
+    let live: Vec<&Attachment> = atts
+        .iter()
+        .filter(|a| a.attach_status != "detached")
+        .collect();
     let target: Option<&Attachment> = match attachment_id {
         Some(aid) => Some(
             atts.iter()
@@ -344,12 +454,17 @@ pub(crate) async fn detach(
         }
         None if force => None,
         None => {
-            return Err(invalid_volume("Volume has more than one attachment; specify attachment_id."));
+            return Err(invalid_volume(
+                "Volume has more than one attachment; specify attachment_id.",
+            ));
         }
     };
     if !force {
         if !matches!(vol.status.as_str(), "in-use" | "detaching" | "attaching") {
-            return Err(invalid_volume(format!("Volume status must be in-use or detaching to detach (is {}).", vol.status)));
+            return Err(invalid_volume(format!(
+                "Volume status must be in-use or detaching to detach (is {}).",
+                vol.status
+            )));
         }
         if let Some(a) = target {
             super::attachments::deletion_allowed(svc, headers, a).await?;
@@ -387,17 +502,20 @@ pub(crate) async fn detach(
     Ok(())
 }
 
-async fn initialize_connection(
-    vol: Volume,
-    arg: &Map<String, Value>,
-) -> BResult<Response> {
+async fn initialize_connection(vol: Volume, arg: &Map<String, Value>) -> BResult<Response> {
     let conn = arg
         .get("connector")
         .ok_or_else(|| bad("Must specify 'connector'"))?;
-    let _connector: Connector = serde_json::from_value(conn.clone())
-        .map_err(|e| bad(format!("Invalid connector: {e}")))?;
-    if !matches!(vol.status.as_str(), "available" | "attaching" | "in-use" | "reserved" | "uploading" | "downloading") {
-        return Err(invalid_volume(format!("Volume status is {}; cannot initialize a connection.", vol.status)));
+    let _connector: Connector =
+        serde_json::from_value(conn.clone()).map_err(|e| bad(format!("Invalid connector: {e}")))?;
+    if !matches!(
+        vol.status.as_str(),
+        "available" | "attaching" | "in-use" | "reserved" | "uploading" | "downloading"
+    ) {
+        return Err(invalid_volume(format!(
+            "Volume status is {}; cannot initialize a connection.",
+            vol.status
+        )));
     }
     let mode = if vol.readonly { "ro" } else { "rw" };
     let mut info = ops::connection_info(&vol, "", mode)?;
@@ -407,16 +525,23 @@ async fn initialize_connection(
     Ok(ok(json!({"connection_info": info})))
 }
 
-async fn reset_status(
-    svc: &BlockService,
-    id: &str,
-    arg: &Map<String, Value>,
-) -> BResult<Response> {
-    let status = arg.get("status").and_then(Value::as_str).map(str::to_lowercase);
-    let attach = arg.get("attach_status").and_then(Value::as_str).map(str::to_lowercase);
-    let mig = arg.get("migration_status").and_then(Value::as_str).map(str::to_lowercase);
+async fn reset_status(svc: &BlockService, id: &str, arg: &Map<String, Value>) -> BResult<Response> {
+    let status = arg
+        .get("status")
+        .and_then(Value::as_str)
+        .map(str::to_lowercase);
+    let attach = arg
+        .get("attach_status")
+        .and_then(Value::as_str)
+        .map(str::to_lowercase);
+    let mig = arg
+        .get("migration_status")
+        .and_then(Value::as_str)
+        .map(str::to_lowercase);
     if status.is_none() && attach.is_none() && mig.is_none() {
-        return Err(bad("Must specify 'status', 'attach_status' or 'migration_status' for update."));
+        return Err(bad(
+            "Must specify 'status', 'attach_status' or 'migration_status' for update.",
+        ));
     }
     if let Some(s) = &status {
         if !VOLUME_STATUSES.contains(&s.as_str()) {
@@ -425,7 +550,9 @@ async fn reset_status(
     }
     if let Some(a) = &attach {
         if a != "attached" && a != "detached" {
-            return Err(bad(format!("Must specify a valid attach status (got {a}).")));
+            return Err(bad(format!(
+                "Must specify a valid attach status (got {a})."
+            )));
         }
     }
     ops::set_volume_status(svc, id, |x| {
@@ -449,7 +576,10 @@ async fn retype(svc: &BlockService, vol: Volume, arg: &Map<String, Value>) -> BR
         .get("new_type")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("New volume type must be specified."))?;
-    let policy = arg.get("migration_policy").and_then(Value::as_str).unwrap_or("never");
+    let policy = arg
+        .get("migration_policy")
+        .and_then(Value::as_str)
+        .unwrap_or("never");
     if policy != "never" && policy != "on-demand" {
         return Err(bad(format!("Invalid migration policy: {policy}")));
     }
@@ -457,19 +587,34 @@ async fn retype(svc: &BlockService, vol: Volume, arg: &Map<String, Value>) -> BR
         .await?
         .ok_or_else(|| crate::error::type_not_found(new_type))?;
     if !matches!(vol.status.as_str(), "available" | "in-use") {
-        return Err(invalid_volume(format!("Volume status must be available or in-use to retype (is {}).", vol.status)));
+        return Err(invalid_volume(format!(
+            "Volume status must be available or in-use to retype (is {}).",
+            vol.status
+        )));
     }
     if t.id == vol.volume_type_id {
-        return Err(bad("Invalid volume type: New volume type must be different from the current one."));
+        return Err(bad(
+            "Invalid volume type: New volume type must be different from the current one.",
+        ));
     }
     let old: Option<VolumeType> = svc.store.get(Kind::VolumeType, &vol.volume_type_id).await?;
-    let old_enc = old.and_then(|o| o.encryption).map(|e| (e.provider, e.cipher, e.key_size));
-    let new_enc = t.encryption.clone().map(|e| (e.provider, e.cipher, e.key_size));
+    let old_enc = old
+        .and_then(|o| o.encryption)
+        .map(|e| (e.provider, e.cipher, e.key_size));
+    let new_enc = t
+        .encryption
+        .clone()
+        .map(|e| (e.provider, e.cipher, e.key_size));
     if old_enc != new_enc {
-        return Err(bad("Retype needs a migration to change the encryption, which is not supported."));
+        return Err(bad(
+            "Retype needs a migration to change the encryption, which is not supported.",
+        ));
     }
     let tid = t.id.clone();
-    let ma = t.extra_specs.get("multiattach").is_some_and(|s| s.trim().eq_ignore_ascii_case("<is> true"));
+    let ma = t
+        .extra_specs
+        .get("multiattach")
+        .is_some_and(|s| s.trim().eq_ignore_ascii_case("<is> true"));
     ops::set_volume_status(svc, &vol.id, |x| {
         x.volume_type_id = tid;
         x.multiattach = ma;
@@ -496,13 +641,21 @@ async fn revert(
     let snaps = ops::snapshots_of(svc, &vol.id).await?;
     let latest = snaps.iter().max_by(|a, b| a.created_at.cmp(&b.created_at));
     if latest.map(|s| s.id.as_str()) != Some(sid.as_str()) {
-        return Err(bad("Invalid snapshot: the volume can only be reverted to its latest snapshot."));
+        return Err(bad(
+            "Invalid snapshot: the volume can only be reverted to its latest snapshot.",
+        ));
     }
     if snap.status != "available" {
-        return Err(bad(format!("Invalid snapshot: Snapshot status must be available (is {}).", snap.status)));
+        return Err(bad(format!(
+            "Invalid snapshot: Snapshot status must be available (is {}).",
+            snap.status
+        )));
     }
     if vol.status != "available" {
-        return Err(invalid_volume(format!("Volume status must be available to revert (is {}).", vol.status)));
+        return Err(invalid_volume(format!(
+            "Volume status must be available to revert (is {}).",
+            vol.status
+        )));
     }
     if snap.size != vol.size {
         return Err(bad("Invalid volume: the volume's size differs from the snapshot's; reverting is not supported then."));
@@ -513,8 +666,15 @@ async fn revert(
     let id = vol.id.clone();
     tokio::spawn(async move {
         let r: BResult<()> = async {
-            let v: Volume = svc2.store.get(Kind::Volume, &id).await?.ok_or_else(|| volume_not_found(&id))?;
-            let loc = v.location.clone().ok_or_else(|| crate::error::internal("volume has no location"))?;
+            let v: Volume = svc2
+                .store
+                .get(Kind::Volume, &id)
+                .await?
+                .ok_or_else(|| volume_not_found(&id))?;
+            let loc = v
+                .location
+                .clone()
+                .ok_or_else(|| crate::error::internal("volume has no location"))?;
             let luks = ops::volume_luks(&svc2, &token, &v).await?;
             svc2.backend
                 .snapshot_revert(&loc, &format!("snapshot-{sid}"), luks.as_ref())
@@ -547,23 +707,41 @@ async fn upload(
         Some(f) => parse_bool(f, "force")?,
         None => false,
     };
-    let disk_format = arg.get("disk_format").and_then(Value::as_str).unwrap_or("raw").to_string();
-    let container_format = arg.get("container_format").and_then(Value::as_str).unwrap_or("bare").to_string();
+    let disk_format = arg
+        .get("disk_format")
+        .and_then(Value::as_str)
+        .unwrap_or("raw")
+        .to_string();
+    let container_format = arg
+        .get("container_format")
+        .and_then(Value::as_str)
+        .unwrap_or("bare")
+        .to_string();
     if !["raw", "qcow2"].contains(&disk_format.as_str()) {
-        return Err(bad(format!("Invalid disk-format '{disk_format}' specified; rustack exports raw or qcow2.")));
+        return Err(bad(format!(
+            "Invalid disk-format '{disk_format}' specified; rustack exports raw or qcow2."
+        )));
     }
     if container_format != "bare" {
-        return Err(bad(format!("Invalid container-format '{container_format}' specified; only 'bare' is supported.")));
+        return Err(bad(format!(
+            "Invalid container-format '{container_format}' specified; only 'bare' is supported."
+        )));
     }
     if vol.encryption_key_id.is_some() && disk_format != "raw" {
-        return Err(bad("An encrypted volume uploads only as raw/bare (a LUKS container)."));
+        return Err(bad(
+            "An encrypted volume uploads only as raw/bare (a LUKS container).",
+        ));
     }
     let mut visibility = "private".to_string();
     let mut protected = false;
     if c.version.at_least(1) {
         if let Some(vv) = arg.get("visibility").and_then(Value::as_str) {
             if vv == "public" {
-                svc.authorize(&c.ctx, "volume_extension:volume_actions:upload_public", Some(&vol.project_id))?;
+                svc.authorize(
+                    &c.ctx,
+                    "volume_extension:volume_actions:upload_public",
+                    Some(&vol.project_id),
+                )?;
             }
             visibility = vv.to_string();
         }
@@ -572,12 +750,18 @@ async fn upload(
         }
     }
     let base = svc.image_url.clone().ok_or_else(|| {
-        Fault::from(Error::unavailable("Uploading to an image needs the Image service, and none is configured."))
+        Fault::from(Error::unavailable(
+            "Uploading to an image needs the Image service, and none is configured.",
+        ))
     })?;
     let back_to;
     {
         let _g = svc.write_lock.lock().await;
-        let mut cur: Volume = svc.store.get(Kind::Volume, &vol.id).await?.ok_or_else(|| volume_not_found(&vol.id))?;
+        let mut cur: Volume = svc
+            .store
+            .get(Kind::Volume, &vol.id)
+            .await?
+            .ok_or_else(|| volume_not_found(&vol.id))?;
         match cur.status.as_str() {
             "available" => {}
             "in-use" if force => {}
@@ -601,7 +785,18 @@ async fn upload(
     });
     // Carry the volume's image properties (as Cinder's glance metadata copy does).
     for (k, v) in &vol.image_metadata {
-        if matches!(k.as_str(), "image_id" | "image_name" | "checksum" | "size" | "disk_format" | "container_format" | "min_disk" | "min_ram" | "name") {
+        if matches!(
+            k.as_str(),
+            "image_id"
+                | "image_name"
+                | "checksum"
+                | "size"
+                | "disk_format"
+                | "container_format"
+                | "min_disk"
+                | "min_ram"
+                | "name"
+        ) {
             continue;
         }
         meta[k] = json!(v);
@@ -609,7 +804,9 @@ async fn upload(
     let mut clone_key = None;
     if let Some(kid) = &vol.encryption_key_id {
         let km = svc.key_manager.as_ref().ok_or_else(|| {
-            Fault::from(Error::unavailable("Encrypted volumes need a key manager, and none is configured."))
+            Fault::from(Error::unavailable(
+                "Encrypted volumes need a key manager, and none is configured.",
+            ))
         })?;
         let payload = km.get(&c.token, kid).await?;
         let new_id = km
@@ -646,14 +843,27 @@ async fn upload(
     let back = back_to.clone();
     tokio::spawn(async move {
         let r: BResult<()> = async {
-            let v: Volume = svc2.store.get(Kind::Volume, &vid).await?.ok_or_else(|| volume_not_found(&vid))?;
-            let loc = v.location.clone().ok_or_else(|| crate::error::internal("volume has no location"))?;
+            let v: Volume = svc2
+                .store
+                .get(Kind::Volume, &vid)
+                .await?
+                .ok_or_else(|| volume_not_found(&vid))?;
+            let loc = v
+                .location
+                .clone()
+                .ok_or_else(|| crate::error::internal("volume has no location"))?;
             let luks = ops::volume_luks(&svc2, &token, &v).await?;
             tokio::fs::create_dir_all(&svc2.tmp_dir)
                 .await
-                .map_err(|e| crate::error::internal(format!("creating {}: {e}", svc2.tmp_dir.display())))?;
+                .map_err(|e| {
+                    crate::error::internal(format!("creating {}: {e}", svc2.tmp_dir.display()))
+                })?;
             let out = svc2.tmp_dir.join(format!("upload-{iid}"));
-            let exported = svc2.backend.export(&loc, luks.as_ref(), &out, &df).await.map_err(ops::backend_fault);
+            let exported = svc2
+                .backend
+                .export(&loc, luks.as_ref(), &out, &df)
+                .await
+                .map_err(ops::backend_fault);
             let r = match exported {
                 Ok(()) => client.upload(&token, &iid, &out).await.map_err(Fault::from),
                 Err(e) => Err(e),
@@ -664,7 +874,14 @@ async fn upload(
         .await;
         if let Err(e) = &r {
             tracing::warn!(volume.id = %vid, image.id = %iid, error = %e.error, "upload to image failed");
-            let _ = ops::record_message(&svc2, &vid, "VOLUME", "VOLUME_000_004", e.error.external_message()).await;
+            let _ = ops::record_message(
+                &svc2,
+                &vid,
+                "VOLUME",
+                "VOLUME_000_004",
+                e.error.external_message(),
+            )
+            .await;
         }
         let _ = ops::set_volume_status(&svc2, &vid, |x| {
             x.status = back.clone();

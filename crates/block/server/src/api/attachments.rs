@@ -17,7 +17,7 @@ use rustack_block_api::Connector;
 use rustack_common::Error;
 use serde_json::{json, Value};
 
-use super::{begin, body_obj, ok, query_pairs, with_status, Caller, UrlProject, Version, St};
+use super::{begin, body_obj, ok, query_pairs, with_status, Caller, St, UrlProject, Version};
 use crate::error::{attachment_not_found, bad, invalid_volume, volume_not_found, BResult, Fault};
 use crate::model::{now_iso, now_secs, Attachment, Volume};
 use crate::ops;
@@ -87,7 +87,10 @@ pub(crate) async fn deletion_allowed(
     let Some(compute) = &svc.compute else {
         return Err(refuse());
     };
-    match compute.server_volume_attachment(server, &a.volume_id).await? {
+    match compute
+        .server_volume_attachment(server, &a.volume_id)
+        .await?
+    {
         None => Ok(()),
         Some(id) if id != a.id => Ok(()),
         Some(_) => Err(refuse()),
@@ -102,7 +105,12 @@ async fn get_attachment(svc: &BlockService, c: &Caller, id: &str) -> BResult<Att
     }
 }
 
-async fn list_impl(svc: &BlockService, c: &Caller, raw: Option<&str>, detail: bool) -> BResult<Response> {
+async fn list_impl(
+    svc: &BlockService,
+    c: &Caller,
+    raw: Option<&str>,
+    detail: bool,
+) -> BResult<Response> {
     require_27(c)?;
     svc.authorize(&c.ctx, "volume:get_all", None)?;
     let params = query_pairs(raw);
@@ -124,9 +132,10 @@ async fn list_impl(svc: &BlockService, c: &Caller, raw: Option<&str>, detail: bo
         })
         .map(|a| view(a, detail))
         .collect();
-    let (page, next) = super::volumes::paginate(items, &params, &c.collection_url("attachments"), |m| {
-        Fault::from(Error::not_found(format!("Marker {m} could not be found.")))
-    })?;
+    let (page, next) =
+        super::volumes::paginate(items, &params, &c.collection_url("attachments"), |m| {
+            Fault::from(Error::not_found(format!("Marker {m} could not be found.")))
+        })?;
     let mut out = json!({"attachments": page});
     if let Some(n) = next {
         out["attachments_links"] = n;
@@ -135,19 +144,37 @@ async fn list_impl(svc: &BlockService, c: &Caller, raw: Option<&str>, detail: bo
 }
 
 /// `GET /attachments`.
-pub async fn list(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, RawQuery(raw): RawQuery) -> BResult<Response> {
+pub async fn list(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    RawQuery(raw): RawQuery,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     list_impl(&svc, &c, raw.as_deref(), false).await
 }
 
 /// `GET /attachments/detail`.
-pub async fn detail(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, RawQuery(raw): RawQuery) -> BResult<Response> {
+pub async fn detail(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    RawQuery(raw): RawQuery,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     list_impl(&svc, &c, raw.as_deref(), true).await
 }
 
 /// `GET /attachments/{id}`.
-pub async fn show(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>) -> BResult<Response> {
+pub async fn show(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     require_27(&c)?;
     let a = get_attachment(&svc, &c, &id).await?;
@@ -161,13 +188,19 @@ fn parse_connector(v: Option<&Value>) -> BResult<Option<Connector>> {
         Some(c @ Value::Object(_)) => serde_json::from_value(c.clone())
             .map(Some)
             .map_err(|e| bad(format!("Invalid connector: {e}"))),
-        Some(_) => Err(bad("Invalid input for field/attribute connector: must be an object.")),
+        Some(_) => Err(bad(
+            "Invalid input for field/attribute connector: must be an object.",
+        )),
     }
 }
 
 /// Connects `a` to `connector`: connection info from the volume's location.
 fn connect(vol: &Volume, a: &mut Attachment, connector: Connector) -> BResult<()> {
-    let mode = if vol.readonly { "ro".to_string() } else { a.attach_mode.clone() };
+    let mode = if vol.readonly {
+        "ro".to_string()
+    } else {
+        a.attach_mode.clone()
+    };
     a.connection_info = Some(ops::connection_info(vol, &a.id, &mode)?);
     a.attached_host = connector.host.clone();
     if let Some(m) = &connector.mountpoint {
@@ -179,38 +212,59 @@ fn connect(vol: &Volume, a: &mut Attachment, connector: Connector) -> BResult<()
 }
 
 /// `POST /attachments`.
-pub async fn create(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn create(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     require_27(&c)?;
     let b = body_obj(&bytes)?;
     let Some(Value::Object(req)) = b.get("attachment") else {
-        return Err(bad("Missing required element 'attachment' in request body."));
+        return Err(bad(
+            "Missing required element 'attachment' in request body.",
+        ));
     };
     let volume_id = req
         .get("volume_uuid")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("Invalid input for field/attribute volume_uuid."))?
         .to_string();
-    let instance = req.get("instance_uuid").and_then(Value::as_str).map(str::to_string);
+    let instance = req
+        .get("instance_uuid")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let connector = parse_connector(req.get("connector"))?;
     let mode = match req.get("mode").and_then(Value::as_str) {
         Some(m) if c.version.at_least(54) => {
             if m != "rw" && m != "ro" {
-                return Err(bad(format!("Invalid attach mode {m}: must be 'rw' or 'ro'.")));
+                return Err(bad(format!(
+                    "Invalid attach mode {m}: must be 'rw' or 'ro'."
+                )));
             }
             m.to_string()
         }
         _ => "rw".to_string(),
     };
-    let vol = ops::get_volume(&svc, &c, &volume_id).await.map_err(|_| volume_not_found(&volume_id))?;
+    let vol = ops::get_volume(&svc, &c, &volume_id)
+        .await
+        .map_err(|_| volume_not_found(&volume_id))?;
     svc.authorize(&c.ctx, "volume:attachment_create", Some(&vol.project_id))?;
     let a = {
         let _g = svc.write_lock.lock().await;
-        let mut cur: Volume = svc.store.get(Kind::Volume, &volume_id).await?.ok_or_else(|| volume_not_found(&volume_id))?;
+        let mut cur: Volume = svc
+            .store
+            .get(Kind::Volume, &volume_id)
+            .await?
+            .ok_or_else(|| volume_not_found(&volume_id))?;
         let existing = ops::attachments_of(&svc, &volume_id).await?;
         let ok_status = match cur.status.as_str() {
             "available" | "reserved" => true,
-            "in-use" | "attaching" => cur.multiattach || existing.iter().all(|a| a.instance_uuid == instance),
+            "in-use" | "attaching" => {
+                cur.multiattach || existing.iter().all(|a| a.instance_uuid == instance)
+            }
             "downloading" => false,
             _ => false,
         };
@@ -241,9 +295,15 @@ pub async fn create(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
         if let Some(conn) = connector {
             connect(&cur, &mut a, conn)?;
         }
-        svc.store.put(Kind::Attachment, &a.id, &a.project_id, &a).await?;
+        svc.store
+            .put(Kind::Attachment, &a.id, &a.project_id, &a)
+            .await?;
         if cur.status != "in-use" {
-            cur.status = if a.connector.is_some() { "attaching".into() } else { "reserved".into() };
+            cur.status = if a.connector.is_some() {
+                "attaching".into()
+            } else {
+                "reserved".into()
+            };
             cur.status_changed = now_secs();
             ops::save_volume(&svc, &mut cur).await?;
         }
@@ -253,28 +313,54 @@ pub async fn create(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
 }
 
 /// `PUT /attachments/{id}` (the connector).
-pub async fn update(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn update(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     require_27(&c)?;
     let b = body_obj(&bytes)?;
     let Some(Value::Object(req)) = b.get("attachment") else {
-        return Err(bad("Missing required element 'attachment' in request body."));
+        return Err(bad(
+            "Missing required element 'attachment' in request body.",
+        ));
     };
-    let connector = parse_connector(req.get("connector"))?.ok_or_else(|| bad("Must specify a connector."))?;
+    let connector =
+        parse_connector(req.get("connector"))?.ok_or_else(|| bad("Must specify a connector."))?;
     let a = get_attachment(&svc, &c, &id).await?;
     svc.authorize(&c.ctx, "volume:attachment_update", Some(&a.project_id))?;
     let _g = svc.write_lock.lock().await;
-    let mut a: Attachment = svc.store.get(Kind::Attachment, &id).await?.ok_or_else(|| attachment_not_found(&id))?;
-    let mut vol: Volume = svc.store.get(Kind::Volume, &a.volume_id).await?.ok_or_else(|| volume_not_found(&a.volume_id))?;
-    if matches!(vol.status.as_str(), "deleting" | "error_deleting" | "maintenance" | "creating" | "error") {
-        return Err(invalid_volume(format!("Volume status is {}; cannot update the attachment.", vol.status)));
+    let mut a: Attachment = svc
+        .store
+        .get(Kind::Attachment, &id)
+        .await?
+        .ok_or_else(|| attachment_not_found(&id))?;
+    let mut vol: Volume = svc
+        .store
+        .get(Kind::Volume, &a.volume_id)
+        .await?
+        .ok_or_else(|| volume_not_found(&a.volume_id))?;
+    if matches!(
+        vol.status.as_str(),
+        "deleting" | "error_deleting" | "maintenance" | "creating" | "error"
+    ) {
+        return Err(invalid_volume(format!(
+            "Volume status is {}; cannot update the attachment.",
+            vol.status
+        )));
     }
     let was_attached = a.attach_status == "attached";
     connect(&vol, &mut a, connector)?;
     if was_attached {
         a.attach_status = "attached".into();
     }
-    svc.store.put(Kind::Attachment, &a.id, &a.project_id, &a).await?;
+    svc.store
+        .put(Kind::Attachment, &a.id, &a.project_id, &a)
+        .await?;
     if vol.status == "reserved" || vol.status == "available" {
         vol.status = "attaching".into();
         vol.status_changed = now_secs();
@@ -284,7 +370,14 @@ pub async fn update(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
 }
 
 /// `POST /attachments/{id}/action` (`os-complete`, 3.44).
-pub async fn action(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn action(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     require_27(&c)?;
     let b = body_obj(&bytes)?;
@@ -294,14 +387,24 @@ pub async fn action(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
     let a = get_attachment(&svc, &c, &id).await?;
     svc.authorize(&c.ctx, "volume:attachment_complete", Some(&a.project_id))?;
     let _g = svc.write_lock.lock().await;
-    let mut a: Attachment = svc.store.get(Kind::Attachment, &id).await?.ok_or_else(|| attachment_not_found(&id))?;
+    let mut a: Attachment = svc
+        .store
+        .get(Kind::Attachment, &id)
+        .await?
+        .ok_or_else(|| attachment_not_found(&id))?;
     if a.connection_info.is_none() {
         return Err(bad("Invalid attachment: the attachment has no connection (update it with a connector first)."));
     }
     a.attach_status = "attached".into();
     a.attach_time = Some(now_iso());
-    svc.store.put(Kind::Attachment, &a.id, &a.project_id, &a).await?;
-    let mut vol: Volume = svc.store.get(Kind::Volume, &a.volume_id).await?.ok_or_else(|| volume_not_found(&a.volume_id))?;
+    svc.store
+        .put(Kind::Attachment, &a.id, &a.project_id, &a)
+        .await?;
+    let mut vol: Volume = svc
+        .store
+        .get(Kind::Volume, &a.volume_id)
+        .await?
+        .ok_or_else(|| volume_not_found(&a.volume_id))?;
     vol.status = "in-use".into();
     vol.attach_status = "attached".into();
     vol.status_changed = now_secs();
@@ -310,7 +413,13 @@ pub async fn action(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
 }
 
 /// `DELETE /attachments/{id}`.
-pub async fn delete(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>) -> BResult<Response> {
+pub async fn delete(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     require_27(&c)?;
     let a = get_attachment(&svc, &c, &id).await?;

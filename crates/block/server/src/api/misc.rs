@@ -11,7 +11,7 @@ use rustack_block_api::microversion::advertised_max_minor;
 use rustack_common::Error;
 use serde_json::{json, Value};
 
-use super::{begin, body_obj, ok, query_pairs, with_status, Caller, UrlProject, Version, St};
+use super::{begin, body_obj, ok, query_pairs, with_status, Caller, St, UrlProject, Version};
 use crate::error::{bad, BResult, Fault};
 use crate::model::{Message, ServiceRecord, Snapshot, Volume};
 use crate::ops;
@@ -22,7 +22,10 @@ type V = Option<Extension<Version>>;
 type P = Option<Extension<UrlProject>>;
 
 fn origin(headers: &HeaderMap) -> String {
-    let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
     format!("http://{host}")
 }
 
@@ -52,30 +55,99 @@ pub async fn v3_version(headers: HeaderMap) -> Response {
 }
 
 /// `GET /extensions`.
-pub async fn extensions(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P) -> BResult<Response> {
+pub async fn extensions(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+) -> BResult<Response> {
     let _c = begin(&svc, &headers, v, p).await?;
     let list: &[(&str, &str, &str)] = &[
         ("os-admin-actions", "AdminActions", "Enable admin actions."),
-        ("os-availability-zone", "AvailabilityZones", "Describe Availability Zones."),
-        ("capabilities", "Capabilities", "Capabilities scheduler extension."),
-        ("os-extended-snapshot-attributes", "ExtendedSnapshotAttributes", "Extended SnapshotAttributes support."),
+        (
+            "os-availability-zone",
+            "AvailabilityZones",
+            "Describe Availability Zones.",
+        ),
+        (
+            "capabilities",
+            "Capabilities",
+            "Capabilities scheduler extension.",
+        ),
+        (
+            "os-extended-snapshot-attributes",
+            "ExtendedSnapshotAttributes",
+            "Extended SnapshotAttributes support.",
+        ),
         ("os-hosts", "Hosts", "Admin-only host administration."),
-        ("os-quota-class-sets", "QuotaClasses", "Quota classes management support."),
+        (
+            "os-quota-class-sets",
+            "QuotaClasses",
+            "Quota classes management support.",
+        ),
         ("os-quota-sets", "Quotas", "Quota management support."),
         ("qos-specs", "Qos_specs_manage", "QoS specs support."),
-        ("scheduler-stats", "Scheduler_stats", "Scheduler stats support."),
+        (
+            "scheduler-stats",
+            "Scheduler_stats",
+            "Scheduler stats support.",
+        ),
         ("os-services", "Services", "Services support."),
-        ("os-snapshot-actions", "SnapshotActions", "Enable snapshot manager actions."),
-        ("os-used-limits", "UsedLimits", "Provide data on limited resources that are being used."),
-        ("os-vol-host-attr", "VolumeHostAttribute", "Expose host as an attribute of a volume."),
-        ("os-vol-image-meta", "VolumeImageMetadata", "Show image metadata associated with the volume."),
-        ("os-vol-mig-status-attr", "VolumeMigStatusAttribute", "Expose migration_status as an attribute of a volume."),
-        ("os-vol-tenant-attr", "VolumeTenantAttribute", "Expose the internal project_id as an attribute of a volume."),
-        ("os-volume-actions", "VolumeActions", "Enable volume actions."),
-        ("os-volume-encryption-metadata", "VolumeEncryptionMetadata", "Volume encryption metadata retrieval support."),
-        ("os-volume-type-access", "VolumeTypeAccess", "Volume type access support."),
-        ("encryption", "VolumeTypeEncryption", "Encryption support for volume types."),
-        ("os-types-extra-specs", "TypesExtraSpecs", "Type extra specs support."),
+        (
+            "os-snapshot-actions",
+            "SnapshotActions",
+            "Enable snapshot manager actions.",
+        ),
+        (
+            "os-used-limits",
+            "UsedLimits",
+            "Provide data on limited resources that are being used.",
+        ),
+        (
+            "os-vol-host-attr",
+            "VolumeHostAttribute",
+            "Expose host as an attribute of a volume.",
+        ),
+        (
+            "os-vol-image-meta",
+            "VolumeImageMetadata",
+            "Show image metadata associated with the volume.",
+        ),
+        (
+            "os-vol-mig-status-attr",
+            "VolumeMigStatusAttribute",
+            "Expose migration_status as an attribute of a volume.",
+        ),
+        (
+            "os-vol-tenant-attr",
+            "VolumeTenantAttribute",
+            "Expose the internal project_id as an attribute of a volume.",
+        ),
+        (
+            "os-volume-actions",
+            "VolumeActions",
+            "Enable volume actions.",
+        ),
+        (
+            "os-volume-encryption-metadata",
+            "VolumeEncryptionMetadata",
+            "Volume encryption metadata retrieval support.",
+        ),
+        (
+            "os-volume-type-access",
+            "VolumeTypeAccess",
+            "Volume type access support.",
+        ),
+        (
+            "encryption",
+            "VolumeTypeEncryption",
+            "Encryption support for volume types.",
+        ),
+        (
+            "os-types-extra-specs",
+            "TypesExtraSpecs",
+            "Type extra specs support.",
+        ),
         ("os-types-manage", "TypesManage", "Types manage support."),
     ];
     let items: Vec<Value> = list
@@ -95,12 +167,21 @@ pub async fn extensions(axum::extract::State(svc): St, headers: HeaderMap, v: V,
 }
 
 /// `GET /limits` (`project_id` for admins, 3.39).
-pub async fn limits(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, RawQuery(raw): RawQuery) -> BResult<Response> {
+pub async fn limits(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    RawQuery(raw): RawQuery,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "limits_extension:used_limits", None)?;
     let mut project = c.project.clone();
     if c.version.at_least(39) && c.is_admin() {
-        if let Some((_, pid)) = query_pairs(raw.as_deref()).into_iter().find(|(k, _)| k == "project_id") {
+        if let Some((_, pid)) = query_pairs(raw.as_deref())
+            .into_iter()
+            .find(|(k, _)| k == "project_id")
+        {
             project = pid;
         }
     }
@@ -123,7 +204,12 @@ pub async fn limits(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
 }
 
 /// `GET /os-availability-zone`.
-pub async fn availability_zones(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P) -> BResult<Response> {
+pub async fn availability_zones(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+) -> BResult<Response> {
     let _c = begin(&svc, &headers, v, p).await?;
     Ok(ok(json!({"availabilityZoneInfo": [
         {"zoneName": svc.cfg.availability_zone, "zoneState": {"available": true}}
@@ -135,7 +221,9 @@ fn service_up(s: &ServiceRecord, svc: &BlockService) -> bool {
         return false;
     };
     let age = chrono::Utc::now().naive_utc() - t;
-    age.num_seconds() <= i64::try_from(svc.cfg.reconcile_interval_secs.saturating_mul(3).max(60)).unwrap_or(i64::MAX)
+    age.num_seconds()
+        <= i64::try_from(svc.cfg.reconcile_interval_secs.saturating_mul(3).max(60))
+            .unwrap_or(i64::MAX)
 }
 
 fn service_view(svc: &BlockService, c: &Caller, s: &ServiceRecord) -> Value {
@@ -163,7 +251,13 @@ fn service_view(svc: &BlockService, c: &Caller, s: &ServiceRecord) -> Value {
 }
 
 /// `GET /os-services` (`host`, `binary` filters).
-pub async fn services(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, RawQuery(raw): RawQuery) -> BResult<Response> {
+pub async fn services(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    RawQuery(raw): RawQuery,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:services:index", None)?;
     let params = query_pairs(raw.as_deref());
@@ -183,22 +277,42 @@ pub async fn services(axum::extract::State(svc): St, headers: HeaderMap, v: V, p
 }
 
 /// `PUT /os-services/{enable|disable|disable-log-reason|freeze|thaw}`.
-pub async fn service_action(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(action): Path<String>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn service_action(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(action): Path<String>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     let b = body_obj(&bytes)?;
-    let host = b.get("host").and_then(Value::as_str).ok_or_else(|| bad("Missing required element 'host' in request body."))?.to_string();
-    let binary = b.get("binary").or(b.get("service")).and_then(Value::as_str).unwrap_or("cinder-volume").to_string();
+    let host = b
+        .get("host")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("Missing required element 'host' in request body."))?
+        .to_string();
+    let binary = b
+        .get("binary")
+        .or(b.get("service"))
+        .and_then(Value::as_str)
+        .unwrap_or("cinder-volume")
+        .to_string();
     match action.as_str() {
         "freeze" => svc.authorize(&c.ctx, "volume:freeze_host", None)?,
         "thaw" => svc.authorize(&c.ctx, "volume:thaw_host", None)?,
-        "enable" | "disable" | "disable-log-reason" => svc.authorize(&c.ctx, "volume_extension:services:update", None)?,
+        "enable" | "disable" | "disable-log-reason" => {
+            svc.authorize(&c.ctx, "volume_extension:services:update", None)?
+        }
         other => return Err(Error::not_found(format!("Unknown action {other}")).into()),
     }
     let _g = svc.write_lock.lock().await;
     let all: Vec<ServiceRecord> = svc.store.list(Kind::Service, None).await?;
     let matches: Vec<ServiceRecord> = all
         .into_iter()
-        .filter(|s| (s.host == host) && (action == "freeze" || action == "thaw" || s.binary == binary))
+        .filter(|s| {
+            (s.host == host) && (action == "freeze" || action == "thaw" || s.binary == binary)
+        })
         .collect();
     if matches.is_empty() {
         return Err(Error::not_found(format!("Host {host} could not be found.")).into());
@@ -212,7 +326,12 @@ pub async fn service_action(axum::extract::State(svc): St, headers: HeaderMap, v
             }
             "disable" => s.disabled = true,
             "disable-log-reason" => {
-                let reason = b.get("disabled_reason").and_then(Value::as_str).ok_or_else(|| bad("Disabled reason contains invalid characters or is too long"))?;
+                let reason = b
+                    .get("disabled_reason")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        bad("Disabled reason contains invalid characters or is too long")
+                    })?;
                 s.disabled = true;
                 s.disabled_reason = Some(reason.to_string());
             }
@@ -220,7 +339,9 @@ pub async fn service_action(axum::extract::State(svc): St, headers: HeaderMap, v
             "thaw" => s.frozen = false,
             _ => {}
         }
-        svc.store.put(Kind::Service, &s.id.to_string(), "", &s).await?;
+        svc.store
+            .put(Kind::Service, &s.id.to_string(), "", &s)
+            .await?;
         last = Some(s);
     }
     if action == "freeze" || action == "thaw" {
@@ -241,26 +362,39 @@ pub async fn service_action(axum::extract::State(svc): St, headers: HeaderMap, v
 }
 
 /// `GET /os-hosts`.
-pub async fn hosts(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P) -> BResult<Response> {
+pub async fn hosts(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:hosts", None)?;
     let all: Vec<ServiceRecord> = svc.store.list(Kind::Service, None).await?;
     let items: Vec<Value> = all
         .iter()
-        .map(|s| json!({
-            "service": s.binary,
-            "host_name": s.host,
-            "zone": s.zone,
-            "service-status": if s.disabled { "disabled" } else { "enabled" },
-            "service-state": if service_up(s, &svc) { "available" } else { "unavailable" },
-            "last-update": s.updated_at,
-        }))
+        .map(|s| {
+            json!({
+                "service": s.binary,
+                "host_name": s.host,
+                "zone": s.zone,
+                "service-status": if s.disabled { "disabled" } else { "enabled" },
+                "service-state": if service_up(s, &svc) { "available" } else { "unavailable" },
+                "last-update": s.updated_at,
+            })
+        })
         .collect();
     Ok(ok(json!({"hosts": items})))
 }
 
 /// `GET /os-hosts/{host}`: usage of the volume host, total and per project.
-pub async fn host_show(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(host): Path<String>) -> BResult<Response> {
+pub async fn host_show(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(host): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:hosts", None)?;
     let vhost = format!("{}@{}", svc.hostname, svc.backend.name());
@@ -282,7 +416,11 @@ pub async fn host_show(axum::extract::State(svc): St, headers: HeaderMap, v: V, 
             "total_snapshot_gb": ss.iter().map(|s| s.size).sum::<u64>().to_string(),
         }})
     };
-    let mut out = vec![res("(total)", vols.iter().collect(), snaps.iter().collect())];
+    let mut out = vec![res(
+        "(total)",
+        vols.iter().collect(),
+        snaps.iter().collect(),
+    )];
     for pr in &projects {
         out.push(res(
             pr,
@@ -295,17 +433,33 @@ pub async fn host_show(axum::extract::State(svc): St, headers: HeaderMap, v: V, 
 
 /// `GET /scheduler-stats/get_pools` (`detail`, and 3.28 filters `name`,
 /// `volume_type`).
-pub async fn pools(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, RawQuery(raw): RawQuery) -> BResult<Response> {
+pub async fn pools(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    RawQuery(raw): RawQuery,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
-    svc.authorize(&c.ctx, "scheduler_extension:scheduler_stats:get_pools", None)?;
+    svc.authorize(
+        &c.ctx,
+        "scheduler_extension:scheduler_stats:get_pools",
+        None,
+    )?;
     let params = query_pairs(raw.as_deref());
-    let detail = params.iter().any(|(k, v)| k == "detail" && matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
+    let detail = params.iter().any(|(k, v)| {
+        k == "detail" && matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes")
+    });
     if let Some((_, name)) = params.iter().find(|(k, _)| k == "name") {
         if c.version.at_least(28) && *name != svc.host {
             return Ok(ok(json!({"pools": []})));
         }
     }
-    let caps = svc.backend.capabilities().await.map_err(ops::backend_fault)?;
+    let caps = svc
+        .backend
+        .capabilities()
+        .await
+        .map_err(ops::backend_fault)?;
     let mut pool = json!({"name": svc.host});
     if detail {
         let vols: Vec<Volume> = svc.store.list(Kind::Volume, None).await?;
@@ -332,14 +486,24 @@ pub async fn pools(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P
 }
 
 /// `GET /capabilities/{host}`.
-pub async fn capabilities(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(host): Path<String>) -> BResult<Response> {
+pub async fn capabilities(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(host): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:capabilities", None)?;
     let vhost = format!("{}@{}", svc.hostname, svc.backend.name());
     if host != vhost && host != svc.host {
         return Err(Error::not_found(format!("Service {host} could not be found.")).into());
     }
-    let caps = svc.backend.capabilities().await.map_err(ops::backend_fault)?;
+    let caps = svc
+        .backend
+        .capabilities()
+        .await
+        .map_err(ops::backend_fault)?;
     let prop = |t: &str, d: &str, title: &str| json!({"type": t, "description": d, "title": title});
     Ok(ok(json!({
         "namespace": format!("OS::Storage::Capabilities::{vhost}"),
@@ -386,7 +550,13 @@ fn require(c: &Caller, minor: u16) -> BResult<()> {
 }
 
 /// `GET /messages`.
-pub async fn messages(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, RawQuery(raw): RawQuery) -> BResult<Response> {
+pub async fn messages(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    RawQuery(raw): RawQuery,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     require(&c, 3)?;
     svc.authorize(&c.ctx, "message:get_all", None)?;
@@ -397,9 +567,10 @@ pub async fn messages(axum::extract::State(svc): St, headers: HeaderMap, v: V, p
     };
     let params = query_pairs(raw.as_deref());
     let items: Vec<Value> = all.iter().map(|m| message_view(m, &c)).collect();
-    let (page, next) = super::volumes::paginate(items, &params, &c.collection_url("messages"), |m| {
-        Fault::from(Error::not_found(format!("Marker {m} could not be found.")))
-    })?;
+    let (page, next) =
+        super::volumes::paginate(items, &params, &c.collection_url("messages"), |m| {
+            Fault::from(Error::not_found(format!("Marker {m} could not be found.")))
+        })?;
     let mut out = json!({"messages": page});
     if let (Some(n), true) = (next, c.version.at_least(5)) {
         out["messages_links"] = n;
@@ -415,7 +586,13 @@ async fn get_message(svc: &BlockService, c: &Caller, id: &str) -> BResult<Messag
 }
 
 /// `GET /messages/{id}`.
-pub async fn message_show(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>) -> BResult<Response> {
+pub async fn message_show(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     require(&c, 3)?;
     let m = get_message(&svc, &c, &id).await?;
@@ -424,7 +601,13 @@ pub async fn message_show(axum::extract::State(svc): St, headers: HeaderMap, v: 
 }
 
 /// `DELETE /messages/{id}`.
-pub async fn message_delete(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>) -> BResult<Response> {
+pub async fn message_delete(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     require(&c, 3)?;
     let m = get_message(&svc, &c, &id).await?;
@@ -434,7 +617,12 @@ pub async fn message_delete(axum::extract::State(svc): St, headers: HeaderMap, v
 }
 
 /// `GET /clusters` (3.7): rustack runs no clustered services.
-pub async fn clusters(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P) -> BResult<Response> {
+pub async fn clusters(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     require(&c, 7)?;
     svc.authorize(&c.ctx, "clusters:get_all", None)?;
@@ -442,7 +630,13 @@ pub async fn clusters(axum::extract::State(svc): St, headers: HeaderMap, v: V, p
 }
 
 /// `GET /resource_filters` (3.33).
-pub async fn resource_filters(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, RawQuery(raw): RawQuery) -> BResult<Response> {
+pub async fn resource_filters(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    RawQuery(raw): RawQuery,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     require(&c, 33)?;
     let all = json!([
@@ -453,10 +647,18 @@ pub async fn resource_filters(axum::extract::State(svc): St, headers: HeaderMap,
         {"resource": "pool", "filters": ["name", "volume_type"]},
         {"resource": "volume_type", "filters": ["is_public"]},
     ]);
-    let want = query_pairs(raw.as_deref()).into_iter().find(|(k, _)| k == "resource").map(|(_, v)| v);
+    let want = query_pairs(raw.as_deref())
+        .into_iter()
+        .find(|(k, _)| k == "resource")
+        .map(|(_, v)| v);
     let items: Vec<Value> = all
         .as_array()
-        .map(|a| a.iter().filter(|r| want.as_deref().is_none_or(|w| r["resource"] == w)).cloned().collect())
+        .map(|a| {
+            a.iter()
+                .filter(|r| want.as_deref().is_none_or(|w| r["resource"] == w))
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
     Ok(ok(json!({"resource_filters": items})))
 }

@@ -13,9 +13,11 @@
 
 mod actions;
 mod attachments;
+mod backups;
 mod misc;
 mod quotas;
 mod snapshots;
+mod transfers;
 mod types;
 mod volumes;
 
@@ -100,7 +102,9 @@ pub fn router(svc: Arc<BlockService>) -> Router {
         .route("/v3/volumes/summary", get(volumes::summary))
         .route(
             "/v3/volumes/{id}",
-            get(volumes::show).put(volumes::update).delete(volumes::delete),
+            get(volumes::show)
+                .put(volumes::update)
+                .delete(volumes::delete),
         )
         .route("/v3/volumes/{id}/action", post(actions::action))
         .route("/v3/volumes/{id}/encryption", get(volumes::encryption))
@@ -163,7 +167,10 @@ pub fn router(svc: Arc<BlockService>) -> Router {
             get(types::show).put(types::update).delete(types::delete),
         )
         .route("/v3/types/{id}/action", post(types::action))
-        .route("/v3/types/{id}/os-volume-type-access", get(types::access_list))
+        .route(
+            "/v3/types/{id}/os-volume-type-access",
+            get(types::access_list),
+        )
         .route(
             "/v3/types/{id}/extra_specs",
             get(types::specs_list).post(types::specs_create),
@@ -184,24 +191,79 @@ pub fn router(svc: Arc<BlockService>) -> Router {
                 .put(types::encryption_update)
                 .delete(types::encryption_delete),
         )
-        .route("/v3/qos-specs", get(types::qos_list).post(types::qos_create))
+        .route(
+            "/v3/os-volume-transfer",
+            get(transfers::list).post(transfers::create),
+        )
+        .route("/v3/os-volume-transfer/detail", get(transfers::detail))
+        .route(
+            "/v3/os-volume-transfer/{id}",
+            get(transfers::show).delete(transfers::delete),
+        )
+        .route(
+            "/v3/os-volume-transfer/{id}/accept",
+            post(transfers::accept),
+        )
+        .route(
+            "/v3/volume-transfers",
+            get(transfers::list).post(transfers::create),
+        )
+        .route("/v3/volume-transfers/detail", get(transfers::detail))
+        .route(
+            "/v3/volume-transfers/{id}",
+            get(transfers::show).delete(transfers::delete),
+        )
+        .route("/v3/volume-transfers/{id}/accept", post(transfers::accept))
+        .route("/v3/backups", get(backups::list).post(backups::create))
+        .route("/v3/backups/detail", get(backups::detail))
+        .route(
+            "/v3/backups/{id}",
+            get(backups::show).put(backups::update).delete(backups::delete),
+        )
+        .route("/v3/backups/{id}/action", post(backups::action))
+        .route("/v3/backups/{id}/restore", post(backups::restore))
+        .route("/v3/default-types", get(types::default_list))
+        .route(
+            "/v3/default-types/{project}",
+            get(types::default_get)
+                .put(types::default_set)
+                .delete(types::default_unset),
+        )
+        .route(
+            "/v3/qos-specs",
+            get(types::qos_list).post(types::qos_create),
+        )
         .route(
             "/v3/qos-specs/{id}",
-            get(types::qos_show).put(types::qos_update).delete(types::qos_delete),
+            get(types::qos_show)
+                .put(types::qos_update)
+                .delete(types::qos_delete),
         )
-        .route("/v3/qos-specs/{id}/associations", get(types::qos_associations))
+        .route(
+            "/v3/qos-specs/{id}/associations",
+            get(types::qos_associations),
+        )
         .route("/v3/qos-specs/{id}/associate", get(types::qos_associate))
-        .route("/v3/qos-specs/{id}/disassociate", get(types::qos_disassociate))
+        .route(
+            "/v3/qos-specs/{id}/disassociate",
+            get(types::qos_disassociate),
+        )
         .route(
             "/v3/qos-specs/{id}/disassociate_all",
             get(types::qos_disassociate_all),
         )
-        .route("/v3/qos-specs/{id}/delete_keys", put(types::qos_delete_keys))
+        .route(
+            "/v3/qos-specs/{id}/delete_keys",
+            put(types::qos_delete_keys),
+        )
         .route(
             "/v3/os-quota-sets/{project}",
             get(quotas::show).put(quotas::update).delete(quotas::delete),
         )
-        .route("/v3/os-quota-sets/{project}/defaults", get(quotas::defaults))
+        .route(
+            "/v3/os-quota-sets/{project}/defaults",
+            get(quotas::defaults),
+        )
         .route(
             "/v3/os-quota-class-sets/{class}",
             get(quotas::class_show).put(quotas::class_update),
@@ -238,7 +300,11 @@ async fn not_found() -> Fault {
 }
 
 async fn method_not_allowed() -> Response {
-    raw_fault(405, "badMethod", "The method is not allowed for this resource.")
+    raw_fault(
+        405,
+        "badMethod",
+        "The method is not allowed for this resource.",
+    )
 }
 
 /// A fault body for statuses `rustack_common::Error` has no variant for (405, 406).
@@ -468,4 +534,3 @@ pub(crate) fn with_status(code: u16, v: Value) -> Response {
     let status = axum::http::StatusCode::from_u16(code).unwrap_or(axum::http::StatusCode::OK);
     (status, axum::Json(v)).into_response()
 }
-

@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::Extension;
 use serde_json::{json, Map, Value};
 
-use super::{begin, body_obj, ok, query_pairs, UrlProject, Version, St};
+use super::{begin, body_obj, ok, query_pairs, St, UrlProject, Version};
 use crate::error::{bad, BResult};
 use crate::model::Limits;
 use crate::ops;
@@ -18,12 +18,19 @@ type V = Option<Extension<Version>>;
 type P = Option<Extension<UrlProject>>;
 
 /// `GET /os-quota-sets/{project}` (`?usage=true`).
-pub async fn show(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(project): Path<String>, RawQuery(raw): RawQuery) -> BResult<Response> {
+pub async fn show(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(project): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:quotas:show", Some(&project))?;
-    let usage = query_pairs(raw.as_deref())
-        .iter()
-        .any(|(k, v)| k == "usage" && matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "t"));
+    let usage = query_pairs(raw.as_deref()).iter().any(|(k, v)| {
+        k == "usage" && matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "t")
+    });
     let limits = ops::effective_limits(&svc, &project).await?;
     let used = ops::usage(&svc, &project).await?;
     let mut qs = Map::new();
@@ -42,7 +49,13 @@ pub async fn show(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P,
 }
 
 /// `GET /os-quota-sets/{project}/defaults`.
-pub async fn defaults(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(project): Path<String>) -> BResult<Response> {
+pub async fn defaults(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(project): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:quotas:show", Some(&project))?;
     let mut base = ops::effective_limits(&svc, "\u{0}none").await?;
@@ -68,7 +81,9 @@ fn parse_limits(req: &Map<String, Value>, known: &[String]) -> BResult<Vec<(Stri
         }
         .ok_or_else(|| bad(format!("Quota {k} must be an integer, got {v}.")))?;
         if n < -1 {
-            return Err(bad(format!("Quota limit {n} for {k} must be greater than or equal to -1.")));
+            return Err(bad(format!(
+                "Quota limit {n} for {k} must be greater than or equal to -1."
+            )));
         }
         out.push((k.clone(), n));
     }
@@ -76,7 +91,14 @@ fn parse_limits(req: &Map<String, Value>, known: &[String]) -> BResult<Vec<(Stri
 }
 
 /// `PUT /os-quota-sets/{project}`.
-pub async fn update(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(project): Path<String>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn update(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(project): Path<String>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:quotas:update", Some(&project))?;
     let b = body_obj(&bytes)?;
@@ -94,7 +116,11 @@ pub async fn update(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
             return Err(bad(format!("Quota limit {n} for {k} must be greater than or equal to already used and reserved {u}.")));
         }
     }
-    let mut l: Limits = svc.store.get(Kind::Quota, &project).await?.unwrap_or_default();
+    let mut l: Limits = svc
+        .store
+        .get(Kind::Quota, &project)
+        .await?
+        .unwrap_or_default();
     for (k, n) in changes {
         l.limits.insert(k, n);
     }
@@ -104,16 +130,30 @@ pub async fn update(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
 }
 
 /// `DELETE /os-quota-sets/{project}` (back to the defaults).
-pub async fn delete(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(project): Path<String>) -> BResult<Response> {
+pub async fn delete(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(project): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:quotas:delete", Some(&project))?;
     let _g = svc.write_lock.lock().await;
     svc.store.delete(Kind::Quota, &project).await?;
-    Ok(axum::response::IntoResponse::into_response(axum::http::StatusCode::OK))
+    Ok(axum::response::IntoResponse::into_response(
+        axum::http::StatusCode::OK,
+    ))
 }
 
 /// `GET /os-quota-class-sets/{class}`.
-pub async fn class_show(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(class): Path<String>) -> BResult<Response> {
+pub async fn class_show(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(class): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:quota_classes:get", None)?;
     let mut l = ops::effective_limits(&svc, "\u{0}none").await?;
@@ -128,17 +168,34 @@ pub async fn class_show(axum::extract::State(svc): St, headers: HeaderMap, v: V,
 }
 
 /// `PUT /os-quota-class-sets/{class}`.
-pub async fn class_update(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(class): Path<String>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn class_update(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(class): Path<String>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:quota_classes:update", None)?;
     let b = body_obj(&bytes)?;
     let Some(Value::Object(req)) = b.get("quota_class_set") else {
-        return Err(bad("Missing required element 'quota_class_set' in request body."));
+        return Err(bad(
+            "Missing required element 'quota_class_set' in request body.",
+        ));
     };
     let _g = svc.write_lock.lock().await;
-    let known: Vec<String> = ops::effective_limits(&svc, "\u{0}none").await?.keys().cloned().collect();
+    let known: Vec<String> = ops::effective_limits(&svc, "\u{0}none")
+        .await?
+        .keys()
+        .cloned()
+        .collect();
     let changes = parse_limits(req, &known)?;
-    let mut l: Limits = svc.store.get(Kind::QuotaClass, &class).await?.unwrap_or_default();
+    let mut l: Limits = svc
+        .store
+        .get(Kind::QuotaClass, &class)
+        .await?
+        .unwrap_or_default();
     for (k, n) in changes {
         l.limits.insert(k, n);
     }

@@ -19,7 +19,9 @@ use axum::Extension;
 use rustack_common::Error;
 use serde_json::{json, Map, Value};
 
-use super::{accepted, begin, body_obj, ok, parse_bool, query_pairs, Caller, UrlProject, Version, St};
+use super::{
+    accepted, begin, body_obj, ok, parse_bool, query_pairs, Caller, St, UrlProject, Version,
+};
 use crate::error::{bad, conflict, type_not_found, BResult, Fault};
 use crate::model::{now_iso, Encryption, Meta, QosSpec, Volume, VolumeType};
 use crate::ops;
@@ -58,11 +60,20 @@ async fn get_type(svc: &BlockService, c: &Caller, id: &str) -> BResult<VolumeTyp
 }
 
 /// `GET /types` (`is_public`: `true`, `false`, `None` = both, admin only).
-pub async fn list(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, RawQuery(raw): RawQuery) -> BResult<Response> {
+pub async fn list(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    RawQuery(raw): RawQuery,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:type_get_all", None)?;
     let params = query_pairs(raw.as_deref());
-    let is_public = params.iter().find(|(k, _)| k == "is_public").map(|(_, v)| v.to_ascii_lowercase());
+    let is_public = params
+        .iter()
+        .find(|(k, _)| k == "is_public")
+        .map(|(_, v)| v.to_ascii_lowercase());
     let all: Vec<VolumeType> = svc.store.list(Kind::VolumeType, None).await?;
     let mut items: Vec<Value> = all
         .iter()
@@ -95,7 +106,13 @@ pub async fn list(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P,
 }
 
 /// `GET /types/{id}`.
-pub async fn show(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>) -> BResult<Response> {
+pub async fn show(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:type_get", None)?;
     let t = get_type(&svc, &c, &id).await?;
@@ -103,7 +120,12 @@ pub async fn show(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P,
 }
 
 /// `GET /types/default`.
-pub async fn default_type(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P) -> BResult<Response> {
+pub async fn default_type(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:type_get", None)?;
     let t = ops::default_type(&svc, &c.project).await?;
@@ -117,22 +139,32 @@ fn parse_specs(v: Option<&Value>) -> BResult<Meta> {
             let mut out = Meta::new();
             for (k, val) in m {
                 if k.is_empty() || k.chars().count() > 255 {
-                    return Err(bad("Invalid input for field/attribute extra_specs: key length must be 1..255."));
+                    return Err(bad(
+                        "Invalid input for field/attribute extra_specs: key length must be 1..255.",
+                    ));
                 }
                 let s = match val {
                     Value::String(s) => s.clone(),
                     Value::Bool(b) => b.to_string(),
                     Value::Number(n) => n.to_string(),
-                    other => return Err(bad(format!("Invalid input for field/attribute extra_specs. Value: {other}."))),
+                    other => {
+                        return Err(bad(format!(
+                            "Invalid input for field/attribute extra_specs. Value: {other}."
+                        )))
+                    }
                 };
                 if s.chars().count() > 255 {
-                    return Err(bad("Invalid input for field/attribute extra_specs: value too long."));
+                    return Err(bad(
+                        "Invalid input for field/attribute extra_specs: value too long.",
+                    ));
                 }
                 out.insert(k.clone(), s);
             }
             Ok(out)
         }
-        Some(_) => Err(bad("Invalid input for field/attribute extra_specs: must be an object.")),
+        Some(_) => Err(bad(
+            "Invalid input for field/attribute extra_specs: must be an object.",
+        )),
     }
 }
 
@@ -140,23 +172,36 @@ fn text_field(m: &Map<String, Value>, k: &str, max: usize) -> BResult<Option<Str
     match m.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.clone())),
-        Some(o) => Err(bad(format!("Invalid input for field/attribute {k}. Value: {o}."))),
+        Some(o) => Err(bad(format!(
+            "Invalid input for field/attribute {k}. Value: {o}."
+        ))),
     }
 }
 
 /// `POST /types`.
-pub async fn create(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn create(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:type_create", None)?;
     let b = body_obj(&bytes)?;
     let Some(Value::Object(req)) = b.get("volume_type") else {
-        return Err(bad("Missing required element 'volume_type' in request body."));
+        return Err(bad(
+            "Missing required element 'volume_type' in request body.",
+        ));
     };
     let name = text_field(req, "name", 255)?
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| bad("Volume type name can not be empty."))?;
     let description = text_field(req, "description", 255)?;
-    let is_public = match req.get("os-volume-type-access:is_public").or(req.get("is_public")) {
+    let is_public = match req
+        .get("os-volume-type-access:is_public")
+        .or(req.get("is_public"))
+    {
         Some(v) => parse_bool(v, "is_public")?,
         None => true,
     };
@@ -180,12 +225,21 @@ pub async fn create(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
 }
 
 /// `PUT /types/{id}`.
-pub async fn update(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn update(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:type_update", None)?;
     let b = body_obj(&bytes)?;
     let Some(Value::Object(req)) = b.get("volume_type") else {
-        return Err(bad("Missing required element 'volume_type' in request body."));
+        return Err(bad(
+            "Missing required element 'volume_type' in request body.",
+        ));
     };
     let name = text_field(req, "name", 255)?;
     let description = text_field(req, "description", 255)?;
@@ -194,7 +248,9 @@ pub async fn update(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
         None => None,
     };
     if name.is_none() && !req.contains_key("description") && is_public.is_none() {
-        return Err(bad("Specify volume type name, description, is_public or a combination thereof."));
+        return Err(bad(
+            "Specify volume type name, description, is_public or a combination thereof.",
+        ));
     }
     let _g = svc.write_lock.lock().await;
     let mut t = get_type(&svc, &c, &id).await?;
@@ -223,7 +279,13 @@ pub async fn update(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
 }
 
 /// `DELETE /types/{id}`.
-pub async fn delete(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>) -> BResult<Response> {
+pub async fn delete(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:type_delete", None)?;
     let _g = svc.write_lock.lock().await;
@@ -240,10 +302,20 @@ pub async fn delete(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
 }
 
 /// `POST /types/{id}/action` (`addProjectAccess`, `removeProjectAccess`).
-pub async fn action(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn action(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     let b = body_obj(&bytes)?;
-    let (name, arg) = b.iter().next().ok_or_else(|| bad("Malformed request body"))?;
+    let (name, arg) = b
+        .iter()
+        .next()
+        .ok_or_else(|| bad("Malformed request body"))?;
     let project = arg
         .get("project")
         .and_then(Value::as_str)
@@ -253,24 +325,37 @@ pub async fn action(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
     let mut t = get_type(&svc, &c, &id).await?;
     match name.as_str() {
         "addProjectAccess" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_type_access:addProjectAccess", None)?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_type_access:addProjectAccess",
+                None,
+            )?;
             if t.is_public {
                 return Err(bad("Invalid volume type: Type access modification is not applicable to public volume type."));
             }
             if t.projects.contains(&project) {
-                return Err(conflict(format!("Volume type access for {id} / {project} combination already exists.")));
+                return Err(conflict(format!(
+                    "Volume type access for {id} / {project} combination already exists."
+                )));
             }
             t.projects.push(project);
         }
         "removeProjectAccess" => {
-            svc.authorize(&c.ctx, "volume_extension:volume_type_access:removeProjectAccess", None)?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:volume_type_access:removeProjectAccess",
+                None,
+            )?;
             if t.is_public {
                 return Err(bad("Invalid volume type: Type access modification is not applicable to public volume type."));
             }
             let before = t.projects.len();
             t.projects.retain(|p| *p != project);
             if t.projects.len() == before {
-                return Err(Error::not_found(format!("Volume type access not found for {id} / {project} combination.")).into());
+                return Err(Error::not_found(format!(
+                    "Volume type access not found for {id} / {project} combination."
+                ))
+                .into());
             }
         }
         other => return Err(bad(format!("There is no such action: {other}"))),
@@ -280,12 +365,25 @@ pub async fn action(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
 }
 
 /// `GET /types/{id}/os-volume-type-access`.
-pub async fn access_list(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>) -> BResult<Response> {
+pub async fn access_list(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
-    svc.authorize(&c.ctx, "volume_extension:volume_type_access:get_all_for_type", None)?;
+    svc.authorize(
+        &c.ctx,
+        "volume_extension:volume_type_access:get_all_for_type",
+        None,
+    )?;
     let t = get_type(&svc, &c, &id).await?;
     if t.is_public {
-        return Err(Error::not_found(format!("Volume type access for public type {id} does not exist.")).into());
+        return Err(Error::not_found(format!(
+            "Volume type access for public type {id} does not exist."
+        ))
+        .into());
     }
     let items: Vec<Value> = t
         .projects
@@ -299,7 +397,13 @@ pub async fn access_list(axum::extract::State(svc): St, headers: HeaderMap, v: V
 // Extra specs
 
 /// `GET /types/{id}/extra_specs`.
-pub async fn specs_list(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>) -> BResult<Response> {
+pub async fn specs_list(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:types_extra_specs:index", None)?;
     let t = get_type(&svc, &c, &id).await?;
@@ -312,14 +416,28 @@ async fn type_in_use(svc: &BlockService, id: &str) -> BResult<bool> {
 }
 
 /// `POST /types/{id}/extra_specs`.
-pub async fn specs_create(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn specs_create(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:types_extra_specs:create", None)?;
     let b = body_obj(&bytes)?;
-    let specs = parse_specs(Some(b.get("extra_specs").ok_or_else(|| bad("Malformed request body: extra_specs missing"))?))?;
+    let specs =
+        parse_specs(Some(b.get("extra_specs").ok_or_else(|| {
+            bad("Malformed request body: extra_specs missing")
+        })?))?;
     let _g = svc.write_lock.lock().await;
     let mut t = get_type(&svc, &c, &id).await?;
-    if type_in_use(&svc, &id).await? && specs.keys().any(|k| k == "volume_backend_name" || k == "multiattach") {
+    if type_in_use(&svc, &id).await?
+        && specs
+            .keys()
+            .any(|k| k == "volume_backend_name" || k == "multiattach")
+    {
         return Err(bad("Volume Type is currently in use."));
     }
     t.extra_specs.extend(specs.clone());
@@ -328,18 +446,33 @@ pub async fn specs_create(axum::extract::State(svc): St, headers: HeaderMap, v: 
 }
 
 /// `GET /types/{id}/extra_specs/{key}`.
-pub async fn spec_show(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path((id, key)): Path<(String, String)>) -> BResult<Response> {
+pub async fn spec_show(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path((id, key)): Path<(String, String)>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:types_extra_specs:show", None)?;
     let t = get_type(&svc, &c, &id).await?;
     let val = t.extra_specs.get(&key).ok_or_else(|| {
-        Fault::from(Error::not_found(format!("Volume Type {id} has no extra specs with key {key}.")))
+        Fault::from(Error::not_found(format!(
+            "Volume Type {id} has no extra specs with key {key}."
+        )))
     })?;
     Ok(ok(json!({ key: val })))
 }
 
 /// `PUT /types/{id}/extra_specs/{key}`.
-pub async fn spec_update(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path((id, key)): Path<(String, String)>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn spec_update(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path((id, key)): Path<(String, String)>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:types_extra_specs:update", None)?;
     let b = body_obj(&bytes)?;
@@ -358,13 +491,22 @@ pub async fn spec_update(axum::extract::State(svc): St, headers: HeaderMap, v: V
 }
 
 /// `DELETE /types/{id}/extra_specs/{key}`.
-pub async fn spec_delete(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path((id, key)): Path<(String, String)>) -> BResult<Response> {
+pub async fn spec_delete(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path((id, key)): Path<(String, String)>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:types_extra_specs:delete", None)?;
     let _g = svc.write_lock.lock().await;
     let mut t = get_type(&svc, &c, &id).await?;
     if t.extra_specs.remove(&key).is_none() {
-        return Err(Error::not_found(format!("Volume Type {id} has no extra specs with key {key}.")).into());
+        return Err(Error::not_found(format!(
+            "Volume Type {id} has no extra specs with key {key}."
+        ))
+        .into());
     }
     svc.store.put(Kind::VolumeType, &t.id, "", &t).await?;
     Ok(accepted())
@@ -406,31 +548,45 @@ pub(crate) fn normalize_provider(p: &str) -> BResult<String> {
     }
 }
 
-fn parse_encryption(req: &Map<String, Value>, existing: Option<&Encryption>) -> BResult<Encryption> {
-    let provider = match req.get("provider") {
-        Some(Value::String(p)) => normalize_provider(p)?,
-        Some(_) => return Err(bad("Invalid input for field/attribute provider.")),
-        None => match existing {
-            Some(e) => e.provider.clone(),
-            None => return Err(bad("Invalid input for field/attribute provider. 'provider' is a required property")),
-        },
-    };
+fn parse_encryption(
+    req: &Map<String, Value>,
+    existing: Option<&Encryption>,
+) -> BResult<Encryption> {
+    let provider =
+        match req.get("provider") {
+            Some(Value::String(p)) => normalize_provider(p)?,
+            Some(_) => return Err(bad("Invalid input for field/attribute provider.")),
+            None => match existing {
+                Some(e) => e.provider.clone(),
+                None => return Err(bad(
+                    "Invalid input for field/attribute provider. 'provider' is a required property",
+                )),
+            },
+        };
     let cipher = match req.get("cipher") {
         Some(Value::String(c)) => {
             if !c.starts_with("aes-") {
-                return Err(bad(format!("Invalid input received: cipher '{c}' is not supported; use aes-xts-plain64.")));
+                return Err(bad(format!(
+                    "Invalid input received: cipher '{c}' is not supported; use aes-xts-plain64."
+                )));
             }
             Some(c.clone())
         }
         Some(Value::Null) => Some("aes-xts-plain64".into()),
         Some(_) => return Err(bad("Invalid input for field/attribute cipher.")),
-        None => existing.and_then(|e| e.cipher.clone()).or(Some("aes-xts-plain64".into())),
+        None => existing
+            .and_then(|e| e.cipher.clone())
+            .or(Some("aes-xts-plain64".into())),
     };
     let key_size = match req.get("key_size") {
         Some(Value::Number(n)) => {
-            let k = n.as_u64().ok_or_else(|| bad("Invalid input for field/attribute key_size."))?;
+            let k = n
+                .as_u64()
+                .ok_or_else(|| bad("Invalid input for field/attribute key_size."))?;
             if ![128, 256, 512].contains(&k) {
-                return Err(bad(format!("Invalid input received: key_size {k} must be 128, 256 or 512.")));
+                return Err(bad(format!(
+                    "Invalid input received: key_size {k} must be 128, 256 or 512."
+                )));
             }
             Some(u32::try_from(k).unwrap_or(256))
         }
@@ -454,13 +610,21 @@ fn parse_encryption(req: &Map<String, Value>, existing: Option<&Encryption>) -> 
         cipher,
         key_size,
         control_location,
-        created_at: existing.map(|e| e.created_at.clone()).unwrap_or_else(now_iso),
+        created_at: existing
+            .map(|e| e.created_at.clone())
+            .unwrap_or_else(now_iso),
         updated_at: existing.map(|_| now_iso()),
     })
 }
 
 /// `GET /types/{id}/encryption` (`{}` when the type is not encrypted).
-pub async fn encryption_show(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>) -> BResult<Response> {
+pub async fn encryption_show(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:volume_type_encryption:get", None)?;
     let t = get_type(&svc, &c, &id).await?;
@@ -471,30 +635,57 @@ pub async fn encryption_show(axum::extract::State(svc): St, headers: HeaderMap, 
 }
 
 /// `GET /types/{id}/encryption/{key}` (one field, `{key: value}`).
-pub async fn encryption_show_key(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path((id, key)): Path<(String, String)>) -> BResult<Response> {
+pub async fn encryption_show_key(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path((id, key)): Path<(String, String)>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:volume_type_encryption:get", None)?;
     let t = get_type(&svc, &c, &id).await?;
     let e = t.encryption.as_ref().ok_or_else(|| {
-        Fault::from(Error::not_found(format!("Volume type encryption for type {id} does not exist.")))
+        Fault::from(Error::not_found(format!(
+            "Volume type encryption for type {id} does not exist."
+        )))
     })?;
     let v = encryption_view(&t, e);
-    let val = v.get(&key).cloned().ok_or_else(|| Fault::from(Error::not_found(format!("Encryption spec {key} not found."))))?;
+    let val = v.get(&key).cloned().ok_or_else(|| {
+        Fault::from(Error::not_found(format!(
+            "Encryption spec {key} not found."
+        )))
+    })?;
     Ok(ok(json!({ key: val })))
 }
 
 /// `POST /types/{id}/encryption`.
-pub async fn encryption_create(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn encryption_create(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
-    svc.authorize(&c.ctx, "volume_extension:volume_type_encryption:create", None)?;
+    svc.authorize(
+        &c.ctx,
+        "volume_extension:volume_type_encryption:create",
+        None,
+    )?;
     let b = body_obj(&bytes)?;
     let Some(Value::Object(req)) = b.get("encryption") else {
-        return Err(bad("Missing required element 'encryption' in request body."));
+        return Err(bad(
+            "Missing required element 'encryption' in request body.",
+        ));
     };
     let _g = svc.write_lock.lock().await;
     let mut t = get_type(&svc, &c, &id).await?;
     if t.encryption.is_some() {
-        return Err(bad(format!("Volume type encryption for type {id} already exists.")));
+        return Err(bad(format!(
+            "Volume type encryption for type {id} already exists."
+        )));
     }
     if type_in_use(&svc, &id).await? {
         return Err(bad("Cannot create encryption specs. Volume type in use."));
@@ -512,17 +703,32 @@ pub async fn encryption_create(axum::extract::State(svc): St, headers: HeaderMap
 }
 
 /// `PUT /types/{id}/encryption/{encryption_id}`.
-pub async fn encryption_update(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path((id, _eid)): Path<(String, String)>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn encryption_update(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path((id, _eid)): Path<(String, String)>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
-    svc.authorize(&c.ctx, "volume_extension:volume_type_encryption:update", None)?;
+    svc.authorize(
+        &c.ctx,
+        "volume_extension:volume_type_encryption:update",
+        None,
+    )?;
     let b = body_obj(&bytes)?;
     let Some(Value::Object(req)) = b.get("encryption") else {
-        return Err(bad("Missing required element 'encryption' in request body."));
+        return Err(bad(
+            "Missing required element 'encryption' in request body.",
+        ));
     };
     let _g = svc.write_lock.lock().await;
     let mut t = get_type(&svc, &c, &id).await?;
     let existing = t.encryption.clone().ok_or_else(|| {
-        Fault::from(Error::not_found(format!("Volume type encryption for type {id} does not exist.")))
+        Fault::from(Error::not_found(format!(
+            "Volume type encryption for type {id} does not exist."
+        )))
     })?;
     if type_in_use(&svc, &id).await? {
         return Err(bad("Cannot update encryption specs. Volume type in use."));
@@ -541,13 +747,26 @@ pub async fn encryption_update(axum::extract::State(svc): St, headers: HeaderMap
 }
 
 /// `DELETE /types/{id}/encryption/{encryption_id}`.
-pub async fn encryption_delete(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path((id, _eid)): Path<(String, String)>) -> BResult<Response> {
+pub async fn encryption_delete(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path((id, _eid)): Path<(String, String)>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
-    svc.authorize(&c.ctx, "volume_extension:volume_type_encryption:delete", None)?;
+    svc.authorize(
+        &c.ctx,
+        "volume_extension:volume_type_encryption:delete",
+        None,
+    )?;
     let _g = svc.write_lock.lock().await;
     let mut t = get_type(&svc, &c, &id).await?;
     if t.encryption.is_none() {
-        return Err(Error::not_found(format!("Volume type encryption for type {id} does not exist.")).into());
+        return Err(Error::not_found(format!(
+            "Volume type encryption for type {id} does not exist."
+        ))
+        .into());
     }
     if type_in_use(&svc, &id).await? {
         return Err(bad("Cannot delete encryption specs. Volume type in use."));
@@ -572,15 +791,28 @@ async fn get_qos(svc: &BlockService, id: &str) -> BResult<QosSpec> {
 }
 
 /// `GET /qos-specs`.
-pub async fn qos_list(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P) -> BResult<Response> {
+pub async fn qos_list(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:qos_specs_manage:get_all", None)?;
     let all: Vec<QosSpec> = svc.store.list(Kind::Qos, None).await?;
-    Ok(ok(json!({"qos_specs": all.iter().map(qos_view).collect::<Vec<_>>()})))
+    Ok(ok(
+        json!({"qos_specs": all.iter().map(qos_view).collect::<Vec<_>>()}),
+    ))
 }
 
 /// `POST /qos-specs`.
-pub async fn qos_create(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn qos_create(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:qos_specs_manage:create", None)?;
     let b = body_obj(&bytes)?;
@@ -588,36 +820,66 @@ pub async fn qos_create(axum::extract::State(svc): St, headers: HeaderMap, v: V,
         return Err(bad("Missing required element 'qos_specs' in request body."));
     };
     let mut specs = parse_specs(Some(&Value::Object(req.clone())))?;
-    let name = specs.remove("name").filter(|n| !n.trim().is_empty()).ok_or_else(|| bad("Please specify a name for QoS specs."))?;
-    let consumer = specs.remove("consumer").unwrap_or_else(|| "back-end".into());
+    let name = specs
+        .remove("name")
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| bad("Please specify a name for QoS specs."))?;
+    let consumer = specs
+        .remove("consumer")
+        .unwrap_or_else(|| "back-end".into());
     if !["front-end", "back-end", "both"].contains(&consumer.as_str()) {
-        return Err(bad(format!("Invalid QoS consumer {consumer}: valid are front-end, back-end, both.")));
+        return Err(bad(format!(
+            "Invalid QoS consumer {consumer}: valid are front-end, back-end, both."
+        )));
     }
     let _g = svc.write_lock.lock().await;
     let all: Vec<QosSpec> = svc.store.list(Kind::Qos, None).await?;
     if all.iter().any(|q| q.name == name) {
         return Err(conflict(format!("QoS Specs {name} already exists.")));
     }
-    let q = QosSpec { id: uuid::Uuid::new_v4().to_string(), name, consumer, specs };
+    let q = QosSpec {
+        id: uuid::Uuid::new_v4().to_string(),
+        name,
+        consumer,
+        specs,
+    };
     svc.store.put(Kind::Qos, &q.id, "", &q).await?;
     let links = c.links("qos-specs", &q.id);
     Ok(ok(json!({"qos_specs": qos_view(&q), "links": links})))
 }
 
 /// `GET /qos-specs/{id}`.
-pub async fn qos_show(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>) -> BResult<Response> {
+pub async fn qos_show(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:qos_specs_manage:get", None)?;
     let q = get_qos(&svc, &id).await?;
-    Ok(ok(json!({"qos_specs": qos_view(&q), "links": c.links("qos-specs", &q.id)})))
+    Ok(ok(
+        json!({"qos_specs": qos_view(&q), "links": c.links("qos-specs", &q.id)}),
+    ))
 }
 
 /// `PUT /qos-specs/{id}` (set keys).
-pub async fn qos_update(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn qos_update(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:qos_specs_manage:update", None)?;
     let b = body_obj(&bytes)?;
-    let specs = parse_specs(Some(b.get("qos_specs").ok_or_else(|| bad("Missing required element 'qos_specs' in request body."))?))?;
+    let specs =
+        parse_specs(Some(b.get("qos_specs").ok_or_else(|| {
+            bad("Missing required element 'qos_specs' in request body.")
+        })?))?;
     let _g = svc.write_lock.lock().await;
     let mut q = get_qos(&svc, &id).await?;
     for (k, v) in &specs {
@@ -633,19 +895,33 @@ pub async fn qos_update(axum::extract::State(svc): St, headers: HeaderMap, v: V,
 
 async fn qos_users(svc: &BlockService, id: &str) -> BResult<Vec<VolumeType>> {
     let all: Vec<VolumeType> = svc.store.list(Kind::VolumeType, None).await?;
-    Ok(all.into_iter().filter(|t| t.qos_specs_id.as_deref() == Some(id)).collect())
+    Ok(all
+        .into_iter()
+        .filter(|t| t.qos_specs_id.as_deref() == Some(id))
+        .collect())
 }
 
 /// `DELETE /qos-specs/{id}` (`force`).
-pub async fn qos_delete(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>, RawQuery(raw): RawQuery) -> BResult<Response> {
+pub async fn qos_delete(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:qos_specs_manage:delete", None)?;
-    let force = query_pairs(raw.as_deref()).iter().any(|(k, v)| k == "force" && (v == "True" || v == "true" || v == "1"));
+    let force = query_pairs(raw.as_deref())
+        .iter()
+        .any(|(k, v)| k == "force" && (v == "True" || v == "true" || v == "1"));
     let _g = svc.write_lock.lock().await;
     get_qos(&svc, &id).await?;
     let users = qos_users(&svc, &id).await?;
     if !users.is_empty() && !force {
-        return Err(bad(format!("QoS Specs {id} is still associated with entities.")));
+        return Err(bad(format!(
+            "QoS Specs {id} is still associated with entities."
+        )));
     }
     for mut t in users {
         t.qos_specs_id = None;
@@ -656,7 +932,13 @@ pub async fn qos_delete(axum::extract::State(svc): St, headers: HeaderMap, v: V,
 }
 
 /// `GET /qos-specs/{id}/associations`.
-pub async fn qos_associations(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>) -> BResult<Response> {
+pub async fn qos_associations(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:qos_specs_manage:get", None)?;
     get_qos(&svc, &id).await?;
@@ -668,7 +950,13 @@ pub async fn qos_associations(axum::extract::State(svc): St, headers: HeaderMap,
     Ok(ok(json!({"qos_associations": items})))
 }
 
-async fn qos_assoc(svc: &BlockService, c: &Caller, id: &str, raw: Option<&str>, set: bool) -> BResult<Response> {
+async fn qos_assoc(
+    svc: &BlockService,
+    c: &Caller,
+    id: &str,
+    raw: Option<&str>,
+    set: bool,
+) -> BResult<Response> {
     svc.authorize(&c.ctx, "volume_extension:qos_specs_manage:update", None)?;
     let tid = query_pairs(raw)
         .into_iter()
@@ -681,7 +969,9 @@ async fn qos_assoc(svc: &BlockService, c: &Caller, id: &str, raw: Option<&str>, 
     if set {
         if let Some(other) = &t.qos_specs_id {
             if other != id {
-                return Err(bad(format!("Type {tid} is already associated with another qos specs: {other}")));
+                return Err(bad(format!(
+                    "Type {tid} is already associated with another qos specs: {other}"
+                )));
             }
         }
         t.qos_specs_id = Some(id.to_string());
@@ -693,19 +983,39 @@ async fn qos_assoc(svc: &BlockService, c: &Caller, id: &str, raw: Option<&str>, 
 }
 
 /// `GET /qos-specs/{id}/associate?vol_type_id=`.
-pub async fn qos_associate(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>, RawQuery(raw): RawQuery) -> BResult<Response> {
+pub async fn qos_associate(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     qos_assoc(&svc, &c, &id, raw.as_deref(), true).await
 }
 
 /// `GET /qos-specs/{id}/disassociate?vol_type_id=`.
-pub async fn qos_disassociate(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>, RawQuery(raw): RawQuery) -> BResult<Response> {
+pub async fn qos_disassociate(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     qos_assoc(&svc, &c, &id, raw.as_deref(), false).await
 }
 
 /// `GET /qos-specs/{id}/disassociate_all`.
-pub async fn qos_disassociate_all(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>) -> BResult<Response> {
+pub async fn qos_disassociate_all(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:qos_specs_manage:update", None)?;
     let _g = svc.write_lock.lock().await;
@@ -718,7 +1028,14 @@ pub async fn qos_disassociate_all(axum::extract::State(svc): St, headers: Header
 }
 
 /// `PUT /qos-specs/{id}/delete_keys`.
-pub async fn qos_delete_keys(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn qos_delete_keys(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:qos_specs_manage:update", None)?;
     let b = body_obj(&bytes)?;
@@ -738,4 +1055,101 @@ pub async fn qos_delete_keys(axum::extract::State(svc): St, headers: HeaderMap, 
     }
     svc.store.put(Kind::Qos, &q.id, "", &q).await?;
     Ok(axum::http::StatusCode::ACCEPTED.into_response())
+}
+
+// ---------------------------------------------------------------------------
+// Default types per project (3.62)
+
+fn require_62(c: &Caller) -> BResult<()> {
+    if c.version.at_least(62) {
+        Ok(())
+    } else {
+        Err(Error::not_found("The resource could not be found.").into())
+    }
+}
+
+/// `PUT /default-types/{project}`.
+pub async fn default_set(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(project): Path<String>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
+    let c = begin(&svc, &headers, v, p).await?;
+    require_62(&c)?;
+    svc.authorize(
+        &c.ctx,
+        "volume_extension:default_set_or_update",
+        Some(&project),
+    )?;
+    let b = body_obj(&bytes)?;
+    let name = b
+        .get("default_type")
+        .and_then(|d| d.get("volume_type"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            bad("Missing required element 'default_type' with 'volume_type' in request body.")
+        })?;
+    let t = ops::find_type(&svc, name)
+        .await?
+        .ok_or_else(|| type_not_found(name))?;
+    let doc = json!({"project_id": project, "volume_type_id": t.id});
+    svc.store
+        .put(Kind::DefaultType, &project, &project, &doc)
+        .await?;
+    Ok(ok(json!({"default_type": doc})))
+}
+
+/// `GET /default-types/{project}`.
+pub async fn default_get(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(project): Path<String>,
+) -> BResult<Response> {
+    let c = begin(&svc, &headers, v, p).await?;
+    require_62(&c)?;
+    svc.authorize(&c.ctx, "volume_extension:default_get", Some(&project))?;
+    let d: Value = svc
+        .store
+        .get(Kind::DefaultType, &project)
+        .await?
+        .ok_or_else(|| {
+            Fault::from(Error::not_found(format!(
+                "Default type for project {project} not found."
+            )))
+        })?;
+    Ok(ok(json!({"default_type": d})))
+}
+
+/// `GET /default-types`.
+pub async fn default_list(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+) -> BResult<Response> {
+    let c = begin(&svc, &headers, v, p).await?;
+    require_62(&c)?;
+    svc.authorize(&c.ctx, "volume_extension:default_get_all", None)?;
+    let all: Vec<Value> = svc.store.list(Kind::DefaultType, None).await?;
+    Ok(ok(json!({"default_types": all})))
+}
+
+/// `DELETE /default-types/{project}`.
+pub async fn default_unset(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(project): Path<String>,
+) -> BResult<Response> {
+    let c = begin(&svc, &headers, v, p).await?;
+    require_62(&c)?;
+    svc.authorize(&c.ctx, "volume_extension:default_unset", Some(&project))?;
+    svc.store.delete(Kind::DefaultType, &project).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

@@ -11,7 +11,9 @@ use axum::Extension;
 use rustack_common::Error;
 use serde_json::{json, Map, Value};
 
-use super::{accepted, begin, body_obj, ok, query_pairs, with_status, Caller, UrlProject, Version, St};
+use super::{
+    accepted, begin, body_obj, ok, query_pairs, with_status, Caller, St, UrlProject, Version,
+};
 use crate::error::{bad, invalid_volume, type_not_found, volume_not_found, BResult};
 use crate::model::{now_iso, Attachment, Meta, Snapshot, Volume, VolumeType};
 use crate::ops::{self, CreateSource};
@@ -63,6 +65,17 @@ pub(crate) async fn view(
         .iter()
         .find(|t| t.id == v.volume_type_id)
         .map(|t| t.name.clone());
+    // Cinder merges the admin metadata it exposes into the view's metadata.
+    let mut metadata = v.metadata.clone();
+    if v.readonly_shown {
+        metadata.insert(
+            "readonly".into(),
+            if v.readonly { "True" } else { "False" }.into(),
+        );
+    }
+    if let Some(a) = atts.iter().find(|a| a.attach_status == "attached") {
+        metadata.insert("attached_mode".into(), a.attach_mode.clone());
+    }
     let mut o = json!({
         "id": v.id,
         "name": v.name,
@@ -79,7 +92,7 @@ pub(crate) async fn view(
         "snapshot_id": v.snapshot_id,
         "source_volid": v.source_volid,
         "user_id": v.user_id,
-        "metadata": v.metadata,
+        "metadata": metadata,
         "multiattach": v.multiattach,
         "consistencygroup_id": null,
         "bootable": if v.bootable { "true" } else { "false" },
@@ -92,7 +105,11 @@ pub(crate) async fn view(
     }
     if ver.at_least(48) {
         o["service_uuid"] = Value::Null;
-        o["shared_targets"] = if ver.at_least(69) { Value::Null } else { json!(false) };
+        o["shared_targets"] = if ver.at_least(69) {
+            Value::Null
+        } else {
+            json!(false)
+        };
     }
     if ver.at_least(63) {
         o["volume_type_id"] = json!(v.volume_type_id);
@@ -101,10 +118,18 @@ pub(crate) async fn view(
         o["consumes_quota"] = json!(true);
     }
     if level == View::Full {
-        if svc.allowed(&c.ctx, "volume_extension:volume_tenant_attribute", Some(&v.project_id)) {
+        if svc.allowed(
+            &c.ctx,
+            "volume_extension:volume_tenant_attribute",
+            Some(&v.project_id),
+        ) {
             o["os-vol-tenant-attr:tenant_id"] = json!(v.project_id);
         }
-        if svc.allowed(&c.ctx, "volume_extension:volume_host_attribute", Some(&v.project_id)) {
+        if svc.allowed(
+            &c.ctx,
+            "volume_extension:volume_host_attribute",
+            Some(&v.project_id),
+        ) {
             o["os-vol-host-attr:host"] = json!(v.host);
             if ver.at_least(21) {
                 o["provider_id"] = Value::Null;
@@ -113,7 +138,11 @@ pub(crate) async fn view(
                 o["cluster_name"] = Value::Null;
             }
         }
-        if svc.allowed(&c.ctx, "volume_extension:volume_mig_status_attribute", Some(&v.project_id)) {
+        if svc.allowed(
+            &c.ctx,
+            "volume_extension:volume_mig_status_attribute",
+            Some(&v.project_id),
+        ) {
             o["os-vol-mig-status-attr:migstat"] = Value::Null;
             o["os-vol-mig-status-attr:name_id"] = Value::Null;
         }
@@ -148,7 +177,9 @@ fn time_filter(value: Option<&str>, filter: &str) -> BResult<bool> {
     let (op, t) = filter.split_once(':').unwrap_or(("eq", filter));
     let parse = |s: &str| {
         chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f")
-            .or_else(|_| chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S"))
+            .or_else(|_| {
+                chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S")
+            })
     };
     let want = parse(t).map_err(|_| bad(format!("Invalid filter time: {filter}")))?;
     let Some(have) = value.and_then(|v| parse(v).ok()) else {
@@ -178,15 +209,27 @@ pub(crate) fn sort_spec(params: &[(String, String)]) -> BResult<Vec<(String, boo
             let desc = match d.to_ascii_lowercase().as_str() {
                 "desc" => true,
                 "asc" => false,
-                _ => return Err(bad(format!("Unknown sort direction, must be 'desc' or 'asc': {d}"))),
+                _ => {
+                    return Err(bad(format!(
+                        "Unknown sort direction, must be 'desc' or 'asc': {d}"
+                    )))
+                }
             };
             out.push((k.trim().to_string(), desc));
         }
     } else if let Some(k) = get("sort_key") {
-        let desc = match get("sort_dir").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let desc = match get("sort_dir")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("desc") => true,
             Some("asc") => false,
-            Some(d) => return Err(bad(format!("Unknown sort direction, must be 'desc' or 'asc': {d}"))),
+            Some(d) => {
+                return Err(bad(format!(
+                    "Unknown sort direction, must be 'desc' or 'asc': {d}"
+                )))
+            }
         };
         out.push((k, desc));
     }
@@ -200,7 +243,11 @@ pub(crate) fn sort_spec(params: &[(String, String)]) -> BResult<Vec<(String, boo
 pub(crate) fn sort_views(items: &mut [Value], spec: &[(String, bool)]) {
     items.sort_by(|a, b| {
         for (k, desc) in spec {
-            let key = if k == "display_name" { "name" } else { k.as_str() };
+            let key = if k == "display_name" {
+                "name"
+            } else {
+                k.as_str()
+            };
             let ord = cmp_json(&a[key], &b[key]);
             let ord = if *desc { ord.reverse() } else { ord };
             if ord != std::cmp::Ordering::Equal {
@@ -250,9 +297,11 @@ pub(crate) fn paginate(
     }
     let limit = match get("limit") {
         Some(l) => {
-            let n: i64 = l
-                .parse()
-                .map_err(|_| bad(format!("Invalid input received: limit must be an integer, got {l}")))?;
+            let n: i64 = l.parse().map_err(|_| {
+                bad(format!(
+                    "Invalid input received: limit must be an integer, got {l}"
+                ))
+            })?;
             if n < 0 {
                 return Err(bad("Invalid input received: limit must be >= 0"));
             }
@@ -264,7 +313,10 @@ pub(crate) fn paginate(
     let full = items.len() > cap || (limit.is_some() && items.len() == cap && cap > 0);
     items.truncate(cap);
     let next = if full {
-        let last = items.last().and_then(|i| i["id"].as_str()).unwrap_or_default();
+        let last = items
+            .last()
+            .and_then(|i| i["id"].as_str())
+            .unwrap_or_default();
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in params {
             if k != "marker" && k != "offset" {
@@ -280,12 +332,40 @@ pub(crate) fn paginate(
 }
 
 const VOLUME_FILTERS: &[&str] = &[
-    "name", "display_name", "status", "metadata", "availability_zone", "bootable",
-    "glance_metadata", "group_id", "size", "volume_type", "project_id", "user_id",
-    "created_at", "updated_at", "migration_status", "attach_status", "id",
-    "all_tenants", "sort", "sort_key", "sort_dir", "limit", "marker", "offset",
-    "with_count", "name~", "display_name~", "description~", "is_public",
-    "consistencygroup_id", "snapshot_id", "source_volid", "encrypted", "host",
+    "name",
+    "display_name",
+    "status",
+    "metadata",
+    "availability_zone",
+    "bootable",
+    "glance_metadata",
+    "group_id",
+    "size",
+    "volume_type",
+    "project_id",
+    "user_id",
+    "created_at",
+    "updated_at",
+    "migration_status",
+    "attach_status",
+    "id",
+    "all_tenants",
+    "sort",
+    "sort_key",
+    "sort_dir",
+    "limit",
+    "marker",
+    "offset",
+    "with_count",
+    "name~",
+    "display_name~",
+    "description~",
+    "is_public",
+    "consistencygroup_id",
+    "snapshot_id",
+    "source_volid",
+    "encrypted",
+    "host",
 ];
 
 async fn visible_volumes(
@@ -295,7 +375,12 @@ async fn visible_volumes(
 ) -> BResult<Vec<Volume>> {
     let get = |k: &str| params.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
     let all_tenants = get("all_tenants")
-        .map(|v| matches!(v.to_ascii_lowercase().as_str(), "" | "1" | "true" | "yes" | "t" | "on"))
+        .map(|v| {
+            matches!(
+                v.to_ascii_lowercase().as_str(),
+                "" | "1" | "true" | "yes" | "t" | "on"
+            )
+        })
         .unwrap_or(false);
     let vols: Vec<Volume> = if all_tenants && c.is_admin() {
         match get("project_id") {
@@ -317,7 +402,9 @@ async fn filtered(
     if c.version.at_least(31) {
         for (k, _) in &params {
             if !VOLUME_FILTERS.contains(&k.as_str()) {
-                return Err(bad(format!("Invalid filters {k} are found in query options.")));
+                return Err(bad(format!(
+                    "Invalid filters {k} are found in query options."
+                )));
             }
         }
     }
@@ -358,7 +445,8 @@ async fn filtered(
                 }
                 "glance_metadata" if c.version.at_least(4) => {
                     let want = parse_meta_filter(val)?;
-                    want.iter().all(|(mk, mv)| v.image_metadata.get(mk) == Some(mv))
+                    want.iter()
+                        .all(|(mk, mv)| v.image_metadata.get(mk) == Some(mv))
                 }
                 "group_id" if c.version.at_least(10) => false,
                 "created_at" if c.version.at_least(60) => time_filter(Some(&v.created_at), val)?,
@@ -410,9 +498,9 @@ async fn list_impl(
     if let Some(n) = next {
         out["volumes_links"] = n;
     }
-    let with_count = params
-        .iter()
-        .any(|(k, v)| k == "with_count" && matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
+    let with_count = params.iter().any(|(k, v)| {
+        k == "with_count" && matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes")
+    });
     if with_count && c.version.at_least(45) {
         out["count"] = json!(count);
     }
@@ -486,10 +574,16 @@ pub async fn show(
     let vol = ops::get_volume(&svc, &c, &id).await?;
     svc.authorize(&c.ctx, "volume:get", Some(&vol.project_id))?;
     let types: Vec<VolumeType> = svc.store.list(Kind::VolumeType, None).await?;
-    Ok(ok(json!({"volume": view(&svc, &c, &vol, View::Full, &types).await?})))
+    Ok(ok(
+        json!({"volume": view(&svc, &c, &vol, View::Full, &types).await?}),
+    ))
 }
 
-fn opt_str(m: &Map<String, Value>, keys: &[&str], allow_empty: bool) -> BResult<Option<Option<String>>> {
+fn opt_str(
+    m: &Map<String, Value>,
+    keys: &[&str],
+    allow_empty: bool,
+) -> BResult<Option<Option<String>>> {
     for k in keys {
         if let Some(v) = m.get(*k) {
             return match v {
@@ -528,7 +622,9 @@ pub(crate) fn parse_metadata(v: &Value) -> BResult<Meta> {
             other => other.to_string(),
         };
         if s.chars().count() > 255 {
-            return Err(bad("Invalid input for field/attribute metadata. Metadata value is too long"));
+            return Err(bad(
+                "Invalid input for field/attribute metadata. Metadata value is too long",
+            ));
         }
         out.insert(k.clone(), s);
     }
@@ -537,9 +633,9 @@ pub(crate) fn parse_metadata(v: &Value) -> BResult<Meta> {
 
 fn parse_size(v: &Value) -> BResult<u64> {
     let n: Option<i64> = match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)
-        }),
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     };
@@ -573,8 +669,7 @@ pub async fn create(
         Some(s) => Some(parse_size(s)?),
     };
     let name = opt_str(req, &["name", "display_name"], c.version.at_least(6))?.flatten();
-    let description =
-        opt_str(req, &["description", "display_description"], true)?.flatten();
+    let description = opt_str(req, &["description", "display_description"], true)?.flatten();
     let metadata = match req.get("metadata") {
         None | Some(Value::Null) => Meta::new(),
         Some(m) => parse_metadata(m)?,
@@ -589,14 +684,18 @@ pub async fn create(
         match req.get(k) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(o) => Err(bad(format!("Invalid input for field/attribute {k}. Value: {o}."))),
+            Some(o) => Err(bad(format!(
+                "Invalid input for field/attribute {k}. Value: {o}."
+            ))),
         }
     };
     let snapshot_id = str_field("snapshot_id")?;
     let source_volid = str_field("source_volid")?;
     let image_ref = str_field("imageRef")?.or(str_field("image_id")?);
     if str_field("backup_id")?.is_some() {
-        return Err(Error::not_implemented("Creating a volume from a backup is not supported.").into());
+        return Err(
+            Error::not_implemented("Creating a volume from a backup is not supported.").into(),
+        );
     }
     let sources = [&snapshot_id, &source_volid, &image_ref]
         .iter()
@@ -651,7 +750,10 @@ pub async fn create(
         let bytes = image["size"].as_u64().unwrap_or(0);
         let gib = bytes.div_ceil(1 << 30).max(1);
         let min_disk = image["min_disk"].as_u64().unwrap_or(0);
-        let vsize = image["virtual_size"].as_u64().map(|b| b.div_ceil(1 << 30)).unwrap_or(0);
+        let vsize = image["virtual_size"]
+            .as_u64()
+            .map(|b| b.div_ceil(1 << 30))
+            .unwrap_or(0);
         min_size = gib.max(min_disk).max(vsize).max(1);
         if let Some(s) = size {
             if s < min_size {
@@ -682,7 +784,9 @@ pub async fn create(
     };
     // The type: named, else the source's, else the project's default.
     let vtype = match req.get("volume_type").and_then(Value::as_str) {
-        Some(t) => ops::find_type(&svc, t).await?.ok_or_else(|| type_not_found(t))?,
+        Some(t) => ops::find_type(&svc, t)
+            .await?
+            .ok_or_else(|| type_not_found(t))?,
         None => match inherit_type {
             Some(tid) => match svc.store.get::<VolumeType>(Kind::VolumeType, &tid).await? {
                 Some(t) => t,
@@ -694,6 +798,18 @@ pub async fn create(
     if !vtype.is_public && !vtype.projects.contains(&c.project) && !c.is_admin() {
         return Err(type_not_found(&vtype.id));
     }
+    if let Some(zones) = vtype.extra_specs.get("RESKEY:availability_zones") {
+        // 3.52: the type restricts the zones its volumes may be created in.
+        if !zones
+            .split(',')
+            .any(|z| z.trim() == svc.cfg.availability_zone)
+        {
+            return Err(bad(format!(
+                "Availability zone '{}' is not allowed by volume type {} (RESKEY:availability_zones = {zones}).",
+                svc.cfg.availability_zone, vtype.name
+            )));
+        }
+    }
     if vtype.encryption.is_some() && svc.key_manager.is_none() {
         return Err(Error::unavailable(
             "Encrypted volume types need a key manager, and none is configured.",
@@ -704,9 +820,16 @@ pub async fn create(
         .extra_specs
         .get("multiattach")
         .is_some_and(|s| s.trim().eq_ignore_ascii_case("<is> true"))
-        || req.get("multiattach").and_then(Value::as_bool).unwrap_or(false);
-    if multiattach && req.get("multiattach").and_then(Value::as_bool) == Some(true)
-        && !vtype.extra_specs.get("multiattach").is_some_and(|s| s.trim().eq_ignore_ascii_case("<is> true"))
+        || req
+            .get("multiattach")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    if multiattach
+        && req.get("multiattach").and_then(Value::as_bool) == Some(true)
+        && !vtype
+            .extra_specs
+            .get("multiattach")
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case("<is> true"))
     {
         return Err(bad("The 'multiattach' parameter has been removed; use a volume type with the 'multiattach' extra spec."));
     }
@@ -726,6 +849,7 @@ pub async fn create(
         source_volid,
         bootable: false,
         readonly: false,
+        readonly_shown: false,
         multiattach,
         metadata,
         image_metadata: Meta::new(),
@@ -784,7 +908,9 @@ pub async fn update(
     .await?
     .ok_or_else(|| volume_not_found(&id))?;
     let types: Vec<VolumeType> = svc.store.list(Kind::VolumeType, None).await?;
-    Ok(ok(json!({"volume": view(&svc, &c, &updated, View::Basic, &types).await?})))
+    Ok(ok(
+        json!({"volume": view(&svc, &c, &updated, View::Basic, &types).await?}),
+    ))
 }
 
 /// `DELETE /volumes/{id}` (`cascade`, `force` 3.23).
@@ -799,9 +925,9 @@ pub async fn delete(
     let c = begin(&svc, &headers, v, p).await?;
     let params = query_pairs(raw.as_deref());
     let flag = |k: &str| {
-        params
-            .iter()
-            .any(|(a, v)| a == k && matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "t"))
+        params.iter().any(|(a, v)| {
+            a == k && matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "t")
+        })
     };
     let cascade = flag("cascade");
     let force = flag("force") && c.version.at_least(23);
@@ -830,7 +956,11 @@ pub(crate) async fn begin_delete(
             .await?
             .ok_or_else(|| volume_not_found(id))?;
         let deletable = [
-            "available", "error", "error_restoring", "error_extending", "error_managing",
+            "available",
+            "error",
+            "error_restoring",
+            "error_extending",
+            "error_managing",
         ];
         if !force && !deletable.contains(&vol.status.as_str()) {
             return Err(invalid_volume(format!(
@@ -838,15 +968,25 @@ pub(crate) async fn begin_delete(
                 vol.status
             )));
         }
-        if force && matches!(vol.status.as_str(), "in-use" | "attaching" | "detaching") && vol.attach_status == "attached" {
-            return Err(invalid_volume("Volume must not be attached to be force deleted."));
+        if force
+            && matches!(vol.status.as_str(), "in-use" | "attaching" | "detaching")
+            && vol.attach_status == "attached"
+        {
+            return Err(invalid_volume(
+                "Volume must not be attached to be force deleted.",
+            ));
         }
         let snaps: Vec<Snapshot> = ops::snapshots_of(svc, id).await?;
         if !snaps.is_empty() && !cascade {
-            return Err(invalid_volume("Volume still has 1 dependent snapshots.".replace('1', &snaps.len().to_string())));
+            return Err(invalid_volume(
+                "Volume still has 1 dependent snapshots.".replace('1', &snaps.len().to_string()),
+            ));
         }
         if cascade {
-            if let Some(s) = snaps.iter().find(|s| !matches!(s.status.as_str(), "available" | "error" | "deleting")) {
+            if let Some(s) = snaps
+                .iter()
+                .find(|s| !matches!(s.status.as_str(), "available" | "error" | "deleting"))
+            {
                 return Err(invalid_volume(format!(
                     "Snapshot {} must not be part of a group and must be available or error (is {}).",
                     s.id, s.status
@@ -875,7 +1015,11 @@ pub async fn encryption(
 ) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     let vol = ops::get_volume(&svc, &c, &id).await?;
-    svc.authorize(&c.ctx, "volume_extension:volume_encryption_metadata", Some(&vol.project_id))?;
+    svc.authorize(
+        &c.ctx,
+        "volume_extension:volume_encryption_metadata",
+        Some(&vol.project_id),
+    )?;
     Ok(ok(encryption_meta(&svc, &vol).await?))
 }
 
@@ -908,7 +1052,11 @@ pub async fn encryption_key(
 ) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     let vol = ops::get_volume(&svc, &c, &id).await?;
-    svc.authorize(&c.ctx, "volume_extension:volume_encryption_metadata", Some(&vol.project_id))?;
+    svc.authorize(
+        &c.ctx,
+        "volume_extension:volume_encryption_metadata",
+        Some(&vol.project_id),
+    )?;
     let m = encryption_meta(&svc, &vol).await?;
     let val = m.get(&key).cloned().unwrap_or(Value::Null);
     // Cinder answers the bare value as text.
@@ -952,8 +1100,21 @@ async fn meta_write(
 ) -> BResult<Response> {
     let c = begin(svc, &headers, v, p).await?;
     let b = body_obj(bytes)?;
-    let m = parse_metadata(b.get("metadata").ok_or_else(|| bad("Malformed request body: metadata missing"))?)?;
-    let vol = meta_volume(svc, &c, &id, if replace { "volume:update_volume_metadata" } else { "volume:create_volume_metadata" }).await?;
+    let m = parse_metadata(
+        b.get("metadata")
+            .ok_or_else(|| bad("Malformed request body: metadata missing"))?,
+    )?;
+    let vol = meta_volume(
+        svc,
+        &c,
+        &id,
+        if replace {
+            "volume:update_volume_metadata"
+        } else {
+            "volume:create_volume_metadata"
+        },
+    )
+    .await?;
     if vol.status == "maintenance" {
         return Err(invalid_volume("Volume is in maintenance."));
     }
@@ -1022,7 +1183,10 @@ pub async fn metadata_item_put(
 ) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     let b = body_obj(&bytes)?;
-    let m = parse_metadata(b.get("meta").ok_or_else(|| bad("Malformed request body: meta missing"))?)?;
+    let m = parse_metadata(
+        b.get("meta")
+            .ok_or_else(|| bad("Malformed request body: meta missing"))?,
+    )?;
     if m.len() != 1 {
         return Err(bad("Request body contains too many items."));
     }
@@ -1047,12 +1211,15 @@ pub async fn metadata_item_delete(
     let c = begin(&svc, &headers, v, p).await?;
     let vol = meta_volume(&svc, &c, &id, "volume:delete_volume_metadata").await?;
     if !vol.metadata.contains_key(&key) {
-        return Err(Error::not_found(format!("Volume {id} has no metadata with key {key}.")).into());
+        return Err(
+            Error::not_found(format!("Volume {id} has no metadata with key {key}.")).into(),
+        );
     }
     ops::set_volume_status(&svc, &id, |x| {
         x.metadata.remove(&key);
     })
     .await?;
-    Ok(axum::response::IntoResponse::into_response(axum::http::StatusCode::OK))
+    Ok(axum::response::IntoResponse::into_response(
+        axum::http::StatusCode::OK,
+    ))
 }
-

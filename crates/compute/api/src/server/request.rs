@@ -407,7 +407,11 @@ fn bool_like(field: &str, v: &Value) -> R<bool> {
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
             "1" | "t" | "true" | "on" | "y" | "yes" => Ok(true),
             "0" | "f" | "false" | "off" | "n" | "no" => Ok(false),
-            _ => Err(invalid_field(field, v, format!("{} is not of type 'boolean'", short_repr(v)))),
+            _ => Err(invalid_field(
+                field,
+                v,
+                format!("{} is not of type 'boolean'", short_repr(v)),
+            )),
         },
         _ => Err(not_type(field, v, "boolean")),
     }
@@ -431,7 +435,10 @@ fn int_like(field: &str, v: &Value, min: i64) -> R<Option<i64>> {
         None => Err(invalid_field(
             field,
             v,
-            format!("{} is not of type 'integer', 'string', 'null'", short_repr(v)),
+            format!(
+                "{} is not of type 'integer', 'string', 'null'",
+                short_repr(v)
+            ),
         )),
     }
 }
@@ -477,7 +484,11 @@ fn parse_block_devices(
                 Some(t) => {
                     let ts = t.as_str().ok_or_else(|| not_type("tag", t, "string"))?;
                     if !valid_device_tag(ts) {
-                        return Err(invalid_field("tag", t, format!("'{ts}' is not a valid tag")));
+                        return Err(invalid_field(
+                            "tag",
+                            t,
+                            format!("'{ts}' is not a valid tag"),
+                        ));
                     }
                     Some(ts.to_string())
                 }
@@ -506,7 +517,8 @@ fn parse_block_devices(
                 Some(v @ Value::String(x)) => {
                     let ok = !x.is_empty()
                         && x.len() <= 255
-                        && x.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+                        && x.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
                     if !ok {
                         return Err(invalid_field(
                             "uuid",
@@ -539,13 +551,14 @@ fn parse_block_devices(
                 .get("device_name")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            if o.get("no_device").is_some_and(|v| v.as_bool() == Some(true)) {
+            if o.get("no_device")
+                .is_some_and(|v| v.as_bool() == Some(true))
+            {
                 continue;
             }
             let src = src.ok_or_else(|| bdm_invalid("Missing device source type"))?;
-            let dst = dst.unwrap_or_else(|| {
-                if src == "image" { "local" } else { "volume" }.to_string()
-            });
+            let dst =
+                dst.unwrap_or_else(|| if src == "image" { "local" } else { "volume" }.to_string());
             if let Some(b) = boot_index.filter(|b| *b >= 0) {
                 boot_indexes.push(b);
             }
@@ -597,7 +610,9 @@ fn parse_block_devices(
         for it in items {
             let o = it.as_object().ok_or_else(|| not_type(key, it, "object"))?;
             no_extra(o, BDM_V1_KEYS)?;
-            if o.get("no_device").is_some_and(|v| v.as_bool() == Some(true)) {
+            if o.get("no_device")
+                .is_some_and(|v| v.as_bool() == Some(true))
+            {
                 continue;
             }
             let id = |k: &str| o.get(k).and_then(Value::as_str).filter(|x| !x.is_empty());
@@ -605,7 +620,9 @@ fn parse_block_devices(
                 (Some(v), _) => ("volume", v.to_string()),
                 (None, Some(sn)) => ("snapshot", sn.to_string()),
                 (None, None) => {
-                    return Err(bdm_invalid("a legacy mapping needs volume_id or snapshot_id."))
+                    return Err(bdm_invalid(
+                        "a legacy mapping needs volume_id or snapshot_id.",
+                    ))
                 }
             };
             let device_name = id("device_name").map(str::to_string);
@@ -637,17 +654,13 @@ fn parse_block_devices(
         }
     }
     // The image root counts as boot index 0 when an image is given.
-    let image_root = image_ref.is_some()
-        && !out.iter().any(|b| b.boot_index == Some(0));
+    let image_root = image_ref.is_some() && !out.iter().any(|b| b.boot_index == Some(0));
     if image_root {
         boot_indexes.push(0);
     }
     boot_indexes.sort_unstable();
     boot_indexes.dedup();
-    let sequential = boot_indexes
-        .iter()
-        .enumerate()
-        .all(|(n, b)| *b == n as i64);
+    let sequential = boot_indexes.iter().enumerate().all(|(n, b)| *b == n as i64);
     let volume_root = out.iter().filter(|b| b.boot_index == Some(0)).count();
     if !sequential || volume_root > 1 || (image_root && volume_root > 0) {
         return Err(bdm_invalid(
@@ -1453,6 +1466,57 @@ mod tests {
 
     fn create(server: Value) -> R<ServerCreate> {
         ServerCreate::parse(&json!({ "server": server }), 1)
+    }
+
+    #[test]
+    fn block_device_mappings() {
+        let vol = "11111111-2222-3333-4444-555555555555";
+        // Boot from volume without an image.
+        let c = create(json!({"name": "s", "imageRef": "", "flavorRef": "1",
+            "block_device_mapping_v2": [{"source_type": "volume", "destination_type": "volume",
+                "uuid": vol, "boot_index": "0", "delete_on_termination": "true"}]}))
+        .unwrap();
+        assert_eq!(c.image_ref, None);
+        assert_eq!(c.block_devices.len(), 1);
+        assert_eq!(c.block_devices[0].boot_index, Some(0));
+        assert!(c.block_devices[0].delete_on_termination);
+        // The image root (image -> local) is not a volume; a data volume is.
+        let c = create(json!({"name": "s", "imageRef": IMG, "flavorRef": "1",
+            "block_device_mapping_v2": [
+                {"source_type": "image", "destination_type": "local", "uuid": IMG, "boot_index": 0},
+                {"source_type": "blank", "destination_type": "volume", "volume_size": 1, "boot_index": -1}]}))
+        .unwrap();
+        assert_eq!(c.block_devices.len(), 1);
+        assert_eq!(c.block_devices[0].source_type, "blank");
+        // Legacy mapping: vda is the boot volume.
+        let c = create(json!({"name": "s", "flavorRef": "1",
+            "block_device_mapping": [{"volume_id": vol, "device_name": "vda"}]}))
+        .unwrap();
+        assert_eq!(c.block_devices[0].boot_index, Some(0));
+        assert_eq!(c.block_devices[0].source_type, "volume");
+        // Invalid: bad destination, gap in the boot sequence, two roots, no uuid,
+        // no image and no root volume, both syntaxes.
+        for bad in [
+            json!({"block_device_mapping_v2": [{"source_type": "volume", "destination_type": "invalid", "uuid": vol}], "imageRef": IMG}),
+            json!({"block_device_mapping_v2": [{"source_type": "volume", "destination_type": "volume", "uuid": vol, "boot_index": 2}], "imageRef": IMG}),
+            json!({"block_device_mapping_v2": [
+                {"source_type": "volume", "destination_type": "volume", "uuid": vol, "boot_index": 0},
+                {"source_type": "blank", "destination_type": "volume", "volume_size": 1, "boot_index": 0}]}),
+            json!({"block_device_mapping_v2": [{"source_type": "volume", "destination_type": "volume", "boot_index": 0}]}),
+            json!({"block_device_mapping_v2": [{"source_type": "volume", "destination_type": "volume", "uuid": vol, "boot_index": 1}]}),
+            json!({"block_device_mapping": [{"volume_id": vol}], "block_device_mapping_v2": [], "imageRef": IMG}),
+        ] {
+            let mut srv = bad.clone();
+            srv["name"] = json!("s");
+            srv["flavorRef"] = json!("1");
+            assert!(create(srv).is_err(), "{bad}");
+        }
+        // volume_type needs 2.67.
+        let body = json!({"server": {"name": "s", "flavorRef": "1", "networks": "none", "block_device_mapping_v2": [
+            {"source_type": "blank", "destination_type": "volume", "volume_size": 1, "boot_index": 0, "volume_type": "t"}]}});
+        assert!(ServerCreate::parse(&body, 66).is_err());
+        let c = ServerCreate::parse(&body, 67).unwrap();
+        assert_eq!(c.block_devices[0].volume_type.as_deref(), Some("t"));
     }
 
     #[test]

@@ -1,7 +1,5 @@
-//! `/images` (nova's image proxy, removed from 2.36 on: 404 there as nova answers) and
-//! `/servers/{id}/os-volume_attachments` (no block storage service yet: the list is
-//! always empty, lookups say the server has no such attachment, and attaching says the
-//! volume does not exist and why).
+//! `/images` (nova's image proxy, removed from 2.36 on: 404 there as nova answers).
+//! `os-volume_attachments` lives in `crate::volumes`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -30,14 +28,6 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v2.1/images/{id}/metadata/{key}",
             get(meta_show).put(meta_set).delete(meta_delete),
-        )
-        .route(
-            "/v2.1/servers/{id}/os-volume_attachments",
-            get(va_list).post(va_create),
-        )
-        .route(
-            "/v2.1/servers/{id}/os-volume_attachments/{volume}",
-            get(va_show).put(va_update).delete(va_delete),
         )
 }
 
@@ -309,80 +299,4 @@ async fn meta_delete(
         .proxy_image_delete_key(&token(&headers), &id, &key)
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The server, with the attachments policy checked against its project.
-async fn va_server(st: &AppState, ctx: &Ctx, id: &str, op: &str) -> ApiResult<()> {
-    let mut c = st.compute.conn().await?;
-    let inst = crate::servers::store::get_instance(&mut c, id, false)
-        .await?
-        .ok_or_else(|| crate::error::instance_not_found(id))?;
-    st.compute.authorize(
-        &ctx.auth,
-        &format!("os_compute_api:os-volumes-attachments:{op}"),
-        &json!({"project_id": inst.project_id}),
-    )?;
-    Ok(())
-}
-
-fn not_attached(server: &str, volume: &str) -> Error {
-    Error::not_found(format!(
-        "Instance {server} is not attached to volume {volume}"
-    ))
-}
-
-async fn va_list(
-    State(st): State<AppState>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    va_server(&st, &ctx, &id, "index").await?;
-    Ok(Json(json!({"volumeAttachments": []})))
-}
-
-async fn va_show(
-    State(st): State<AppState>,
-    ctx: Ctx,
-    Path((id, volume)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    va_server(&st, &ctx, &id, "show").await?;
-    Err(not_attached(&id, &volume).into())
-}
-
-async fn va_create(
-    State(st): State<AppState>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    va_server(&st, &ctx, &id, "create").await?;
-    let v = params::json_body(&body)?;
-    let a = params::wrapped(&v, "volumeAttachment")?;
-    let volume = a.get("volumeId").and_then(Value::as_str).ok_or_else(|| {
-        Error::bad_request(
-            "Invalid input for field/attribute volumeAttachment. 'volumeId' is a required property",
-        )
-    })?;
-    Err(Error::not_found(format!(
-        "Volume {volume} could not be found. This cloud has no Block Storage (volume) service yet."
-    ))
-    .into())
-}
-
-async fn va_update(
-    State(st): State<AppState>,
-    ctx: Ctx,
-    Path((id, volume)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    va_server(&st, &ctx, &id, "update").await?;
-    Err(not_attached(&id, &volume).into())
-}
-
-async fn va_delete(
-    State(st): State<AppState>,
-    ctx: Ctx,
-    Path((id, volume)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    va_server(&st, &ctx, &id, "delete").await?;
-    Err(not_attached(&id, &volume).into())
 }

@@ -52,6 +52,13 @@ pub fn routes() -> Router<AppState> {
             get(iface_show).delete(iface_detach),
         )
         .route("/v2.1/servers/{id}/os-security-groups", get(server_sgs))
+        // Nova's `os-volumes_boot` alias of `/servers` (removed at 2.103).
+        .route("/v2.1/os-volumes_boot", get(list).post(create))
+        .route("/v2.1/os-volumes_boot/detail", get(detail))
+        .route(
+            "/v2.1/os-volumes_boot/{id}",
+            get(show).put(update).delete(delete),
+        )
 }
 
 /// oslo's `bool_from_string(strict=True)`.

@@ -1446,6 +1446,21 @@ impl Servers {
         // Synchronous validation of the action's arguments before any state change.
         match &a {
             A::Rebuild(r) => {
+                if i.image_ref.is_none() {
+                    // Volume-backed (before 2.93): only the image the root volume was
+                    // made from; the root volume itself is kept.
+                    let root_image = self
+                        .volumes_of(&i.uuid)
+                        .await?
+                        .into_iter()
+                        .find(|b| b.boot_index == Some(0))
+                        .and_then(|b| b.source_id);
+                    if root_image.as_deref() != Some(r.image_ref.as_str()) {
+                        return Err(Error::bad_request(
+                            "Unable to rebuild with a different image for a volume-backed server.",
+                        ));
+                    }
+                }
                 let token = self.service_token().await?;
                 let img = self
                     .glance
@@ -1516,6 +1531,28 @@ impl Servers {
                 );
                 Ok(ActionOutcome::Accepted)
             }
+            A::CreateImage { name, metadata } if i.image_ref.is_none() => {
+                // Volume-backed: snapshots of the volumes, an image pointing at them.
+                let res = self.snapshot_volume_backed(c, &i, &name, &metadata).await;
+                let _ = self
+                    .modify(&i.uuid, |x| {
+                        x.task_state = None;
+                        Ok(())
+                    })
+                    .await;
+                match res {
+                    Ok(image_id) => {
+                        self.finish_action_ok(action_id, "compute_snapshot_instance")
+                            .await;
+                        Ok(ActionOutcome::Image(image_id))
+                    }
+                    Err(e) => {
+                        self.finish_action_err(action_id, "compute_snapshot_instance", &e)
+                            .await;
+                        Err(e)
+                    }
+                }
+            }
             A::CreateImage { name, metadata } => {
                 let token = self.service_token().await?;
                 let base = match &i.image_ref {
@@ -1580,7 +1617,10 @@ impl Servers {
             None => None,
         };
         self.modify(&i.uuid, |x| {
-            x.image_ref = Some(r.image_ref.clone());
+            // A volume-backed server stays one (its root is the volume).
+            if x.image_ref.is_some() {
+                x.image_ref = Some(r.image_ref.clone());
+            }
             if let Some(n) = &r.name {
                 x.name = n.clone();
             }
@@ -1707,16 +1747,20 @@ impl Servers {
                     i.uuid
                 ))
             })?;
-        let events = self.compute.allowed(
+        let events_allowed = self.compute.allowed(
             &c.auth,
             "os_compute_api:os-instance-actions:events",
             &target(&i),
         );
-        let details = self.compute.allowed(
-            &c.auth,
-            "os_compute_api:os-instance-actions:events:details",
-            &target(&i),
-        );
+        // From 2.51 everyone sees the events; the traceback stays with those the
+        // events policy allows.
+        let events = events_allowed || c.minor >= 51;
+        let details = events_allowed
+            && self.compute.allowed(
+                &c.auth,
+                "os_compute_api:os-instance-actions:events:details",
+                &target(&i),
+            );
         Ok((a, events, details))
     }
 

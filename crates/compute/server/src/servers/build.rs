@@ -706,8 +706,12 @@ impl Servers {
                 .await
                 .map_err(|e| Error::internal(format!("destroy: {e}")))?;
         }
-        // The guest is gone: its volumes are released (and deleted when asked).
-        self.release_volumes(uuid).await?;
+        // The guest is gone: its volumes are released (and deleted when asked). Block
+        // Storage failing does not keep the server alive (as Nova): the mappings stay
+        // and the restart reconciliation finishes them.
+        if let Err(e) = self.release_volumes(uuid).await {
+            tracing::error!(instance.id = uuid, error = %e, "releasing the server's volumes failed; left for reconciliation");
+        }
         let token = self.service_token().await?;
         for n in &i.nics {
             if n.created {
@@ -910,8 +914,11 @@ impl Servers {
             Action::Resume => d.resume(uuid).await.map_err(virt)?,
             Action::Rebuild => {
                 let token = self.service_token().await?;
-                let img = i.image_ref.clone().unwrap_or_default();
-                let (p, f) = self.fetch_image(&token, &img).await?;
+                let (p, f) = match &i.image_ref {
+                    Some(img) => self.fetch_image(&token, img).await?,
+                    // Volume-backed: the root volume is kept as it is.
+                    None => (PathBuf::new(), "raw".into()),
+                };
                 d.rebuild(&self.spec_with_volumes(&i, &i.flavor, p, f).await?)
                     .await
                     .map_err(virt)?;
@@ -942,7 +949,10 @@ impl Servers {
                     Some(img) => self.fetch_image(&token, img).await?,
                     None => (PathBuf::new(), "raw".into()),
                 };
-                if let Err(e) = d.resize(&self.spec_with_volumes(&i, &nf, p, f).await?).await {
+                if let Err(e) = d
+                    .resize(&self.spec_with_volumes(&i, &nf, p, f).await?)
+                    .await
+                {
                     let _ = self.reallocate(&i, &i.flavor).await;
                     return Err(virt(e));
                 }

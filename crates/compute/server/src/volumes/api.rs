@@ -164,7 +164,11 @@ pub fn parse_attach(body: &Value, minor: u32) -> Result<AttachRequest, Error> {
                 .as_str()
                 .ok_or_else(|| invalid_input("tag", v, "is not of type 'string'"))?;
             if !valid_device_tag(t) {
-                return Err(invalid_input("tag", v, &format!("'{t}' is not a valid tag")));
+                return Err(invalid_input(
+                    "tag",
+                    v,
+                    &format!("'{t}' is not a valid tag"),
+                ));
             }
             Some(t.to_owned())
         }
@@ -281,17 +285,48 @@ async fn att_create(
 async fn att_update(
     State(st): State<AppState>,
     ctx: Ctx,
-    Path((id, _volume)): Path<(String, String)>,
+    Path((id, volume)): Path<(String, String)>,
+    body: Bytes,
 ) -> ApiResult<Response> {
     let s = servers(&st)?;
-    // Policy first (swap is admin-only upstream), then the honest refusal: rustack
-    // cannot move a running guest's disk to another volume.
     let c = caller(&ctx);
+    let minor = ctx.version.minor;
+    let v = parse_body(&body)?;
+    let o = v
+        .get("volumeAttachment")
+        .and_then(Value::as_object)
+        .ok_or_else(|| Error::bad_request("'volumeAttachment' is a required property"))?;
+    let mut allowed = vec!["volumeId", "device"];
+    if minor >= 85 {
+        allowed.extend(["id", "serverId", "tag", "delete_on_termination"]);
+    }
+    extra_props(o, &allowed)?;
+    let new = o
+        .get("volumeId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::bad_request("'volumeId' is a required property"))?;
+    if !is_uuid_like(new) {
+        return Err(
+            invalid_input("volumeId", &json!(new), &format!("'{new}' is not a 'uuid'")).into(),
+        );
+    }
+    let dot = match o.get("delete_on_termination") {
+        None => None,
+        Some(x) => Some(x.as_bool().ok_or_else(|| {
+            invalid_input("delete_on_termination", x, "is not of type 'boolean'")
+        })?),
+    };
+    if minor >= 85 && canonical_uuid(new) == canonical_uuid(&volume) {
+        // 2.85: the same volume: only `delete_on_termination` may change.
+        s.volume_attachment_update(&c, &id, &volume, o, dot).await?;
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
+    // A different volume is a swap (admin by default): checked, then refused
+    // honestly: rustack cannot move a running guest's disk to another volume.
     s.get_for(&c, &id, "os_compute_api:os-volumes-attachments:swap")
         .await?;
     Err(Error::NotImplemented {
-        message: "Swapping or updating a volume attachment is not supported by this cloud."
-            .into(),
+        message: "Swapping a volume attachment is not supported by this cloud.".into(),
     }
     .into())
 }
@@ -308,11 +343,7 @@ async fn att_delete(
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-async fn avs_create(
-    State(st): State<AppState>,
-    ctx: Ctx,
-    body: Bytes,
-) -> ApiResult<Response> {
+async fn avs_create(State(st): State<AppState>, ctx: Ctx, body: Bytes) -> ApiResult<Response> {
     let s = servers(&st)?;
     st.compute.authorize(
         &ctx.auth,
@@ -381,8 +412,7 @@ async fn avs_delete(
         .find(|(k, _)| k == "delete_info")
         .map(|(_, v)| v.clone())
         .ok_or_else(|| Error::bad_request("'delete_info'"))?;
-    let info: Value =
-        serde_json::from_str(&raw).map_err(|e| Error::bad_request(e.to_string()))?;
+    let info: Value = serde_json::from_str(&raw).map_err(|e| Error::bad_request(e.to_string()))?;
     let volume_id = info["volume_id"]
         .as_str()
         .ok_or_else(|| Error::bad_request("'volume_id'"))?;
@@ -402,11 +432,7 @@ const EVENT_NAMES: &[(&str, u32)] = &[
     ("volume-reimaged", 93),
 ];
 
-async fn events_create(
-    State(st): State<AppState>,
-    ctx: Ctx,
-    body: Bytes,
-) -> ApiResult<Response> {
+async fn events_create(State(st): State<AppState>, ctx: Ctx, body: Bytes) -> ApiResult<Response> {
     let s = servers(&st)?;
     st.compute.authorize(
         &ctx.auth,
@@ -421,7 +447,8 @@ async fn events_create(
     if events.is_empty() {
         return Err((Error::bad_request(
             "Invalid input for field/attribute events. Value: []. [] is too short",
-        )).into());
+        ))
+        .into());
     }
     let minor = ctx.version.minor;
     let mut parsed = Vec::new();
@@ -445,19 +472,24 @@ async fn events_create(
                 "name",
                 &json!(name),
                 "is not one of the known event names",
-            )).into());
+            ))
+            .into());
         }
         let server = o
             .get("server_uuid")
             .and_then(Value::as_str)
             .ok_or_else(|| Error::bad_request("'server_uuid' is a required property"))?;
-        let status = o.get("status").and_then(Value::as_str).unwrap_or("completed");
+        let status = o
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("completed");
         if !["failed", "completed", "in-progress"].contains(&status) {
             return Err((invalid_input(
                 "status",
                 &json!(status),
                 &format!("'{status}' is not one of ['failed', 'completed', 'in-progress']"),
-            )).into());
+            ))
+            .into());
         }
         let tag = o.get("tag").and_then(Value::as_str).map(str::to_owned);
         if tag.as_deref().is_some_and(|t| t.len() > 255) {
@@ -499,6 +531,7 @@ async fn events_create(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -508,9 +541,11 @@ mod tests {
         let ok = parse_attach(&json!({"volumeAttachment": {"volumeId": id}}), 1).unwrap();
         assert_eq!(ok.volume_id, id);
         assert!(parse_attach(&json!({"volumeAttachment": {"volumeId": "x"}}), 1).is_err());
-        assert!(
-            parse_attach(&json!({"volumeAttachment": {"volumeId": id, "tag": "t"}}), 48).is_err()
-        );
+        assert!(parse_attach(
+            &json!({"volumeAttachment": {"volumeId": id, "tag": "t"}}),
+            48
+        )
+        .is_err());
         let t = parse_attach(
             &json!({"volumeAttachment": {"volumeId": id, "tag": "t", "delete_on_termination": true}}),
             79,

@@ -138,7 +138,11 @@ impl Servers {
             out.push(Bdm {
                 uuid: uuid::Uuid::new_v4().to_string(),
                 instance_uuid: String::new(),
-                volume_id: if r.source_type == "volume" { id.clone() } else { String::new() },
+                volume_id: if r.source_type == "volume" {
+                    id.clone()
+                } else {
+                    String::new()
+                },
                 attachment_id: None,
                 device_name: None,
                 tag: r.tag.clone(),
@@ -199,7 +203,9 @@ impl Servers {
         let i = &i;
         let block = self.block()?;
         let service = self.service_token().await?;
-        let user = self.user_token_of(&i.uuid).unwrap_or_else(|| service.clone());
+        let user = self
+            .user_token_of(&i.uuid)
+            .unwrap_or_else(|| service.clone());
         let tokens = Tokens::with_service(&user, &service);
         let driver = self.driver_for(host)?;
         let mut used: Vec<Option<String>> = rows.iter().map(|b| b.device_name.clone()).collect();
@@ -208,10 +214,10 @@ impl Servers {
         }
         for mut b in rows.into_iter().filter(|b| b.state == store::REQUESTED) {
             if b.volume_id.is_empty() {
+                // No availability zone, as Nova with `cross_az_attach = True`.
                 let mut body = json!({
                     "size": b.volume_size.unwrap_or(1),
                     "name": "",
-                    "availability_zone": i.availability_zone,
                 });
                 match (b.source_type.as_str(), &b.source_id) {
                     ("image", Some(img)) => body["imageRef"] = json!(img),
@@ -290,7 +296,11 @@ impl Servers {
 
     /// Undo of [`UNDO_ATTACHMENT`]: the attachment deleted, the mapping back to
     /// `requested`.
-    pub(crate) async fn undo_build_attachment(&self, uuid: &str, data: &Value) -> Result<(), Error> {
+    pub(crate) async fn undo_build_attachment(
+        &self,
+        uuid: &str,
+        data: &Value,
+    ) -> Result<(), Error> {
         let block = self.block()?;
         let service = self.service_token().await?;
         let user = self.user_token_of(uuid).unwrap_or_else(|| service.clone());
@@ -340,5 +350,91 @@ impl Servers {
     pub(crate) async fn drop_block_devices(&self, uuid: &str) -> Result<(), Error> {
         let mut c = self.compute.conn().await?;
         store::delete_for_instance(&mut c, uuid).await
+    }
+}
+
+impl Servers {
+    /// `createImage` of a volume-backed server (Nova's `snapshot_volume_backed`): a
+    /// forced Block Storage snapshot of every volume and an empty, active image whose
+    /// `block_device_mapping` property (with `bdm_v2 = True`) boots a new server from
+    /// those snapshots. Returns the image id.
+    pub(crate) async fn snapshot_volume_backed(
+        &self,
+        c: &Caller,
+        i: &Instance,
+        name: &str,
+        metadata: &std::collections::BTreeMap<String, String>,
+    ) -> Result<String, Error> {
+        self.compute.authorize(
+            &c.auth,
+            "os_compute_api:servers:create_image:allow_volume_backed",
+            &json!({"project_id": i.project_id, "user_id": i.user_id}),
+        )?;
+        let block = self.block()?;
+        let service = self.service_token().await?;
+        let tokens = Tokens::with_service(&c.token.0, &service);
+        let rows = self.volumes_of(&i.uuid).await?;
+        let mut mapping = Vec::new();
+        let mut min_disk = 0;
+        for b in rows.iter().filter(|b| !b.volume_id.is_empty()) {
+            let snap = block
+                .snapshot_create(
+                    tokens,
+                    &json!({"volume_id": b.volume_id, "force": true,
+                        "name": format!("snapshot for {name}")}),
+                )
+                .await?;
+            if b.boot_index == Some(0) {
+                min_disk = b.volume_size.unwrap_or(0);
+            }
+            mapping.push(json!({
+                "source_type": "snapshot",
+                "destination_type": "volume",
+                "snapshot_id": snap["id"],
+                "volume_id": null,
+                "image_id": null,
+                "volume_size": b.volume_size,
+                "boot_index": b.boot_index,
+                "delete_on_termination": b.delete_on_termination,
+                "device_name": b.device_name,
+                "tag": b.tag,
+                "device_type": "disk",
+                "disk_bus": "virtio",
+                "guest_format": null,
+                "no_device": null,
+                "volume_type": null,
+            }));
+        }
+        let mut body = crate::servers::clients::snapshot_body(
+            name,
+            &i.uuid,
+            &c.auth.user_id,
+            None,
+            min_disk.max(0) as u64,
+            metadata,
+        );
+        body["owner"] = json!(i.project_id);
+        // An empty image is activated with a zero-length upload, as Nova does.
+        body["disk_format"] = json!("raw");
+        body["container_format"] = json!("bare");
+        body["root_device_name"] = json!("/dev/vda");
+        body["block_device_mapping"] = json!(Value::Array(mapping).to_string());
+        body["bdm_v2"] = json!("True");
+        let image_id = self.glance.create(&service, &body).await?;
+        let dir = self.cfg.state_dir.join("snapshots");
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| Error::internal(format!("{}: {e}", dir.display())))?;
+        let empty = dir.join(format!("{image_id}.empty"));
+        tokio::fs::write(&empty, b"")
+            .await
+            .map_err(|e| Error::internal(format!("{}: {e}", empty.display())))?;
+        let res = self.glance.upload(&service, &image_id, &empty).await;
+        let _ = tokio::fs::remove_file(&empty).await;
+        if let Err(e) = res {
+            let _ = self.glance.delete(&service, &image_id).await;
+            return Err(e);
+        }
+        Ok(image_id)
     }
 }

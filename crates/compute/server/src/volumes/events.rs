@@ -80,10 +80,7 @@ impl Servers {
             Error::bad_request(format!("No volume Block Device Mapping with id {volume}."))
         })?;
         let host = i.host.clone().ok_or_else(|| {
-            Error::conflict(format!(
-                "Instance {} is not ready: it has no host.",
-                i.uuid
-            ))
+            Error::conflict(format!("Instance {} is not ready: it has no host.", i.uuid))
         })?;
         Ok((i.uuid, self.driver_for(&host)?))
     }

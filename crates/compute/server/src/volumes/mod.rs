@@ -164,8 +164,7 @@ impl Servers {
         image_path: std::path::PathBuf,
         image_format: String,
     ) -> Result<rustack_virt::InstanceSpec, Error> {
-        let mut spec =
-            crate::servers::build::instance_spec(i, flavor, image_path, image_format);
+        let mut spec = crate::servers::build::instance_spec(i, flavor, image_path, image_format);
         let user = self.user_token_of(&i.uuid);
         spec.volumes = self.volume_specs(i, user.as_deref()).await?;
         Ok(spec)
@@ -508,6 +507,55 @@ impl Servers {
             })
     }
 
+    /// `PUT /servers/{id}/os-volume_attachments/{volume}` with the same volume (2.85):
+    /// changes `delete_on_termination`; `id`, `serverId`, `device` and `tag` may only
+    /// repeat the current values (Nova's 400 otherwise).
+    pub async fn volume_attachment_update(
+        &self,
+        c: &Caller,
+        server: &str,
+        volume: &str,
+        body: &serde_json::Map<String, Value>,
+        delete_on_termination: Option<bool>,
+    ) -> Result<(), Error> {
+        let i = self
+            .get_for(c, server, "os_compute_api:os-volumes-attachments:update")
+            .await?;
+        self.check_lock(c, &i)?;
+        let lock = self.lock_for(&i.uuid);
+        let _g = lock.lock().await;
+        let mut bdm = self
+            .bdms(&i.uuid)
+            .await?
+            .into_iter()
+            .find(|b| b.volume_id == volume)
+            .ok_or_else(|| {
+                Error::not_found(format!("No volume Block Device Mapping with id {volume}."))
+            })?;
+        let same = |k: &str, cur: Option<&str>| match body.get(k) {
+            None => true,
+            Some(v) => v.as_str() == cur,
+        };
+        if !same("id", Some(volume)) {
+            return Err(Error::bad_request("The id property is not mutable"));
+        }
+        if !same("serverId", Some(i.uuid.as_str())) {
+            return Err(Error::bad_request("The serverId property is not mutable"));
+        }
+        if !same("device", bdm.device_name.as_deref()) {
+            return Err(Error::bad_request("The device property is not mutable"));
+        }
+        if !same("tag", bdm.tag.as_deref()) {
+            return Err(Error::bad_request("The tag property is not mutable"));
+        }
+        if let Some(d) = delete_on_termination {
+            bdm.delete_on_termination = d;
+            let mut conn = self.compute.conn().await?;
+            store::update(&mut conn, &bdm, &crate::servers::app::now()).await?;
+        }
+        Ok(())
+    }
+
     /// `DELETE /servers/{id}/os-volume_attachments/{volume}`.
     pub async fn volume_detach(
         self: &Arc<Self>,
@@ -645,6 +693,16 @@ impl Servers {
         let service = self.service_token().await?;
         let tokens = Tokens::with_service(&service, &service);
         for b in rows {
+            // Under the server's lock, re-read: an operation may have settled it.
+            let lock = self.lock_for(&b.instance_uuid);
+            let _g = lock.lock().await;
+            let b = {
+                let mut c = self.compute.conn().await?;
+                match store::get(&mut c, &b.uuid).await? {
+                    Some(b) => b,
+                    None => continue,
+                }
+            };
             let i = self.reload(&b.instance_uuid).await?;
             let res = match (b.state.as_str(), &i) {
                 (_, None) => self.finish_detach(&block, tokens, &b).await,

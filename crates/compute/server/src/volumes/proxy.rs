@@ -27,26 +27,23 @@ pub fn routes() -> Router<AppState> {
         .route("/v2.1/os-volumes/{id}", get(vol_show).delete(vol_delete))
         .route("/v2.1/os-snapshots", get(snap_list).post(snap_create))
         .route("/v2.1/os-snapshots/detail", get(snap_detail))
-        .route("/v2.1/os-snapshots/{id}", get(snap_show).delete(snap_delete))
+        .route(
+            "/v2.1/os-snapshots/{id}",
+            get(snap_show).delete(snap_delete),
+        )
 }
 
 fn gate(st: &AppState, ctx: &Ctx, rule: &str) -> Result<(), Error> {
     if ctx.version.minor > MAX_PROXY_MINOR {
         return Err(crate::error::resource_not_found());
     }
-    st.compute.authorize(
-        &ctx.auth,
-        rule,
-        &json!({"project_id": ctx.auth.project_id}),
-    )
+    st.compute
+        .authorize(&ctx.auth, rule, &json!({"project_id": ctx.auth.project_id}))
 }
 
 /// A Cinder volume in Nova's proxy shape.
 pub fn volume_json(v: &Value) -> Value {
-    let atts: Vec<Value> = v["attachments"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let atts: Vec<Value> = v["attachments"].as_array().cloned().unwrap_or_default();
     let attachments = match atts.first() {
         Some(a) => {
             let mut m = Map::new();
@@ -402,6 +399,7 @@ async fn snap_create(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -422,8 +420,8 @@ mod tests {
 
     #[test]
     fn create_bodies() {
-        let c = parse_volume_create(&json!({"volume": {"size": "2", "display_name": "x"}}))
-            .unwrap();
+        let c =
+            parse_volume_create(&json!({"volume": {"size": "2", "display_name": "x"}})).unwrap();
         assert_eq!(c["size"], 2);
         assert_eq!(c["name"], "x");
         assert!(parse_volume_create(&json!({"volume": {"size": 0}})).is_err());

@@ -166,13 +166,16 @@ pub async fn for_instance(c: &mut AnyConnection, instance: &str) -> Result<Vec<B
     Ok(out)
 }
 
-/// Deletes every mapping of a server.
+/// Deletes every mapping of a server that holds no Block Storage attachment (the
+/// others wait for the reconciliation to delete their attachment first).
 pub async fn delete_for_instance(c: &mut AnyConnection, instance: &str) -> Result<(), Error> {
-    sqlx::query("DELETE FROM block_device_mappings WHERE instance_uuid = $1")
-        .bind(instance)
-        .execute(&mut *c)
-        .await
-        .map_err(db_internal)?;
+    sqlx::query(
+        "DELETE FROM block_device_mappings WHERE instance_uuid = $1 AND attachment_id IS NULL",
+    )
+    .bind(instance)
+    .execute(&mut *c)
+    .await
+    .map_err(db_internal)?;
     Ok(())
 }
 

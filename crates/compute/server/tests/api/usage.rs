@@ -1,5 +1,5 @@
-//! `os-simple-tenant-usage` over instances recorded by the servers code, and
-//! `os-volume_attachments` without block storage.
+//! `os-simple-tenant-usage` over instances recorded by the servers code
+//! (`os-volume_attachments` is tested in `tests/volumes`).
 
 use rustack_compute_server::servers::store::{insert_instance, FlavorSnapshot, Instance};
 use serde_json::json;
@@ -124,47 +124,6 @@ async fn tenant_usage() {
         )
         .await;
     assert_eq!(st, 400);
-}
-
-#[tokio::test]
-async fn volume_attachments_without_block_storage() {
-    let api = api().await;
-    let id = "44444444-4444-4444-4444-444444444444";
-    seed(&api, id, "p1", "2026-01-01T10:00:00Z", None).await;
-    let base = format!("/v2.1/servers/{id}/os-volume_attachments");
-    let (st, v) = api.get(&base, "alice").await;
-    assert_eq!((st, v), (200, json!({"volumeAttachments": []})));
-    let (st, _) = api.get(&base, "bob").await;
-    assert_eq!(st, 403);
-    let vol = "55555555-5555-5555-5555-555555555555";
-    let (st, v) = api.get(&format!("{base}/{vol}"), "alice").await;
-    assert_eq!(st, 404);
-    assert_eq!(
-        fault(&v, "itemNotFound"),
-        format!("Instance {id} is not attached to volume {vol}")
-    );
-    let (st, v) = api
-        .post(
-            &base,
-            "alice",
-            json!({"volumeAttachment": {"volumeId": vol}}),
-        )
-        .await;
-    assert_eq!(st, 404);
-    assert!(fault(&v, "itemNotFound").contains("no Block Storage"));
-    let (st, _) = api
-        .post(&base, "alice", json!({"volumeAttachment": {}}))
-        .await;
-    assert_eq!(st, 400);
-    let (st, _) = api.delete(&format!("{base}/{vol}"), "alice").await;
-    assert_eq!(st, 404);
-    let (st, _) = api
-        .get(
-            "/v2.1/servers/66666666-6666-6666-6666-666666666666/os-volume_attachments",
-            "alice",
-        )
-        .await;
-    assert_eq!(st, 404);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use axum::response::Response;
 use rustack_api_common::AuthContext;
 use serde_json::{json, Value};
 
-use super::{json_body, reply, St};
+use super::{json_body, reply, show_time, St};
 use crate::error::{KmError, KmResult};
 use crate::store::{now, AclRow};
 use crate::KeyManagerService;
@@ -58,7 +58,12 @@ async fn entity(
     }
 }
 
-async fn get(svc: &KeyManagerService, headers: &HeaderMap, kind: Kind, id: &str) -> KmResult<Response> {
+async fn get(
+    svc: &KeyManagerService,
+    headers: &HeaderMap,
+    kind: Kind,
+    id: &str,
+) -> KmResult<Response> {
     let op = kind.op("retrieval");
     let ctx = svc.authenticate(headers).await?;
     let id = entity(svc, &ctx, kind, id, "get", &op).await?;
@@ -71,8 +76,8 @@ async fn get(svc: &KeyManagerService, headers: &HeaderMap, kind: Kind, id: &str)
         Some(a) => json!({"read": {
             "project-access": a.project_access,
             "users": a.users,
-            "created": a.created_at,
-            "updated": a.updated_at,
+            "created": show_time(&a.created_at),
+            "updated": show_time(&a.updated_at),
         }}),
         None => json!({"read": {"project-access": true}}),
     };
@@ -80,7 +85,11 @@ async fn get(svc: &KeyManagerService, headers: &HeaderMap, kind: Kind, id: &str)
 }
 
 /// The `read` part of an ACL body: (users, project-access), each optional.
-fn parse(headers: &HeaderMap, body: &[u8], op: &str) -> KmResult<(Option<Vec<String>>, Option<bool>)> {
+fn parse(
+    headers: &HeaderMap,
+    body: &[u8],
+    op: &str,
+) -> KmResult<(Option<Vec<String>>, Option<bool>)> {
     let m = json_body(headers, body)?;
     let inv = |reason: &str, prop: &str| KmError::invalid(op, "ACL", reason, prop);
     if let Some(k) = m.keys().find(|k| *k != "read") {
@@ -95,7 +104,10 @@ fn parse(headers: &HeaderMap, body: &[u8], op: &str) -> KmResult<(Option<Vec<Str
     let Value::Object(read) = read else {
         return Err(inv(&format!("{read} is not of type 'object'"), "read"));
     };
-    if let Some(k) = read.keys().find(|k| *k != "users" && *k != "project-access") {
+    if let Some(k) = read
+        .keys()
+        .find(|k| *k != "users" && *k != "project-access")
+    {
         return Err(inv(
             &format!("Additional properties are not allowed ('{k}' was unexpected)"),
             k,
@@ -122,7 +134,12 @@ fn parse(headers: &HeaderMap, body: &[u8], op: &str) -> KmResult<(Option<Vec<Str
     let project_access = match read.get("project-access") {
         None => None,
         Some(Value::Bool(b)) => Some(*b),
-        Some(v) => return Err(inv(&format!("{v} is not of type 'boolean'"), "project-access")),
+        Some(v) => {
+            return Err(inv(
+                &format!("{v} is not of type 'boolean'"),
+                "project-access",
+            ))
+        }
     };
     Ok((users, project_access))
 }
@@ -176,7 +193,12 @@ async fn set(
     ))
 }
 
-async fn remove(svc: &KeyManagerService, headers: &HeaderMap, kind: Kind, id: &str) -> KmResult<StatusCode> {
+async fn remove(
+    svc: &KeyManagerService,
+    headers: &HeaderMap,
+    kind: Kind,
+    id: &str,
+) -> KmResult<StatusCode> {
     let op = kind.op("deletion");
     let ctx = svc.authenticate(headers).await?;
     let id = entity(svc, &ctx, kind, id, "delete", &op).await?;
@@ -188,34 +210,70 @@ async fn remove(svc: &KeyManagerService, headers: &HeaderMap, kind: Kind, id: &s
 }
 
 /// `GET /v1/secrets/{id}/acl`.
-pub(super) async fn secret_get(State(svc): St, Path(id): Path<String>, headers: HeaderMap) -> KmResult<Response> {
+pub(super) async fn secret_get(
+    State(svc): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> KmResult<Response> {
     get(&svc, &headers, Kind::Secret, &id).await
 }
 /// `PUT /v1/secrets/{id}/acl`.
-pub(super) async fn secret_put(State(svc): St, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> KmResult<Response> {
+pub(super) async fn secret_put(
+    State(svc): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> KmResult<Response> {
     set(&svc, &headers, &body, Kind::Secret, &id, false).await
 }
 /// `PATCH /v1/secrets/{id}/acl`.
-pub(super) async fn secret_patch(State(svc): St, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> KmResult<Response> {
+pub(super) async fn secret_patch(
+    State(svc): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> KmResult<Response> {
     set(&svc, &headers, &body, Kind::Secret, &id, true).await
 }
 /// `DELETE /v1/secrets/{id}/acl`.
-pub(super) async fn secret_delete(State(svc): St, Path(id): Path<String>, headers: HeaderMap) -> KmResult<StatusCode> {
+pub(super) async fn secret_delete(
+    State(svc): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> KmResult<StatusCode> {
     remove(&svc, &headers, Kind::Secret, &id).await
 }
 /// `GET /v1/containers/{id}/acl`.
-pub(super) async fn container_get(State(svc): St, Path(id): Path<String>, headers: HeaderMap) -> KmResult<Response> {
+pub(super) async fn container_get(
+    State(svc): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> KmResult<Response> {
     get(&svc, &headers, Kind::Container, &id).await
 }
 /// `PUT /v1/containers/{id}/acl`.
-pub(super) async fn container_put(State(svc): St, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> KmResult<Response> {
+pub(super) async fn container_put(
+    State(svc): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> KmResult<Response> {
     set(&svc, &headers, &body, Kind::Container, &id, false).await
 }
 /// `PATCH /v1/containers/{id}/acl`.
-pub(super) async fn container_patch(State(svc): St, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> KmResult<Response> {
+pub(super) async fn container_patch(
+    State(svc): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> KmResult<Response> {
     set(&svc, &headers, &body, Kind::Container, &id, true).await
 }
 /// `DELETE /v1/containers/{id}/acl`.
-pub(super) async fn container_delete(State(svc): St, Path(id): Path<String>, headers: HeaderMap) -> KmResult<StatusCode> {
+pub(super) async fn container_delete(
+    State(svc): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> KmResult<StatusCode> {
     remove(&svc, &headers, Kind::Container, &id).await
 }

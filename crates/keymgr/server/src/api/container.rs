@@ -11,7 +11,10 @@ use rustack_api_common::AuthContext;
 use serde_json::{json, Map, Value};
 
 use super::secret::project_of;
-use super::{json_body, opt_str, page, param, paging, parse_uuid, query_pairs, ref_id, reply, St};
+use super::{
+    json_body, opt_str, page, page_of, paging, param, parse_uuid, query_pairs, ref_id, reply,
+    show_time, St,
+};
 use crate::error::{KmError, KmResult};
 use crate::store::{now, ContainerRow};
 use crate::KeyManagerService;
@@ -34,14 +37,16 @@ impl KeyManagerService {
         op: &str,
     ) -> KmResult<ContainerRow> {
         let Some(id) = parse_uuid(id) else {
-            return Err(KmError::not_found("Not Found. Provided container id is invalid."));
+            return Err(KmError::not_found(
+                "Not Found. Provided container id is invalid.",
+            ));
         };
         let c = self
             .store
             .container_get(&id)
             .await
             .map_err(|e| KmError::internal(op, e))?
-            .ok_or_else(|| KmError::not_found("Container not found."))?;
+            .ok_or_else(|| KmError::not_found("Secrets container not found."))?;
         let target = self
             .entity_target(ctx, "container", &c.id, &c.project_id, &c.creator_id, op)
             .await?;
@@ -50,7 +55,12 @@ impl KeyManagerService {
     }
 
     /// A container as Barbican shows it.
-    pub(crate) async fn container_view(&self, base: &str, c: &ContainerRow, op: &str) -> KmResult<Value> {
+    pub(crate) async fn container_view(
+        &self,
+        base: &str,
+        c: &ContainerRow,
+        op: &str,
+    ) -> KmResult<Value> {
         let refs = self
             .store
             .container_secrets(&c.id)
@@ -63,10 +73,10 @@ impl KeyManagerService {
             .map_err(|e| KmError::internal(op, e))?;
         Ok(json!({
             "status": c.status,
-            "updated": c.updated_at,
+            "updated": show_time(&c.updated_at),
             "name": c.name,
             "consumers": consumers.iter().map(|k| json!({"name": k.name, "URL": k.url})).collect::<Vec<_>>(),
-            "created": c.created_at,
+            "created": show_time(&c.created_at),
             "container_ref": format!("{base}/v1/containers/{}", c.id),
             "creator_id": c.creator_id,
             "secret_refs": refs.iter().map(|(n, s)| json!({
@@ -119,8 +129,26 @@ fn secret_ref(v: &Value, op: &str) -> KmResult<(String, String)> {
     Ok((name, ref_id(&r).to_owned()))
 }
 
-/// Checks that the caller may use the secret `id` in a container (the secret must be
-/// in the caller's project, as Barbican's `secret_repo.get(id, project)`).
+/// The secret `id` if it is a live secret of `project` (Barbican's
+/// `secret_repo.get(id, external_project_id)`, which containers use).
+async fn secret_in_project(
+    svc: &KeyManagerService,
+    project: &str,
+    id: &str,
+    op: &str,
+) -> KmResult<Option<String>> {
+    let Some(id) = parse_uuid(id) else {
+        return Ok(None);
+    };
+    let s = svc
+        .store
+        .secret_get(&id)
+        .await
+        .map_err(|e| KmError::internal(op, e))?;
+    Ok(s.filter(|s| s.project_id == project).map(|s| s.id))
+}
+
+/// A container's secret reference must name a secret of the caller's project.
 async fn check_secret(
     svc: &KeyManagerService,
     project: &str,
@@ -128,20 +156,9 @@ async fn check_secret(
     id: &str,
     op: &str,
 ) -> KmResult<String> {
-    let missing = || KmError::not_found(format!("Secret provided for '{name}' doesn't exist."));
-    let Some(id) = parse_uuid(id) else {
-        return Err(missing());
-    };
-    let s = svc
-        .store
-        .secret_get(&id)
-        .await
-        .map_err(|e| KmError::internal(op, e))?
-        .ok_or_else(missing)?;
-    if s.project_id != project {
-        return Err(missing());
-    }
-    Ok(s.id)
+    secret_in_project(svc, project, id, op)
+        .await?
+        .ok_or_else(|| KmError::not_found(format!("Secret provided for '{name}' doesn't exist.")))
 }
 
 /// `POST /v1/containers`.
@@ -171,32 +188,54 @@ pub(super) async fn create(State(svc): St, headers: HeaderMap, body: Bytes) -> K
     for r in &refs_v {
         refs.push(secret_ref(r, OP)?);
     }
-    if kind != "generic" {
-        let allowed = if kind == "rsa" { RSA_NAMES } else { CERT_NAMES };
-        let mut names: Vec<&str> = refs.iter().map(|(n, _)| n.as_str()).collect();
-        if let Some(bad) = names.iter().find(|n| !allowed.contains(n)) {
-            return Err(inv(
-                &format!("invalid secret_refs name '{bad}' for a {kind} container"),
-                "secret_refs",
+    // Barbican's ContainerValidator, in its order.
+    let names: std::collections::BTreeSet<&str> = refs.iter().map(|(n, _)| n.as_str()).collect();
+    if names.len() != refs.len() {
+        return Err(inv(
+            "Duplicate reference names are not allowed",
+            "secret_refs",
+        ));
+    }
+    let ids: std::collections::BTreeSet<&str> = refs.iter().map(|(_, s)| s.as_str()).collect();
+    if ids.len() != refs.len() {
+        return Err(inv("Duplicate secret ids are not allowed", "secret_refs"));
+    }
+    // No spoofing: refs must point at this service (as seen by the caller).
+    let base = svc.base_url(&headers);
+    let given = refs_v
+        .iter()
+        .filter_map(|r| r.get("secret_ref").and_then(Value::as_str));
+    for r in given {
+        if !r.starts_with(&base) {
+            return Err(KmError::issue(
+                400,
+                OP,
+                "Provided field value is not supported",
             ));
         }
-        names.sort_unstable();
-        if names.windows(2).any(|w| w[0] == w[1]) {
-            return Err(inv("Duplicate reference names are not allowed", "secret_refs"));
-        }
-        let required: &[&str] = if kind == "rsa" {
-            &["private_key", "public_key"]
-        } else {
-            &["certificate"]
+    }
+    let (allowed, required, unsupported, minimum): (&[&str], &[&str], &str, &str) =
+        match kind.as_str() {
+            "rsa" => (
+                RSA_NAMES,
+                &["public_key", "private_key"],
+                "only 'private_key', 'public_key' and 'private_key_passphrase' reference names are allowed for RSA type",
+                "The minimum required reference names are 'public_key' and'private_key' for RSA type",
+            ),
+            "certificate" => (
+                CERT_NAMES,
+                &["certificate"],
+                "only 'private_key', 'certificate' , 'private_key_passphrase',  or 'intermediates' reference names are allowed for Certificate type",
+                "The minimum required reference name is 'certificate' for Certificate type",
+            ),
+            _ => (&[], &[], "", ""),
         };
-        if let Some(r) = required.iter().find(|r| !names.contains(r)) {
-            return Err(inv(&format!("'{r}' is a required secret_refs name"), "secret_refs"));
+    if kind != "generic" && !refs.is_empty() {
+        if names.iter().any(|n| !allowed.contains(n)) {
+            return Err(inv(unsupported, "secret_refs"));
         }
-    } else {
-        let mut pairs: Vec<(&str, &str)> = refs.iter().map(|(n, s)| (n.as_str(), s.as_str())).collect();
-        pairs.sort_unstable();
-        if pairs.windows(2).any(|w| w[0] == w[1]) {
-            return Err(inv("Duplicate secret ids are not allowed", "secret_refs"));
+        if required.iter().any(|r| !names.contains(r)) {
+            return Err(inv(minimum, "secret_refs"));
         }
     }
     let project = project_of(&ctx, OP)?;
@@ -239,34 +278,52 @@ pub(super) async fn list(
         .map_err(|e| KmError::internal(OP, e))?;
     let name = param(&params, "name").filter(|n| !n.is_empty());
     let kind = param(&params, "type").filter(|n| !n.is_empty());
-    rows.retain(|c| name.is_none_or(|n| c.name.as_deref() == Some(n)) && kind.is_none_or(|t| c.kind == t));
+    rows.retain(|c| {
+        name.is_none_or(|n| c.name.as_deref() == Some(n)) && kind.is_none_or(|t| c.kind == t)
+    });
     let base = svc.base_url(&headers);
     let (offset, limit) = paging(&params);
     let mut items = Vec::new();
-    for (i, c) in rows.iter().enumerate() {
-        if i >= offset && i < offset + limit {
-            items.push(svc.container_view(&base, c, OP).await?);
-        } else {
-            items.push(Value::Null);
-        }
+    for c in rows.iter().skip(offset).take(limit) {
+        items.push(svc.container_view(&base, c, OP).await?);
     }
     Ok(reply(
         StatusCode::OK,
-        page(&base, "containers", "containers", items, offset, limit, &params),
+        page_of(
+            &base,
+            "containers",
+            "containers",
+            rows.len(),
+            items,
+            offset,
+            limit,
+            &params,
+        ),
     ))
 }
 
 /// `GET /v1/containers/{id}`.
-pub(super) async fn show(State(svc): St, Path(id): Path<String>, headers: HeaderMap) -> KmResult<Response> {
+pub(super) async fn show(
+    State(svc): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> KmResult<Response> {
     const OP: &str = "Container retrieval";
     let ctx = svc.authenticate(&headers).await?;
     let c = svc.container_for(&ctx, &id, "container:get", OP).await?;
     let base = svc.base_url(&headers);
-    Ok(reply(StatusCode::OK, svc.container_view(&base, &c, OP).await?))
+    Ok(reply(
+        StatusCode::OK,
+        svc.container_view(&base, &c, OP).await?,
+    ))
 }
 
 /// `DELETE /v1/containers/{id}`.
-pub(super) async fn delete(State(svc): St, Path(id): Path<String>, headers: HeaderMap) -> KmResult<StatusCode> {
+pub(super) async fn delete(
+    State(svc): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> KmResult<StatusCode> {
     const OP: &str = "Container deletion";
     let ctx = svc.authenticate(&headers).await?;
     let c = svc.container_for(&ctx, &id, "container:delete", OP).await?;
@@ -277,9 +334,16 @@ pub(super) async fn delete(State(svc): St, Path(id): Path<String>, headers: Head
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn named_ref(headers: &HeaderMap, body: &[u8], op: &str) -> KmResult<(String, String)> {
+/// `(name, secret id, the ref as given)` from a `{name, secret_ref}` body.
+fn named_ref(headers: &HeaderMap, body: &[u8], op: &str) -> KmResult<(String, String, String)> {
     let m = json_body(headers, body)?;
-    secret_ref(&Value::Object(m), op)
+    let given = m
+        .get("secret_ref")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let (name, id) = secret_ref(&Value::Object(m), op)?;
+    Ok((name, id, given))
 }
 
 /// `POST /v1/containers/{id}/secrets` (generic containers only).
@@ -291,12 +355,19 @@ pub(super) async fn secret_add(
 ) -> KmResult<Response> {
     const OP: &str = "Container Secret creation";
     let ctx = svc.authenticate(&headers).await?;
-    let c = svc.container_for(&ctx, &id, "container_secret:post", OP).await?;
+    let c = svc
+        .container_for(&ctx, &id, "container_secret:post", OP)
+        .await?;
     if c.kind != "generic" {
-        return Err(KmError::bad_request("Only 'generic' containers can be modified."));
+        return Err(KmError::bad_request(
+            "Only 'generic' containers can be modified.",
+        ));
     }
-    let (name, sid) = named_ref(&headers, &body, OP)?;
-    let sid = check_secret(&svc, &c.project_id, &name, &sid, OP).await?;
+    let (name, sid, _) = named_ref(&headers, &body, OP)?;
+    let project = project_of(&ctx, OP)?;
+    let sid = secret_in_project(&svc, &project, &sid, OP)
+        .await?
+        .ok_or_else(|| KmError::not_found("Secret provided doesn't exist."))?;
     if !svc
         .store
         .container_secret_add(&c.id, &name, &sid)
@@ -324,12 +395,23 @@ pub(super) async fn secret_remove(
 ) -> KmResult<StatusCode> {
     const OP: &str = "Container Secret deletion";
     let ctx = svc.authenticate(&headers).await?;
-    let c = svc.container_for(&ctx, &id, "container_secret:delete", OP).await?;
+    let c = svc
+        .container_for(&ctx, &id, "container_secret:delete", OP)
+        .await?;
     if c.kind != "generic" {
-        return Err(KmError::bad_request("Only 'generic' containers can be modified."));
+        return Err(KmError::bad_request(
+            "Only 'generic' containers can be modified.",
+        ));
     }
-    let (name, sid) = named_ref(&headers, &body, OP)?;
-    let sid = parse_uuid(&sid).unwrap_or(sid);
+    let (name, sid, given) = named_ref(&headers, &body, OP)?;
+    let project = project_of(&ctx, OP)?;
+    let sid = secret_in_project(&svc, &project, &sid, OP)
+        .await?
+        .ok_or_else(|| {
+            KmError::not_found(format!(
+                "Secret '{name}' with reference '{given}' doesn't exist."
+            ))
+        })?;
     if !svc
         .store
         .container_secret_remove(&c.id, &name, &sid)
@@ -337,7 +419,7 @@ pub(super) async fn secret_remove(
         .map_err(|e| KmError::internal(OP, e))?
     {
         return Err(KmError::not_found(
-            "Secret provided doesn't exist in the container",
+            "Secret provided is not in the container",
         ));
     }
     Ok(StatusCode::NO_CONTENT)
@@ -364,7 +446,9 @@ pub(super) async fn consumers_list(
 ) -> KmResult<Response> {
     const OP: &str = "ContainerConsumers(s) retrieval";
     let ctx = svc.authenticate(&headers).await?;
-    let c = svc.container_for(&ctx, &id, "container_consumers:get", OP).await?;
+    let c = svc
+        .container_for(&ctx, &id, "container_consumers:get", OP)
+        .await?;
     let params = query_pairs(q.as_deref());
     let (offset, limit) = paging(&params);
     let items: Vec<Value> = svc
@@ -373,13 +457,23 @@ pub(super) async fn consumers_list(
         .await
         .map_err(|e| KmError::internal(OP, e))?
         .iter()
-        .map(|k| json!({"name": k.name, "URL": k.url, "created": k.created_at,
-                        "updated": k.created_at, "status": "ACTIVE"}))
+        .map(|k| {
+            json!({"name": k.name, "URL": k.url, "created": show_time(&k.created_at),
+                        "updated": show_time(&k.created_at), "status": "ACTIVE"})
+        })
         .collect();
     let base = svc.base_url(&headers);
     Ok(reply(
         StatusCode::OK,
-        page(&base, &format!("containers/{}/consumers", c.id), "consumers", items, offset, limit, &[]),
+        page(
+            &base,
+            &format!("containers/{}/consumers", c.id),
+            "consumers",
+            items,
+            offset,
+            limit,
+            &[],
+        ),
     ))
 }
 
@@ -392,7 +486,9 @@ pub(super) async fn consumer_add(
 ) -> KmResult<Response> {
     const OP: &str = "ContainerConsumer creation";
     let ctx = svc.authenticate(&headers).await?;
-    let c = svc.container_for(&ctx, &id, "container_consumers:post", OP).await?;
+    let c = svc
+        .container_for(&ctx, &id, "container_consumers:post", OP)
+        .await?;
     let (name, url) = consumer_body(&headers, &body, OP)?;
     let project = project_of(&ctx, OP)?;
     let count = svc
@@ -406,7 +502,10 @@ pub(super) async fn consumer_add(
         .await
         .map_err(|e| KmError::internal(OP, e))?;
     let base = svc.base_url(&headers);
-    Ok(reply(StatusCode::OK, svc.container_view(&base, &c, OP).await?))
+    Ok(reply(
+        StatusCode::OK,
+        svc.container_view(&base, &c, OP).await?,
+    ))
 }
 
 /// `DELETE /v1/containers/{id}/consumers`: the container, with its remaining consumers.
@@ -418,7 +517,9 @@ pub(super) async fn consumer_remove(
 ) -> KmResult<Response> {
     const OP: &str = "ContainerConsumer deletion";
     let ctx = svc.authenticate(&headers).await?;
-    let c = svc.container_for(&ctx, &id, "container_consumers:delete", OP).await?;
+    let c = svc
+        .container_for(&ctx, &id, "container_consumers:delete", OP)
+        .await?;
     let (name, url) = consumer_body(&headers, &body, OP)?;
     if !svc
         .store
@@ -429,5 +530,8 @@ pub(super) async fn consumer_remove(
         return Err(KmError::not_found("Consumer not found."));
     }
     let base = svc.base_url(&headers);
-    Ok(reply(StatusCode::OK, svc.container_view(&base, &c, OP).await?))
+    Ok(reply(
+        StatusCode::OK,
+        svc.container_view(&base, &c, OP).await?,
+    ))
 }

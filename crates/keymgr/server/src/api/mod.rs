@@ -92,8 +92,14 @@ pub fn router(svc: Arc<KeyManagerService>) -> Router {
                 .patch(acl::secret_patch)
                 .delete(acl::secret_delete),
         )
-        .route("/v1/containers", get(container::list).post(container::create))
-        .route("/v1/containers/", get(container::list).post(container::create))
+        .route(
+            "/v1/containers",
+            get(container::list).post(container::create),
+        )
+        .route(
+            "/v1/containers/",
+            get(container::list).post(container::create),
+        )
         .route(
             "/v1/containers/{id}",
             get(container::show).delete(container::delete),
@@ -121,8 +127,14 @@ pub fn router(svc: Arc<KeyManagerService>) -> Router {
                 .patch(acl::container_patch)
                 .delete(acl::container_delete),
         )
-        .route("/v1/orders", get(order::list).post(order::create))
-        .route("/v1/orders/", get(order::list).post(order::create))
+        .route(
+            "/v1/orders",
+            get(order::list).post(order::create).put(order::update),
+        )
+        .route(
+            "/v1/orders/",
+            get(order::list).post(order::create).put(order::update),
+        )
         .route("/v1/orders/{id}", get(order::show).delete(order::delete))
         .route("/v1/quotas", get(quota::effective))
         .route("/v1/project-quotas", get(quota::list))
@@ -258,7 +270,9 @@ async fn version_v1(
     headers: HeaderMap,
 ) -> KmResult<Json<Value>> {
     svc.authenticate(&headers).await?;
-    Ok(Json(json!({"version": version_info(&svc.base_url(&headers), v)})))
+    Ok(Json(
+        json!({"version": version_info(&svc.base_url(&headers), v)}),
+    ))
 }
 
 impl KeyManagerService {
@@ -329,7 +343,14 @@ impl KeyManagerService {
     ) -> KmResult<SecretRow> {
         let s = self.secret_lookup(id, operation).await?;
         let target = self
-            .entity_target(ctx, "secret", &s.id, &s.project_id, &s.creator_id, operation)
+            .entity_target(
+                ctx,
+                "secret",
+                &s.id,
+                &s.project_id,
+                &s.creator_id,
+                operation,
+            )
             .await?;
         self.authorize(ctx, rule, operation, target)?;
         Ok(s)
@@ -338,7 +359,9 @@ impl KeyManagerService {
     /// Loads a live, unexpired secret.
     pub(crate) async fn secret_lookup(&self, id: &str, operation: &str) -> KmResult<SecretRow> {
         let Some(id) = parse_uuid(id) else {
-            return Err(KmError::not_found("Not Found. Provided secret id is invalid."));
+            return Err(KmError::not_found(
+                "Not Found. Provided secret id is invalid.",
+            ));
         };
         let s = self
             .store
@@ -366,7 +389,11 @@ impl KeyManagerService {
     }
 
     /// The quotas in force for `project`.
-    pub(crate) async fn effective_quotas(&self, project: &str, operation: &str) -> KmResult<[i64; 5]> {
+    pub(crate) async fn effective_quotas(
+        &self,
+        project: &str,
+        operation: &str,
+    ) -> KmResult<[i64; 5]> {
         let c = &self.cfg;
         let mut q = [
             c.quota_secrets,
@@ -406,7 +433,11 @@ pub(crate) fn parse_time(s: &str) -> Option<chrono::NaiveDateTime> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Some(t.naive_utc());
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, f) {
             return Some(t);
         }
@@ -422,6 +453,12 @@ pub(crate) fn parse_time(s: &str) -> Option<chrono::NaiveDateTime> {
 /// Formats a naive UTC time as Barbican shows it.
 pub(crate) fn fmt_time(t: chrono::NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+/// A stored time as Barbican shows it: `isoformat()` of a whole-second time (its
+/// MySQL/PostgreSQL columns keep no fraction); rustack keeps microseconds for ordering.
+pub(crate) fn show_time(t: &str) -> String {
+    t.split('.').next().unwrap_or(t).to_owned()
 }
 
 /// Normalises a UUID (any case, dashes optional).
@@ -463,7 +500,7 @@ pub(crate) fn paging(params: &[(String, String)]) -> (usize, usize) {
     (offset, limit)
 }
 
-/// A page of `items` with Barbican's `total`, `next` and `previous` links.
+/// A page of `items` (all matches) with Barbican's `total`, `next` and `previous` links.
 pub(crate) fn page(
     base: &str,
     resource: &str,
@@ -475,6 +512,21 @@ pub(crate) fn page(
 ) -> Value {
     let total = items.len();
     let shown: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
+    page_of(base, resource, key, total, shown, offset, limit, params)
+}
+
+/// A page given the `shown` items (already cut at `offset`/`limit`) and the `total`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn page_of(
+    base: &str,
+    resource: &str,
+    key: &str,
+    total: usize,
+    shown: Vec<Value>,
+    offset: usize,
+    limit: usize,
+    params: &[(String, String)],
+) -> Value {
     let mut out = Map::new();
     let extra: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params.iter().filter(|(k, _)| k != "limit" && k != "offset"))

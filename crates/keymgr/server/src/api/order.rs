@@ -13,7 +13,9 @@ use rustack_api_common::AuthContext;
 use serde_json::{json, Map, Value};
 
 use super::secret::{project_of, NewSecretFields};
-use super::{fmt_time, json_body, page, paging, parse_time, parse_uuid, query_pairs, reply, St};
+use super::{
+    fmt_time, json_body, page, paging, parse_time, parse_uuid, query_pairs, reply, show_time, St,
+};
 use crate::error::{KmError, KmResult};
 use crate::store::{now, OrderRow};
 use crate::KeyManagerService;
@@ -23,7 +25,7 @@ const OP_CREATE: &str = "Order creation";
 fn view(base: &str, o: &OrderRow) -> Value {
     let meta: Value = serde_json::from_str(&o.meta).unwrap_or_else(|_| json!({}));
     let mut v = json!({
-        "created": o.created_at,
+        "created": show_time(&o.created_at),
         "creator_id": o.creator_id,
         "meta": meta,
         "order_ref": format!("{base}/v1/orders/{}", o.id),
@@ -31,7 +33,7 @@ fn view(base: &str, o: &OrderRow) -> Value {
         "sub_status": "Unknown",
         "sub_status_message": "Unknown",
         "type": o.kind,
-        "updated": o.updated_at,
+        "updated": show_time(&o.updated_at),
     });
     if let Some(s) = &o.secret_id {
         v["secret_ref"] = json!(format!("{base}/v1/secrets/{s}"));
@@ -47,8 +49,16 @@ fn view(base: &str, o: &OrderRow) -> Value {
 }
 
 impl KeyManagerService {
-    async fn order_for(&self, ctx: &AuthContext, id: &str, rule: &str, op: &str) -> KmResult<OrderRow> {
-        let missing = || KmError::not_found("Not Found. Sorry but your order is in another castle.");
+    /// Loads an order of the caller's project (Barbican looks orders up within the
+    /// caller's project, so another project's order is a 404) and enforces `rule`.
+    async fn order_for(
+        &self,
+        ctx: &AuthContext,
+        id: &str,
+        rule: &str,
+        op: &str,
+    ) -> KmResult<OrderRow> {
+        let missing = || KmError::not_found("Order not found.");
         let Some(id) = parse_uuid(id) else {
             return Err(missing());
         };
@@ -57,6 +67,7 @@ impl KeyManagerService {
             .order_get(&id)
             .await
             .map_err(|e| KmError::internal(op, e))?
+            .filter(|o| ctx.project_id.as_deref() == Some(o.project_id.as_str()))
             .ok_or_else(missing)?;
         let target = json!({
             "target.order.project_id": o.project_id,
@@ -67,20 +78,18 @@ impl KeyManagerService {
     }
 }
 
-/// Validated order meta: (meta as stored, algorithm, bit length).
+/// Barbican's `TypeOrderValidator`: (type, meta as stored, algorithm, bit length).
 fn validate(m: &Map<String, Value>) -> KmResult<(String, Map<String, Value>, String, i64)> {
     let inv = |reason: &str, prop: &str| KmError::invalid(OP_CREATE, "Order", reason, prop);
     let kind = match m.get("type") {
         Some(Value::String(t)) if t == "key" || t == "asymmetric" => t.clone(),
-        Some(Value::String(t)) if t == "certificate" => {
-            return Err(KmError::issue(400, OP_CREATE, "Provided field value is not supported"))
-        }
-        Some(v) => {
+        Some(Value::String(t)) => {
             return Err(inv(
-                &format!("{v} is not one of ['key', 'asymmetric', 'certificate']"),
+                &format!("'{t}' is not one of ['key', 'asymmetric']"),
                 "type",
             ))
         }
+        Some(v) => return Err(inv(&format!("{v} is not of type 'string'"), "type")),
         None => return Err(inv("'type' is a required property", "type")),
     };
     let meta = match m.get("meta") {
@@ -88,37 +97,43 @@ fn validate(m: &Map<String, Value>) -> KmResult<(String, Map<String, Value>, Str
         Some(v) => return Err(inv(&format!("{v} is not of type 'object'"), "meta")),
         None => return Err(inv("'meta' is a required property", "meta")),
     };
-    for key in ["name", "algorithm", "mode", "payload_content_type", "expiration", "passphrase"] {
-        match meta.get(key) {
-            None | Some(Value::Null) | Some(Value::String(_)) => {}
-            Some(v) => return Err(inv(&format!("{v} is not of type 'string'"), key)),
-        }
+    // The meta is validated as a secret within the order.
+    super::secret::validate_new(&meta, OP_CREATE, true)?;
+    let label = if kind == "key" {
+        "key"
+    } else {
+        "asymmetric key"
+    };
+    if meta.get("payload").is_some_and(|p| !p.is_null()) {
+        return Err(inv(
+            &format!("'payload' not allowed for {kind} type order"),
+            "meta",
+        ));
     }
     let algorithm = match meta.get("algorithm") {
         Some(Value::String(a)) if !a.is_empty() => a.to_ascii_lowercase(),
-        _ => return Err(inv("'algorithm' is a required property", "algorithm")),
-    };
-    let bits = match meta.get("bit_length") {
-        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
-        Some(v) => return Err(inv(&format!("{v} is not of type 'integer'"), "bit_length")),
-        None => return Err(inv("'bit_length' is a required property", "bit_length")),
-    };
-    if bits <= 0 || bits % 8 != 0 {
-        return Err(inv("Must be a positive integer that is a multiple of 8", "bit_length"));
-    }
-    if let Some(Value::String(ct)) = meta.get("payload_content_type") {
-        if ct != "application/octet-stream" {
+        _ => {
             return Err(inv(
-                "payload_content_type is not one of ['application/octet-stream']",
-                "payload_content_type",
-            ));
+                &format!("'algorithm' is required field for {label} type order"),
+                "meta",
+            ))
         }
-    }
-    if let Some(Value::String(e)) = meta.get("expiration") {
-        let t = parse_time(e).ok_or_else(|| inv("Invalid date for 'expiration'", "expiration"))?;
-        if t <= chrono::Utc::now().naive_utc() {
-            return Err(inv("'expiration' is before current time", "expiration"));
+    };
+    let bits = match meta.get("bit_length").and_then(Value::as_i64) {
+        Some(b) if b != 0 => b,
+        _ => {
+            return Err(inv(
+                &format!("'bit_length' is required field for {label} type order"),
+                "meta",
+            ))
         }
+    };
+    if bits % 8 != 0 {
+        return Err(KmError::issue(
+            400,
+            OP_CREATE,
+            "Provided field value is not supported",
+        ));
     }
     Ok((kind, meta, algorithm, bits))
 }
@@ -131,7 +146,9 @@ fn meta_str(meta: &Map<String, Value>, key: &str) -> Option<String> {
 fn rsa_pair(bits: usize) -> Result<(Vec<u8>, Vec<u8>), String> {
     use rsa::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
     let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, bits).map_err(|e| e.to_string())?;
-    let private = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| e.to_string())?;
+    let private = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| e.to_string())?;
     let public = key
         .to_public_key()
         .to_public_key_pem(LineEnding::LF)
@@ -155,7 +172,9 @@ async fn fulfil(
     let unsupported = format!(
         "Could not find a secret store plugin for generating secret with algorithm '{algorithm}' and bit-length '{bits}'."
     );
-    let expiration = meta_str(meta, "expiration").and_then(|e| parse_time(&e)).map(fmt_time);
+    let expiration = meta_str(meta, "expiration")
+        .and_then(|e| parse_time(&e))
+        .map(fmt_time);
     let name = meta_str(meta, "name");
     if o.kind == "key" {
         let ok = match algorithm {
@@ -196,7 +215,10 @@ async fn fulfil(
     if meta_str(meta, "passphrase").is_some() {
         // TODO-compat: simple_crypto encrypts the private key with the passphrase and
         // stores it as a third secret; rustack does not generate protected keys yet.
-        fail(o, "Passphrase-protected asymmetric keys are not supported.".into());
+        fail(
+            o,
+            "Passphrase-protected asymmetric keys are not supported.".into(),
+        );
         return Ok(());
     }
     let pair = tokio::task::spawn_blocking(move || rsa_pair(bits as usize))
@@ -284,7 +306,11 @@ pub(super) async fn create(State(svc): St, headers: HeaderMap, body: Bytes) -> K
 }
 
 /// `GET /v1/orders`.
-pub(super) async fn list(State(svc): St, RawQuery(q): RawQuery, headers: HeaderMap) -> KmResult<Response> {
+pub(super) async fn list(
+    State(svc): St,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> KmResult<Response> {
     const OP: &str = "Order(s) retrieval";
     let ctx = svc.authenticate(&headers).await?;
     svc.authorize(&ctx, "orders:get", OP, json!({}))?;
@@ -307,15 +333,31 @@ pub(super) async fn list(State(svc): St, RawQuery(q): RawQuery, headers: HeaderM
 }
 
 /// `GET /v1/orders/{id}`.
-pub(super) async fn show(State(svc): St, Path(id): Path<String>, headers: HeaderMap) -> KmResult<Response> {
+pub(super) async fn show(
+    State(svc): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> KmResult<Response> {
     const OP: &str = "Order retrieval";
     let ctx = svc.authenticate(&headers).await?;
     let o = svc.order_for(&ctx, &id, "order:get", OP).await?;
     Ok(reply(StatusCode::OK, view(&svc.base_url(&headers), &o)))
 }
 
+/// `PUT /v1/orders`: Barbican answers 405 once `orders:put` allows the caller.
+pub(super) async fn update(State(svc): St, headers: HeaderMap) -> KmResult<Response> {
+    const OP: &str = "Order update";
+    let ctx = svc.authenticate(&headers).await?;
+    svc.authorize(&ctx, "orders:put", OP, json!({}))?;
+    Err(KmError::new(405, "Order update is not supported."))
+}
+
 /// `DELETE /v1/orders/{id}` (the generated secret or container stays).
-pub(super) async fn delete(State(svc): St, Path(id): Path<String>, headers: HeaderMap) -> KmResult<StatusCode> {
+pub(super) async fn delete(
+    State(svc): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> KmResult<StatusCode> {
     const OP: &str = "Order deletion";
     let ctx = svc.authenticate(&headers).await?;
     let o = svc.order_for(&ctx, &id, "order:delete", OP).await?;

@@ -24,11 +24,12 @@ fn quotas_json(q: &[i64; 5]) -> Value {
     Value::Object(m)
 }
 
+/// Barbican's `_extract_project_quotas`: every kind, `null` where not set.
 fn overrides_json(q: &QuotaRow) -> Value {
     let m: Map<String, Value> = QUOTA_KINDS
         .iter()
         .zip(q)
-        .filter_map(|(k, v)| v.map(|v| ((*k).to_owned(), json!(v))))
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
         .collect();
     Value::Object(m)
 }
@@ -44,7 +45,11 @@ pub(super) async fn effective(State(svc): St, headers: HeaderMap) -> KmResult<Re
 }
 
 /// `GET /v1/project-quotas`.
-pub(super) async fn list(State(svc): St, RawQuery(q): RawQuery, headers: HeaderMap) -> KmResult<Response> {
+pub(super) async fn list(
+    State(svc): St,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> KmResult<Response> {
     const OP: &str = "Project Quotas";
     let ctx = svc.authenticate(&headers).await?;
     svc.authorize(&ctx, "project_quotas:get", OP, json!({}))?;
@@ -61,12 +66,25 @@ pub(super) async fn list(State(svc): St, RawQuery(q): RawQuery, headers: HeaderM
     let base = svc.base_url(&headers);
     Ok(reply(
         StatusCode::OK,
-        page(&base, "project-quotas", "project_quotas", items, offset, limit, &params),
+        page(
+            &base,
+            // Barbican's next/previous links say `project_quotas`.
+            "project_quotas",
+            "project_quotas",
+            items,
+            offset,
+            limit,
+            &params,
+        ),
     ))
 }
 
 /// `GET /v1/project-quotas/{project_id}`.
-pub(super) async fn show(State(svc): St, Path(project): Path<String>, headers: HeaderMap) -> KmResult<Response> {
+pub(super) async fn show(
+    State(svc): St,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+) -> KmResult<Response> {
     const OP: &str = "Project Quotas";
     let ctx = svc.authenticate(&headers).await?;
     svc.authorize(&ctx, "project_quotas:get", OP, json!({}))?;
@@ -76,8 +94,11 @@ pub(super) async fn show(State(svc): St, Path(project): Path<String>, headers: H
         .await
         .map_err(|e| KmError::internal(OP, e))?
     {
-        Some(q) => Ok(reply(StatusCode::OK, json!({"project_quotas": overrides_json(&q)}))),
-        None => Err(KmError::not_found("Not Found. Sorry but your project quotas are in another castle.")),
+        Some(q) => Ok(reply(
+            StatusCode::OK,
+            json!({"project_quotas": overrides_json(&q)}),
+        )),
+        None => Err(KmError::not_found("Project quotas not found.")),
     }
 }
 
@@ -91,10 +112,16 @@ pub(super) async fn set(
     const OP: &str = "Project Quotas";
     let ctx = svc.authenticate(&headers).await?;
     svc.authorize(&ctx, "project_quotas:put", OP, json!({}))?;
+    if body.is_empty() {
+        return Err(KmError::issue(400, OP, "No data supplied to process."));
+    }
     let m = json_body(&headers, &body)?;
     let inv = |reason: &str, prop: &str| KmError::invalid(OP, "Project Quotas", reason, prop);
     let Some(Value::Object(q)) = m.get("project_quotas") else {
-        return Err(inv("'project_quotas' is a required property", "project_quotas"));
+        return Err(inv(
+            "'project_quotas' is a required property",
+            "project_quotas",
+        ));
     };
     if let Some(k) = q.keys().find(|k| !QUOTA_KINDS.contains(&k.as_str())) {
         return Err(inv(
@@ -107,7 +134,12 @@ pub(super) async fn set(
         match q.get(*kind) {
             None => {}
             Some(Value::Number(n)) if n.as_i64().is_some_and(|v| v >= -1) => row[i] = n.as_i64(),
-            Some(v) => return Err(inv(&format!("{v} is not a valid quota (an integer >= -1)"), kind)),
+            Some(v) => {
+                return Err(inv(
+                    &format!("{v} is not a valid quota (an integer >= -1)"),
+                    kind,
+                ))
+            }
         }
     }
     svc.store
@@ -118,7 +150,11 @@ pub(super) async fn set(
 }
 
 /// `DELETE /v1/project-quotas/{project_id}`: 204.
-pub(super) async fn remove(State(svc): St, Path(project): Path<String>, headers: HeaderMap) -> KmResult<StatusCode> {
+pub(super) async fn remove(
+    State(svc): St,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+) -> KmResult<StatusCode> {
     const OP: &str = "Project Quotas";
     let ctx = svc.authenticate(&headers).await?;
     svc.authorize(&ctx, "project_quotas:delete", OP, json!({}))?;
@@ -128,7 +164,7 @@ pub(super) async fn remove(State(svc): St, Path(project): Path<String>, headers:
         .await
         .map_err(|e| KmError::internal(OP, e))?
     {
-        return Err(KmError::not_found("Not Found. Sorry but your project quotas are in another castle."));
+        return Err(KmError::not_found("Project quotas not found."));
     }
     Ok(StatusCode::NO_CONTENT)
 }

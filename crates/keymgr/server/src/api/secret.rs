@@ -18,19 +18,26 @@ use rustack_api_common::AuthContext;
 use serde_json::{json, Map, Value};
 
 use super::{
-    expired, fmt_time, json_body, opt_str, page, param, paging, parse_time, query_pairs, reply,
-    St, Version,
+    expired, fmt_time, json_body, opt_str, page, page_of, paging, param, parse_time, query_pairs,
+    reply, show_time, St, Version,
 };
 use crate::error::{KmError, KmResult};
 use crate::store::{now, ConsumerRow, SecretRow};
 use crate::KeyManagerService;
 
-const PLAIN: &[&str] = &["text/plain", "text/plain;charset=utf-8", "text/plain; charset=utf-8"];
+const PLAIN: &[&str] = &[
+    "text/plain",
+    "text/plain;charset=utf-8",
+    "text/plain; charset=utf-8",
+];
 const BINARY: &[&str] = &["application/octet-stream", "application/pkcs8"];
 
 /// Barbican's `normalize_content_type`: the internal type, or None if unsupported.
 pub(crate) fn normalize_content_type(ct: &str) -> Option<&'static str> {
-    let parts: Vec<String> = ct.split(';').map(|p| p.trim().to_ascii_lowercase()).collect();
+    let parts: Vec<String> = ct
+        .split(';')
+        .map(|p| p.trim().to_ascii_lowercase())
+        .collect();
     let mime = parts.first().map(String::as_str).unwrap_or("");
     if let Some(cs) = parts.get(1) {
         let charset = cs.split_once('=').map(|(_, v)| v.trim());
@@ -60,9 +67,9 @@ fn supported_list() -> String {
 pub(crate) fn view(base: &str, s: &SecretRow, consumers: Option<&[ConsumerRow]>) -> Value {
     let mut v = json!({
         "status": s.status,
-        "created": s.created_at,
-        "updated": s.updated_at,
-        "expiration": s.expiration,
+        "created": show_time(&s.created_at),
+        "updated": show_time(&s.updated_at),
+        "expiration": s.expiration.as_deref().map(show_time),
         "algorithm": s.algorithm,
         "bit_length": s.bit_length,
         "mode": s.mode,
@@ -118,22 +125,33 @@ pub(crate) struct NewSecretFields {
     pub payload: Option<(String, Vec<u8>)>,
 }
 
-/// Barbican's `NewSecretValidator` plus payload normalisation.
-fn validate_new(m: &Map<String, Value>) -> KmResult<NewSecretFields> {
-    const OP: &str = "Secret creation";
-    const SCHEMA: &str = "Secret";
-    let inv = |reason: &str, prop: &str| KmError::invalid(OP, SCHEMA, reason, prop);
-    let name = opt_str(m, "name", OP, SCHEMA, 255)?
+/// Barbican's `NewSecretValidator` plus payload normalisation, for a secret
+/// (`nested = false`) or an order's `meta` (`nested`: schema `Secret' within 'Order`).
+pub(crate) fn validate_new(
+    m: &Map<String, Value>,
+    op: &str,
+    nested: bool,
+) -> KmResult<NewSecretFields> {
+    let schema = if nested {
+        "Secret' within 'Order"
+    } else {
+        "Secret"
+    };
+    let inv = |reason: &str, prop: &str| KmError::invalid(op, schema, reason, prop);
+    let name = opt_str(m, "name", op, schema, 255)?
         .map(|n| n.trim().to_owned())
         .filter(|n| !n.is_empty());
-    let algorithm = opt_str(m, "algorithm", OP, SCHEMA, 255)?;
-    let mode = opt_str(m, "mode", OP, SCHEMA, 255)?;
+    let algorithm = opt_str(m, "algorithm", op, schema, 255)?;
+    let mode = opt_str(m, "mode", op, schema, 255)?;
     let bit_length = match m.get("bit_length") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) if n.is_i64() => {
             let b = n.as_i64().unwrap_or(0);
             if b < 1 {
-                return Err(inv(&format!("{b} is less than the minimum of 1"), "bit_length"));
+                return Err(inv(
+                    &format!("{b} is less than the minimum of 1"),
+                    "bit_length",
+                ));
             }
             if b > 32767 {
                 return Err(inv(
@@ -145,7 +163,7 @@ fn validate_new(m: &Map<String, Value>) -> KmResult<NewSecretFields> {
         }
         Some(v) => return Err(inv(&format!("{v} is not of type 'integer'"), "bit_length")),
     };
-    let secret_type = match opt_str(m, "secret_type", OP, SCHEMA, 80)? {
+    let secret_type = match opt_str(m, "secret_type", op, schema, 80)? {
         None => "opaque".to_owned(),
         Some(t) if rustack_keymgr_api::SECRET_TYPES.contains(&t.as_str()) => t,
         Some(t) => {
@@ -159,9 +177,10 @@ fn validate_new(m: &Map<String, Value>) -> KmResult<NewSecretFields> {
             ));
         }
     };
-    let expiration = match opt_str(m, "expiration", OP, SCHEMA, 255)? {
+    let expiration = match opt_str(m, "expiration", op, schema, 255)? {
         Some(e) if !e.trim().is_empty() => {
-            let t = parse_time(&e).ok_or_else(|| inv("Invalid date for 'expiration'", "expiration"))?;
+            let t =
+                parse_time(&e).ok_or_else(|| inv("Invalid date for 'expiration'", "expiration"))?;
             if t <= chrono::Utc::now().naive_utc() {
                 return Err(inv("'expiration' is before current time", "expiration"));
             }
@@ -169,20 +188,34 @@ fn validate_new(m: &Map<String, Value>) -> KmResult<NewSecretFields> {
         }
         _ => None,
     };
-    let content_type = opt_str(m, "payload_content_type", OP, SCHEMA, 255)?;
-    let encoding = match opt_str(m, "payload_content_encoding", OP, SCHEMA, 255)? {
+    let content_type = opt_str(m, "payload_content_type", op, schema, 255)?;
+    let encoding = match opt_str(m, "payload_content_encoding", op, schema, 255)? {
         Some(e) if e != "base64" => {
-            return Err(inv(&format!("'{e}' is not one of ['base64']"), "payload_content_encoding"))
+            return Err(inv(
+                &format!("'{e}' is not one of ['base64']"),
+                "payload_content_encoding",
+            ))
         }
         e => e,
     };
     let payload = match m.get("payload") {
         None => {
             if m.contains_key("payload_content_type") {
-                return Err(inv(
-                    "payload must be provided when payload_content_type is specified",
-                    "payload",
-                ));
+                if !nested {
+                    return Err(inv(
+                        "payload must be provided when payload_content_type is specified",
+                        "payload",
+                    ));
+                }
+                if content_type
+                    .as_deref()
+                    .is_some_and(|ct| normalize_content_type(ct).is_none())
+                {
+                    return Err(inv(
+                        &format!("payload_content_type is not one of {}", supported_list()),
+                        "payload_content_type",
+                    ));
+                }
             }
             None
         }
@@ -220,7 +253,11 @@ fn validate_new(m: &Map<String, Value>) -> KmResult<NewSecretFields> {
                 return Err(inv("If 'payload' specified, must be non empty", "payload"));
             }
             if p.len() > 20_000 {
-                return Err(KmError::issue(413, OP, "Provided information too large to process"));
+                return Err(KmError::issue(
+                    413,
+                    op,
+                    "Provided information too large to process",
+                ));
             }
             let bytes = if binary {
                 base64::engine::general_purpose::STANDARD
@@ -314,16 +351,12 @@ impl KeyManagerService {
 }
 
 /// `POST /v1/secrets`.
-pub(super) async fn create(
-    State(svc): St,
-    headers: HeaderMap,
-    body: Bytes,
-) -> KmResult<Response> {
+pub(super) async fn create(State(svc): St, headers: HeaderMap, body: Bytes) -> KmResult<Response> {
     const OP: &str = "Secret creation";
     let ctx = svc.authenticate(&headers).await?;
     svc.authorize(&ctx, "secrets:post", OP, json!({}))?;
     let m = json_body(&headers, &body)?;
-    let fields = validate_new(&m)?;
+    let fields = validate_new(&m, OP, false)?;
     let project = project_of(&ctx, OP)?;
     let count = svc
         .store
@@ -342,9 +375,7 @@ pub(super) async fn create(
 
 /// The caller's project (Barbican needs a project-scoped token).
 pub(crate) fn project_of(ctx: &AuthContext, op: &str) -> KmResult<String> {
-    ctx.project_id
-        .clone()
-        .ok_or_else(|| KmError::policy(op))
+    ctx.project_id.clone().ok_or_else(|| KmError::policy(op))
 }
 
 fn valid_date_filter(f: &str) -> bool {
@@ -352,14 +383,21 @@ fn valid_date_filter(f: &str) -> bool {
     for part in f.split(',') {
         let (op, t) = ["gte:", "gt:", "lte:", "lt:"]
             .iter()
-            .find_map(|p| part.strip_prefix(p).map(|rest| (p.trim_end_matches(':'), rest)))
+            .find_map(|p| {
+                part.strip_prefix(p)
+                    .map(|rest| (p.trim_end_matches(':'), rest))
+            })
             .unwrap_or(("eq", part));
         if parse_time(t).is_none() {
             return false;
         }
         let clash = match op {
-            "gt" | "gte" => seen.iter().any(|s| matches!(*s, "gt" | "gte" | "eq") && !(op == "gt" && *s == "eq")),
-            "lt" | "lte" => seen.iter().any(|s| matches!(*s, "lt" | "lte" | "eq") && !(op == "lt" && *s == "eq")),
+            "gt" | "gte" => seen
+                .iter()
+                .any(|s| matches!(*s, "gt" | "gte" | "eq") && !(op == "gt" && *s == "eq")),
+            "lt" | "lte" => seen
+                .iter()
+                .any(|s| matches!(*s, "lt" | "lte" | "eq") && !(op == "lt" && *s == "eq")),
             _ => seen.iter().any(|s| matches!(*s, "eq" | "gte" | "lte")),
         };
         if clash {
@@ -377,7 +415,10 @@ fn date_matches(f: &str, value: Option<&str>) -> bool {
     f.split(',').all(|part| {
         let (op, t) = ["gte:", "gt:", "lte:", "lt:"]
             .iter()
-            .find_map(|p| part.strip_prefix(p).map(|rest| (p.trim_end_matches(':'), rest)))
+            .find_map(|p| {
+                part.strip_prefix(p)
+                    .map(|rest| (p.trim_end_matches(':'), rest))
+            })
             .unwrap_or(("eq", part));
         let Some(t) = parse_time(t) else { return false };
         match op {
@@ -391,7 +432,14 @@ fn date_matches(f: &str, value: Option<&str>) -> bool {
 }
 
 const SORT_KEYS: &[&str] = &[
-    "algorithm", "bit_length", "created", "expiration", "mode", "name", "secret_type", "status",
+    "algorithm",
+    "bit_length",
+    "created",
+    "expiration",
+    "mode",
+    "name",
+    "secret_type",
+    "status",
     "updated",
 ];
 
@@ -403,7 +451,10 @@ fn parse_sort(s: &str) -> Option<Vec<(String, bool)>> {
             [k, d] => (*k, *d),
             _ => return None,
         };
-        if !SORT_KEYS.contains(&k) || !matches!(d, "asc" | "desc") || out.iter().any(|(o, _)| o == k) {
+        if !SORT_KEYS.contains(&k)
+            || !matches!(d, "asc" | "desc")
+            || out.iter().any(|(o, _)| o == k)
+        {
             return None;
         }
         out.push((k.to_owned(), d == "desc"));
@@ -459,7 +510,9 @@ pub(super) async fn list(
     let name = param(&params, "name").filter(|n| !n.is_empty());
     let alg = param(&params, "alg").filter(|n| !n.is_empty());
     let mode = param(&params, "mode").filter(|n| !n.is_empty());
-    let bits = param(&params, "bits").and_then(|b| b.parse::<i64>().ok()).unwrap_or(0);
+    let bits = param(&params, "bits")
+        .and_then(|b| b.parse::<i64>().ok())
+        .unwrap_or(0);
     let stype = param(&params, "secret_type").filter(|n| !n.is_empty());
     rows.retain(|s| {
         !expired(s.expiration.as_deref())
@@ -492,18 +545,23 @@ pub(super) async fn list(
     }
     let base = svc.base_url(&headers);
     let (offset, limit) = paging(&params);
-    let mut items = Vec::with_capacity(rows.len());
-    for (i, s) in rows.iter().enumerate() {
-        // Consumers are only loaded for the page shown.
-        if i >= offset && i < offset + limit {
-            items.push(shown(&svc, &base, s, v, OP).await?);
-        } else {
-            items.push(Value::Null);
-        }
+    // Consumers are only loaded for the page shown.
+    let mut items = Vec::new();
+    for s in rows.iter().skip(offset).take(limit) {
+        items.push(shown(&svc, &base, s, v, OP).await?);
     }
     Ok(reply(
         StatusCode::OK,
-        page(&base, "secrets", "secrets", items, offset, limit, &params),
+        page_of(
+            &base,
+            "secrets",
+            "secrets",
+            rows.len(),
+            items,
+            offset,
+            limit,
+            &params,
+        ),
     ))
 }
 
@@ -590,7 +648,12 @@ pub(super) async fn put(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let bare = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let bare = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if bare != "application/octet-stream" && bare != "text/plain" {
         if bare.is_empty() || bare == "application/json" {
             return Err(KmError::new(
@@ -607,7 +670,11 @@ pub(super) async fn put(
         return Err(KmError::issue(400, OP, "No data supplied to process."));
     }
     if body.len() > 20_000 {
-        return Err(KmError::issue(413, OP, "Provided information too large to process"));
+        return Err(KmError::issue(
+            413,
+            OP,
+            "Provided information too large to process",
+        ));
     }
     let encoding = headers
         .get("content-encoding")
@@ -615,7 +682,11 @@ pub(super) async fn put(
         .map(str::trim)
         .filter(|e| !e.is_empty());
     let Some(norm) = normalize_content_type(&ct) else {
-        return Err(KmError::issue(400, OP, "Provided field value is not supported"));
+        return Err(KmError::issue(
+            400,
+            OP,
+            "Provided field value is not supported",
+        ));
     };
     let bytes = match (norm, encoding) {
         ("text/plain", None) => body.to_vec(),
@@ -626,9 +697,11 @@ pub(super) async fn put(
                 &format!("content-encoding of '{e}' not supported"),
             ))
         }
-        (_, Some(e)) if e.eq_ignore_ascii_case("base64") => base64::engine::general_purpose::STANDARD
-            .decode(body.trim_ascii())
-            .map_err(|_| KmError::issue(400, OP, "Unable to decode request data."))?,
+        (_, Some(e)) if e.eq_ignore_ascii_case("base64") => {
+            base64::engine::general_purpose::STANDARD
+                .decode(body.trim_ascii())
+                .map_err(|_| KmError::issue(400, OP, "Unable to decode request data."))?
+        }
         (_, None) => body.to_vec(),
         (_, Some(e)) => {
             return Err(KmError::issue(
@@ -645,7 +718,10 @@ pub(super) async fn put(
         .map_err(|e| KmError::internal(OP, e))?
         .is_some();
     if has {
-        return Err(KmError::new(409, "Secret already has data, cannot modify it."));
+        return Err(KmError::new(
+            409,
+            "Secret already has data, cannot modify it.",
+        ));
     }
     let cypher = svc.encrypt_for(&s.project_id, &bytes, OP).await?;
     if !svc
@@ -654,7 +730,10 @@ pub(super) async fn put(
         .await
         .map_err(|e| KmError::internal(OP, e))?
     {
-        return Err(KmError::new(409, "Secret already has data, cannot modify it."));
+        return Err(KmError::new(
+            409,
+            "Secret already has data, cannot modify it.",
+        ));
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -682,8 +761,9 @@ pub(super) async fn delete(
     if v.at_least(2) {
         let params = query_pairs(q.as_deref());
         let force = match param(&params, "force") {
-            Some(f) => strict_bool(f)
-                .ok_or_else(|| KmError::issue(400, OP, "URI provided invalid query string parameters"))?,
+            Some(f) => strict_bool(f).ok_or_else(|| {
+                KmError::issue(400, OP, "URI provided invalid query string parameters")
+            })?,
             None => false,
         };
         if !force && !consumers_of(&svc, &s.id, OP).await?.is_empty() {
@@ -755,7 +835,9 @@ pub(super) async fn consumers_list(
 ) -> KmResult<Response> {
     const OP: &str = "SecretConsumers(s) retrieval";
     let ctx = svc.authenticate(&headers).await?;
-    let s = svc.secret_for(&ctx, &id, "secret_consumers:get", OP).await?;
+    let s = svc
+        .secret_for(&ctx, &id, "secret_consumers:get", OP)
+        .await?;
     let params = query_pairs(q.as_deref());
     let (offset, limit) = paging(&params);
     let items: Vec<Value> = consumers_of(&svc, &s.id, OP)
@@ -763,8 +845,8 @@ pub(super) async fn consumers_list(
         .iter()
         .map(|c| {
             let mut v = consumer_view(c);
-            v["created"] = json!(c.created_at);
-            v["updated"] = json!(c.created_at);
+            v["created"] = json!(show_time(&c.created_at));
+            v["updated"] = json!(show_time(&c.created_at));
             v["status"] = json!("ACTIVE");
             v
         })
@@ -793,7 +875,9 @@ pub(super) async fn consumer_add(
 ) -> KmResult<Response> {
     const OP: &str = "SecretConsumer creation";
     let ctx = svc.authenticate(&headers).await?;
-    let s = svc.secret_for(&ctx, &id, "secret_consumers:post", OP).await?;
+    let s = svc
+        .secret_for(&ctx, &id, "secret_consumers:post", OP)
+        .await?;
     let c = consumer_body(&headers, &body, OP)?;
     let project = project_of(&ctx, OP)?;
     let count = svc
@@ -807,7 +891,10 @@ pub(super) async fn consumer_add(
         .await
         .map_err(|e| KmError::internal(OP, e))?;
     let base = svc.base_url(&headers);
-    let mut resp = reply(StatusCode::OK, shown(&svc, &base, &s, Version(1), OP).await?);
+    let mut resp = reply(
+        StatusCode::OK,
+        shown(&svc, &base, &s, Version(1), OP).await?,
+    );
     if let Ok(h) = HeaderValue::from_str(&format!("{base}/v1/secrets/{}/consumers", s.id)) {
         resp.headers_mut().insert("location", h);
     }
@@ -823,11 +910,15 @@ pub(super) async fn consumer_remove(
 ) -> KmResult<Response> {
     const OP: &str = "SecretConsumer deletion";
     let ctx = svc.authenticate(&headers).await?;
-    let s = svc.secret_for(&ctx, &id, "secret_consumers:delete", OP).await?;
+    let s = svc
+        .secret_for(&ctx, &id, "secret_consumers:delete", OP)
+        .await?;
     let c = consumer_body(&headers, &body, OP)?;
     let existing = consumers_of(&svc, &s.id, OP).await?;
     let Some(found) = existing.iter().find(|e| {
-        e.service == c.service && e.resource_type == c.resource_type && e.resource_id == c.resource_id
+        e.service == c.service
+            && e.resource_type == c.resource_type
+            && e.resource_id == c.resource_id
     }) else {
         return Err(KmError::not_found("Consumer not found."));
     };
@@ -843,7 +934,10 @@ pub(super) async fn consumer_remove(
         .await
         .map_err(|e| KmError::internal(OP, e))?;
     let base = svc.base_url(&headers);
-    Ok(reply(StatusCode::OK, shown(&svc, &base, &s, Version(1), OP).await?))
+    Ok(reply(
+        StatusCode::OK,
+        shown(&svc, &base, &s, Version(1), OP).await?,
+    ))
 }
 
 // ---- metadata -------------------------------------------------------------------
@@ -851,7 +945,11 @@ pub(super) async fn consumer_remove(
 fn meta_string(m: &Map<String, Value>, key: &str, op: &str) -> KmResult<String> {
     match m.get(key) {
         Some(Value::String(s)) => Ok(s.clone()),
-        _ => Err(KmError::issue(400, op, "Invalid Metadata. Keys and Values must be Strings.")),
+        _ => Err(KmError::issue(
+            400,
+            op,
+            "Invalid Metadata. Keys and Values must be Strings.",
+        )),
     }
 }
 
@@ -895,7 +993,11 @@ pub(super) async fn metadata_put(
     let mut items = Vec::new();
     for (k, v) in meta {
         let Value::String(v) = v else {
-            return Err(KmError::issue(400, OP, "Invalid Metadata. Keys and Values must be Strings."));
+            return Err(KmError::issue(
+                400,
+                OP,
+                "Invalid Metadata. Keys and Values must be Strings.",
+            ));
         };
         items.push((k.to_lowercase(), v.clone()));
     }
@@ -958,7 +1060,7 @@ pub(super) async fn metadatum_get(
         .map_err(|e| KmError::internal(OP, e))?;
     match items.into_iter().find(|(k, _)| *k == key) {
         Some((k, v)) => Ok(reply(StatusCode::OK, json!({"key": k, "value": v}))),
-        None => Err(KmError::not_found("Secret metadata not found")),
+        None => Err(KmError::not_found("Secret metadata not found.")),
     }
 }
 
@@ -976,9 +1078,22 @@ pub(super) async fn metadatum_put(
     let body_key = meta_string(&m, "key", OP)?.to_lowercase();
     let value = meta_string(&m, "value", OP)?;
     let key = key.to_lowercase();
+    let exists = svc
+        .store
+        .metadata(&s.id)
+        .await
+        .map_err(|e| KmError::internal(OP, e))?
+        .iter()
+        .any(|(k, _)| *k == key);
+    if !exists {
+        return Err(KmError::not_found("Secret metadata not found."));
+    }
     if body_key != key {
-        return Err(KmError::bad_request(
-            "Key in request data does not match key in the request url.",
+        // Barbican answers 409 here, and its message is cut short by a missing `+`
+        // in the source; kept verbatim for wire compatibility.
+        return Err(KmError::new(
+            409,
+            "Key in request data does not match key in the ",
         ));
     }
     if !svc
@@ -987,7 +1102,7 @@ pub(super) async fn metadatum_put(
         .await
         .map_err(|e| KmError::internal(OP, e))?
     {
-        return Err(KmError::not_found("Secret metadata not found"));
+        return Err(KmError::not_found("Secret metadata not found."));
     }
     Ok(reply(StatusCode::OK, json!({"key": key, "value": value})))
 }
@@ -1007,7 +1122,7 @@ pub(super) async fn metadatum_delete(
         .await
         .map_err(|e| KmError::internal(OP, e))?
     {
-        return Err(KmError::not_found("Secret metadata not found"));
+        return Err(KmError::not_found("Secret metadata not found."));
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -191,7 +191,9 @@ impl Api {
                 token,
                 "POST",
                 "/v1/secrets",
-                Some(json!({"name": name, "payload": payload, "payload_content_type": "text/plain"})),
+                Some(
+                    json!({"name": name, "payload": payload, "payload_content_type": "text/plain"}),
+                ),
             )
             .await;
         assert_eq!(r.status, 201, "{:?}", r.body);
@@ -209,4 +211,9 @@ pub fn id_of(r: &Value) -> String {
 /// Barbican's fault description.
 pub fn desc(r: &Resp) -> &str {
     r.body["description"].as_str().unwrap_or("")
+}
+
+/// The full ref of a secret as the harness's `Host` sees it.
+pub fn href(id: &str) -> String {
+    format!("http://km.example:9311/v1/secrets/{id}")
 }
