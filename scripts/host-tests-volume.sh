@@ -175,7 +175,9 @@ attach_check "$S1" "$V2" "RUSTACK-VOL-WROTE vd[b-z] $M1" "guest 1 wrote its mark
 detach_check "$S1" "$V2"
 wait_console "$S1" "RUSTACK-VOL-GONE vd[b-z]" 30 || true
 if grep -qa "RUSTACK-MARK $M1" "$F2"; then bad "the marker is readable in the file"; else ok "the marker is not in the file's bytes"; fi
-KEY_ID=$(O --os-volume-api-version 3.64 volume show "$V2" -f value -c encryption_key_id)
+VOLUME_API=$(O endpoint list --service block-storage --interface public -f value -c URL | head -n1 | sed 's#/v3/.*#/v3#')
+KEY_ID=$(ip netns exec "$CNS" curl -fsS -H "X-Auth-Token: $(O token issue -f value -c id)" "$VOLUME_API/volumes/$V2/encryption" \
+  | python3 -c "import json,sys; print(json.load(sys.stdin).get('encryption_key_id') or '')")
 [[ -n "$KEY_ID" && "$KEY_ID" != None ]] && ok "volume key $KEY_ID" || bad "no encryption_key_id"
 O secret get "$KEY_ID" --file "$DATA/key.bin" --payload_content_type application/octet-stream >/dev/null 2>&1 \
   || O secret get "$KEY_ID" --file "$DATA/key.bin" >/dev/null

@@ -200,11 +200,15 @@ phase_tempest() {
   pw="$(awk '$1 == "keystone_admin_password:" { print $2 }' "$DATA/passwords.yml")"
   [[ -n "$pw" ]] || die "no keystone_admin_password in $DATA/passwords.yml"
   ensure_python_venv
+  local img1 img2
+  read -r img1 img2 <<< "$(tempest_images "$port" "$pw")"
+  [[ -n "$img1" && -n "$img2" ]] || die "no Tempest images"
   rm -rf "$res"
   TEMPEST_VENV_CACHE="$RUSTACK_CI_CACHE/tempest-47.0.0" \
     "$RUSTACK_ROOT/conformance/run-tempest" \
     --auth-url "http://127.0.0.1:$port/v3" --admin-user admin --admin-password "$pw" \
     --admin-project admin --list platform --public-network-id "$pub" \
+    --image-ref "$img1" --image-ref-alt "$img2" \
     --filter 'tempest\.api\.(identity|image|network|volume)' \
     --out "$res" 2>&1 | tee "$OUT/tempest.out"
   local line
@@ -219,15 +223,13 @@ phase_tempest() {
     die "$failed Tempest test(s) failed"
   fi
   (( passed + skipped == want )) || die "expected $want tests, the list selected $((passed + failed + skipped))"
-  tempest_compute "$port" "$pw" "$pub"
+  tempest_compute "$port" "$pw" "$pub" "$img1" "$img2"
 }
 
-# The compute tests of the Interop 2020.06 compute program (tempest.api.compute: 75) on
-# the simulated driver, with two distinct small images for image_ref/image_ref_alt.
-# All must pass but the 2 that need run_validation (SSH into the guest), which tempest
-# skips; the 2 of compute-volume-attach run against the block storage service.
-tempest_compute() {
-  local port="$1" pw="$2" pub="$3" res="$OUT/tempest-compute-results" want=75 need=73
+# tempest_images PORT PASSWORD: registers two distinct small public images (image_ref and
+# image_ref_alt: the volume-from-image and compute tests need them); prints their ids.
+tempest_images() {
+  local port="$1" pw="$2"
   local imgs img1 img2
   imgs="$(python3 - "$port" "$pw" <<'PY'
 import json, sys, urllib.request
@@ -255,6 +257,15 @@ PY
 )" || die "registering the Tempest images failed"
   read -r img1 img2 <<< "$imgs"
   [[ -n "$img1" && -n "$img2" ]] || die "no Tempest images"
+  echo "$img1 $img2"
+}
+
+# The compute tests of the Interop 2020.06 compute program (tempest.api.compute: 75) on
+# the simulated driver, with two distinct small images for image_ref/image_ref_alt.
+# All must pass but the 2 that need run_validation (SSH into the guest), which tempest
+# skips; the 2 of compute-volume-attach run against the block storage service.
+tempest_compute() {
+  local port="$1" pw="$2" pub="$3" img1="$4" img2="$5" res="$OUT/tempest-compute-results" want=75 need=73
   rm -rf "$res"
   TEMPEST_VENV_CACHE="$RUSTACK_CI_CACHE/tempest-47.0.0" \
     "$RUSTACK_ROOT/conformance/run-tempest" \

@@ -192,8 +192,12 @@ osc volume create --size 1 --type "$TYPE" "$EVOL" -f json || fail "volume create
 EVOL_ID="$(field '["id"]')"
 wait_volume "$EVOL_ID" available
 expect encrypted "$(field '["encrypted"]')" True
-osc --os-volume-api-version 3.64 volume show "$EVOL_ID" -f json || fail "volume show at 3.64"
+# The volume's key id, as Nova reads it (GET /v3/volumes/{id}/encryption, any microversion).
+VOLUME_API="$("$OPENSTACK" endpoint list --service block-storage --interface public -f value -c URL | head -n1 | sed 's#/v3/.*#/v3#')"
+curl -fsS -H "X-Auth-Token: $("$OPENSTACK" token issue -f value -c id)" \
+  "$VOLUME_API/volumes/$EVOL_ID/encryption" > "$WORK/out" || report "GET /volumes/$EVOL_ID/encryption"
 KEY_ID="$(field '.get("encryption_key_id") or ""')"
+expect provider "$(field '.get("provider")')" luks
 [[ -n "$KEY_ID" ]] && ok "volume key $KEY_ID" || report "no encryption_key_id"
 if [[ -n "$KEY_ID" ]]; then
   osc secret get "$KEY_ID" -f json && ok "its key is in the key manager" || report "key $KEY_ID not in the key manager"

@@ -141,6 +141,16 @@ pub fn attach_host(
         },
     )
     .map_err(|e| anyhow::anyhow!("starting the servers work: {e}"))?;
+    if let Some(u) = &endpoints.block_url {
+        servers
+            .set_block_storage(u)
+            .map_err(|e| anyhow::anyhow!("block storage client: {e}"))?;
+    }
+    if let Some(u) = &endpoints.key_manager_url {
+        let keys = rustack_keymgr_api::client::KeyManagerClient::new(u)
+            .map_err(|e| anyhow::anyhow!("key manager client: {e}"))?;
+        servers.set_key_manager(Arc::new(keys));
+    }
     compute.set_servers(servers.clone());
     servers.start_background(shutdown.clone());
     let reporter = HostReporter::with_service_user(

@@ -19,6 +19,14 @@
 //! per event (`rustack simulated console: booted <uuid>`...). `snapshot` copies the image
 //! file when it is a qcow2 file that exists, else writes a small empty qcow2.
 //!
+//! Volumes: attached volumes live in memory per instance with the device name the QEMU
+//! driver would report (`/dev/vda` root or boot volume, then ephemeral and swap, then
+//! volumes, first free letter), their size after `extend_volume` and their internal
+//! snapshots; passphrases are never kept (only whether the volume is encrypted).
+//! Attach is idempotent; detach of an unknown volume is success; extend and volume
+//! snapshots need a running or paused guest, as with QEMU. `opens_volume_files()` is
+//! false: the block storage service works on volume data itself.
+//!
 //! Knobs: [`SimulatedDriver::fail_next`] (the next call of one operation fails with
 //! [`VirtError::Injected`]), [`SimulatedDriver::set_delay`] (every operation sleeps
 //! first), [`SimulatedDriver::set_state`] (a guest that changes state by itself, e.g.
@@ -32,7 +40,8 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::VirtError;
-use crate::types::{HostInfo, InstanceSpec, Nic, PowerState};
+use crate::qemu::volume::disk_name;
+use crate::types::{HostInfo, InstanceSpec, Nic, PowerState, VolumeAttachment};
 use crate::ComputeDriver;
 
 /// Fake capacity and identity of a simulated host.
@@ -93,6 +102,16 @@ pub enum SimOp {
     DetachInterface,
     /// `trigger_crash_dump`.
     TriggerCrashDump,
+    /// `attach_volume`.
+    AttachVolume,
+    /// `detach_volume`.
+    DetachVolume,
+    /// `extend_volume`.
+    ExtendVolume,
+    /// `volume_snapshot_create`.
+    VolumeSnapshotCreate,
+    /// `volume_snapshot_delete`.
+    VolumeSnapshotDelete,
 }
 
 impl SimOp {
@@ -113,8 +132,32 @@ impl SimOp {
             SimOp::AttachInterface => "attach_interface",
             SimOp::DetachInterface => "detach_interface",
             SimOp::TriggerCrashDump => "trigger_crash_dump",
+            SimOp::AttachVolume => "attach_volume",
+            SimOp::DetachVolume => "detach_volume",
+            SimOp::ExtendVolume => "extend_volume",
+            SimOp::VolumeSnapshotCreate => "volume_snapshot_create",
+            SimOp::VolumeSnapshotDelete => "volume_snapshot_delete",
         }
     }
+}
+
+/// A volume attached to a simulated instance (what tests can inspect).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimVolume {
+    /// The volume id.
+    pub volume_id: String,
+    /// The guest device name reported on attach (`/dev/vdb`).
+    pub device: String,
+    /// Read-only attach.
+    pub read_only: bool,
+    /// Whether a LUKS passphrase came with it (the passphrase itself is not kept).
+    pub encrypted: bool,
+    /// The boot volume of a volume-backed instance.
+    pub boot: bool,
+    /// The size the guest sees after `extend_volume` (`None`: never extended).
+    pub size_bytes: Option<u64>,
+    /// Internal snapshots taken through the driver.
+    pub snapshots: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -122,6 +165,52 @@ struct SimInstance {
     spec: InstanceSpec,
     state: PowerState,
     console: Vec<String>,
+    volumes: Vec<SimVolume>,
+}
+
+impl SimInstance {
+    /// The first free device letter after the root, ephemeral and swap disks.
+    fn next_device(&self) -> String {
+        let mut i =
+            1 + usize::from(self.spec.ephemeral_gb > 0) + usize::from(self.spec.swap_mb > 0);
+        loop {
+            let name = disk_name(i);
+            if !self.volumes.iter().any(|v| v.device == name) {
+                return name;
+            }
+            i += 1;
+        }
+    }
+
+    /// Record `v` (idempotent) and return its device name; the spec keeps a copy
+    /// without the passphrase.
+    fn attach(&mut self, v: &VolumeAttachment, boot: bool) -> String {
+        if let Some(existing) = self.volumes.iter().find(|x| x.volume_id == v.volume_id) {
+            return existing.device.clone();
+        }
+        let device = if boot {
+            disk_name(0)
+        } else {
+            self.next_device()
+        };
+        self.volumes.push(SimVolume {
+            volume_id: v.volume_id.clone(),
+            device: device.clone(),
+            read_only: v.read_only,
+            encrypted: v.luks_passphrase.is_some(),
+            boot,
+            size_bytes: None,
+            snapshots: Vec::new(),
+        });
+        let mut stored = v.clone();
+        stored.luks_passphrase = None;
+        if !boot {
+            stored.boot_index = None;
+        }
+        self.spec.volumes.retain(|x| x.volume_id != v.volume_id);
+        self.spec.volumes.push(stored);
+        device
+    }
 }
 
 #[derive(Debug, Default)]
@@ -170,6 +259,16 @@ impl SimulatedDriver {
             state.as_str()
         ));
         Ok(())
+    }
+
+    /// The volumes attached to an instance, in attach order (empty for an unknown one).
+    pub fn volumes(&self, uuid: &str) -> Vec<SimVolume> {
+        self.state
+            .lock()
+            .instances
+            .get(uuid)
+            .map(|i| i.volumes.clone())
+            .unwrap_or_default()
     }
 
     /// The spec the instance currently runs with (NICs as attached), if it exists.
@@ -234,6 +333,12 @@ fn not_found(uuid: &str) -> VirtError {
     }
 }
 
+fn not_attached(uuid: &str, volume_id: &str) -> VirtError {
+    VirtError::InvalidSpec(format!(
+        "volume {volume_id} is not attached to instance {uuid}"
+    ))
+}
+
 fn invalid_state(uuid: &str, op: &'static str, state: PowerState) -> VirtError {
     VirtError::InvalidState {
         uuid: uuid.to_string(),
@@ -288,14 +393,34 @@ impl ComputeDriver for SimulatedDriver {
                 uuid: spec.uuid.clone(),
             });
         }
-        s.instances.insert(
-            spec.uuid.clone(),
-            SimInstance {
-                spec: spec.clone(),
-                state: PowerState::Running,
-                console: vec![format!("rustack simulated console: booted {}", spec.uuid)],
+        if spec
+            .volumes
+            .iter()
+            .filter(|v| v.boot_index == Some(0))
+            .count()
+            > 1
+        {
+            return Err(VirtError::InvalidSpec(
+                "more than one volume with boot_index 0".to_string(),
+            ));
+        }
+        let mut inst = SimInstance {
+            spec: InstanceSpec {
+                volumes: Vec::new(),
+                ..spec.clone()
             },
-        );
+            state: PowerState::Running,
+            console: vec![format!("rustack simulated console: booted {}", spec.uuid)],
+            volumes: Vec::new(),
+        };
+        // The boot volume takes vda whatever its position in the list.
+        for v in spec.volumes.iter().filter(|v| v.boot_index == Some(0)) {
+            inst.attach(v, true);
+        }
+        for v in spec.volumes.iter().filter(|v| v.boot_index != Some(0)) {
+            inst.attach(v, false);
+        }
+        s.instances.insert(spec.uuid.clone(), inst);
         Ok(())
     }
 
@@ -483,6 +608,112 @@ impl ComputeDriver for SimulatedDriver {
                 .push(format!("rustack simulated console: NMI received {uuid}"));
             Ok(())
         })
+    }
+
+    async fn attach_volume(
+        &self,
+        uuid: &str,
+        volume: &VolumeAttachment,
+    ) -> Result<String, VirtError> {
+        self.enter(SimOp::AttachVolume).await?;
+        if volume.volume_id.is_empty() {
+            return Err(VirtError::InvalidSpec("empty volume id".to_string()));
+        }
+        self.with(uuid, |i| {
+            let device = i.attach(volume, false);
+            i.console.push(format!(
+                "rustack simulated console: attached volume {} as {device}",
+                volume.volume_id
+            ));
+            Ok(device)
+        })
+    }
+
+    async fn detach_volume(&self, uuid: &str, volume_id: &str) -> Result<(), VirtError> {
+        self.enter(SimOp::DetachVolume).await?;
+        self.with(uuid, |i| {
+            let before = i.volumes.len();
+            i.volumes.retain(|v| v.volume_id != volume_id);
+            i.spec.volumes.retain(|v| v.volume_id != volume_id);
+            if i.volumes.len() != before {
+                i.console.push(format!(
+                    "rustack simulated console: detached volume {volume_id}"
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    async fn extend_volume(
+        &self,
+        uuid: &str,
+        volume_id: &str,
+        new_size_bytes: u64,
+    ) -> Result<(), VirtError> {
+        self.enter(SimOp::ExtendVolume).await?;
+        self.with(uuid, |i| {
+            if !matches!(i.state, PowerState::Running | PowerState::Paused) {
+                return Err(invalid_state(uuid, "extend_volume", i.state));
+            }
+            let v = i
+                .volumes
+                .iter_mut()
+                .find(|v| v.volume_id == volume_id)
+                .ok_or_else(|| not_attached(uuid, volume_id))?;
+            v.size_bytes = Some(new_size_bytes);
+            Ok(())
+        })
+    }
+
+    async fn volume_snapshot_create(
+        &self,
+        uuid: &str,
+        volume_id: &str,
+        name: &str,
+    ) -> Result<(), VirtError> {
+        self.enter(SimOp::VolumeSnapshotCreate).await?;
+        self.with(uuid, |i| {
+            if !matches!(i.state, PowerState::Running | PowerState::Paused) {
+                return Err(invalid_state(uuid, "volume_snapshot_create", i.state));
+            }
+            let v = i
+                .volumes
+                .iter_mut()
+                .find(|v| v.volume_id == volume_id)
+                .ok_or_else(|| not_attached(uuid, volume_id))?;
+            if v.snapshots.iter().any(|s| s == name) {
+                return Err(VirtError::InvalidSpec(format!(
+                    "volume {volume_id} already has a snapshot named {name}"
+                )));
+            }
+            v.snapshots.push(name.to_string());
+            Ok(())
+        })
+    }
+
+    async fn volume_snapshot_delete(
+        &self,
+        uuid: &str,
+        volume_id: &str,
+        name: &str,
+    ) -> Result<(), VirtError> {
+        self.enter(SimOp::VolumeSnapshotDelete).await?;
+        self.with(uuid, |i| {
+            if let Some(v) = i.volumes.iter_mut().find(|v| v.volume_id == volume_id) {
+                if !v.snapshots.iter().any(|s| s == name) {
+                    return Ok(());
+                }
+                if !matches!(i.state, PowerState::Running | PowerState::Paused) {
+                    return Err(invalid_state(uuid, "volume_snapshot_delete", i.state));
+                }
+                v.snapshots.retain(|s| s != name);
+            }
+            Ok(())
+        })
+    }
+
+    fn opens_volume_files(&self) -> bool {
+        false
     }
 
     async fn detach_interface(&self, uuid: &str, port_id: &str) -> Result<(), VirtError> {

@@ -250,6 +250,7 @@ pub async fn usage(
 ) -> BResult<std::collections::BTreeMap<String, i64>> {
     let vols: Vec<Volume> = svc.store.list(Kind::Volume, Some(project)).await?;
     let snaps: Vec<Snapshot> = svc.store.list(Kind::Snapshot, Some(project)).await?;
+    let backups: Vec<crate::model::Backup> = svc.store.list(Kind::Backup, Some(project)).await?;
     let types: Vec<VolumeType> = svc.store.list(Kind::VolumeType, None).await?;
     let tname = |id: &str| {
         types
@@ -267,6 +268,13 @@ pub async fn usage(
         let t = tname(&v.volume_type_id);
         add(format!("volumes_{t}"), 1);
         add(format!("gigabytes_{t}"), size);
+    }
+    for b in &backups {
+        add("backups".into(), 1);
+        add(
+            "backup_gigabytes".into(),
+            i64::try_from(b.size).unwrap_or(i64::MAX),
+        );
     }
     for s in &snaps {
         let size = i64::try_from(s.size).unwrap_or(i64::MAX);

@@ -12,7 +12,10 @@
 //!   reservations removed, `available`;
 //! - `uploading`, `retyping`, `downloading` -> the status before the action;
 //!   `reverting` -> `error` (the data may be half reverted);
-//! - snapshots `creating` -> `error`, `deleting` -> finished.
+//! - snapshots `creating` -> `error`, `deleting` -> finished;
+//! - `backing-up` volumes -> the status before; `restoring-backup` ->
+//!   `error_restoring`; backups `creating` -> `error`, `restoring` -> `available`,
+//!   `deleting` -> finished.
 //!
 //! At start only, it also calls `VolumeBackend::cleanup()` and removes backend volumes
 //! that have no row (`VolumeBackend::list`). At start every transitional row is
@@ -26,7 +29,7 @@ use std::time::Duration;
 use rustack_block_api::Location;
 
 use crate::error::BResult;
-use crate::model::{now_secs, Attachment, Snapshot, Volume};
+use crate::model::{now_secs, Attachment, Backup, Snapshot, Volume};
 use crate::ops;
 use crate::store::Kind;
 use crate::BlockService;
@@ -38,6 +41,8 @@ pub struct Report {
     pub volumes: Vec<(String, String, String)>,
     /// `(snapshot id, old status, new status or "deleted")`.
     pub snapshots: Vec<(String, String, String)>,
+    /// `(backup id, old status, new status or "deleted")`.
+    pub backups: Vec<(String, String, String)>,
     /// Backend volumes removed for having no row.
     pub orphans: Vec<String>,
 }
@@ -137,6 +142,12 @@ pub async fn run_once(svc: &Arc<BlockService>, at_start: bool) -> BResult<Report
                     .unwrap_or_else(|| status_from_attachments(&atts).0.into()),
             ),
             "reverting" if old_enough => Some("error".into()),
+            "backing-up" if old_enough => Some(
+                v.previous_status
+                    .clone()
+                    .unwrap_or_else(|| status_from_attachments(&atts).0.into()),
+            ),
+            "restoring-backup" if old_enough => Some("error_restoring".into()),
             _ => None,
         };
         if let Some(st) = new_status {
@@ -180,6 +191,38 @@ pub async fn run_once(svc: &Arc<BlockService>, at_start: bool) -> BResult<Report
                     .push((s.id.clone(), s.status.clone(), st.into()));
             }
             _ => {}
+        }
+    }
+    let backups: Vec<Backup> = svc.store.list(Kind::Backup, None).await?;
+    for b in &backups {
+        let old_enough = at_start || now - b.status_changed >= stuck;
+        if !old_enough {
+            continue;
+        }
+        let new = match b.status.as_str() {
+            "creating" => Some("error"),
+            "restoring" => Some("available"),
+            "deleting" => match crate::api::backup_delete_work(svc, &b.id).await {
+                Ok(()) => {
+                    report
+                        .backups
+                        .push((b.id.clone(), b.status.clone(), "deleted".into()));
+                    None
+                }
+                Err(_) => Some("error_deleting"),
+            },
+            _ => None,
+        };
+        if let Some(st) = new {
+            let mut nb = b.clone();
+            nb.status = st.into();
+            nb.status_changed = now_secs();
+            svc.store
+                .put(Kind::Backup, &nb.id, &nb.project_id, &nb)
+                .await?;
+            report
+                .backups
+                .push((b.id.clone(), b.status.clone(), st.into()));
         }
     }
     if at_start {

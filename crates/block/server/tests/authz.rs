@@ -263,6 +263,34 @@ const OPS: &[Op] = &[
         Some(|| json!({"accept": {"auth_key": "{xkey}"}})),
         "ADA",
     ),
+    op("GET", "/v3/backups", None, "AAA"),
+    op(
+        "POST",
+        "/v3/backups",
+        Some(|| json!({"backup": {"volume_id": "{vid}"}})),
+        "ADH",
+    ),
+    op("GET", "/v3/backups/detail", None, "AAA"),
+    op("GET", "/v3/backups/{bid}", None, "AAH"),
+    op(
+        "PUT",
+        "/v3/backups/{bid}",
+        Some(|| json!({"backup": {"name": "n"}})),
+        "ADH",
+    ),
+    op("DELETE", "/v3/backups/{bid}", None, "ADH"),
+    op(
+        "POST",
+        "/v3/backups/{bid}/action",
+        Some(|| act("os-reset_status", json!({"status": "error"}))),
+        "DDX",
+    ),
+    op(
+        "POST",
+        "/v3/backups/{bid}/restore",
+        Some(|| json!({"restore": {}})),
+        "ADH",
+    ),
     op("GET", "/v3/default-types", None, "DDD"),
     op("GET", "/v3/default-types/{p1}", None, "DDD"),
     op(
@@ -424,6 +452,28 @@ async fn fixture() -> Fixture {
         .as_str()
         .expect("xkey")
         .to_string();
+    let vid4 = api.volume("member", json!({"size": 1})).await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let r = api
+        .post(
+            "/v3/backups",
+            "member",
+            json!({"backup": {"volume_id": vid4}}),
+        )
+        .await;
+    let bid = r.body["backup"]["id"].as_str().expect("bid").to_string();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while api.get(&format!("/v3/backups/{bid}"), "member").await.body["backup"]["status"]
+        != "available"
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "backup not available"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let mid = api.get("/v3/messages", "member").await.body["messages"][0]["id"]
         .as_str()
         .expect("mid")
@@ -437,6 +487,7 @@ async fn fixture() -> Fixture {
         ("{qid}", qid),
         ("{mid}", mid),
         ("{xid}", xid),
+        ("{bid}", bid),
         ("{xkey}", xkey),
         ("{p1}", P1.to_string()),
         ("{key}", "key".to_string()),

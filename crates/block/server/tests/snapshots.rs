@@ -146,7 +146,7 @@ async fn snapshot_negative_and_actions() {
             json!({"snapshot": {"name": "no volume"}}),
         )
         .await;
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 404);
     let vid = api.volume("member", json!({"size": 1})).await["id"]
         .as_str()
         .expect("id")

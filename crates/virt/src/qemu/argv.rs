@@ -300,7 +300,10 @@ mod tests {
         let key = [9u8; 32];
         let vols = volume::records_for_spec(
             &s,
-            &[att("data1", None, Some("s3cr3tpass")), att("root1", Some(0), None)],
+            &[
+                att("data1", None, Some("s3cr3tpass")),
+                att("root1", Some(0), None),
+            ],
             &key,
         )
         .unwrap();
@@ -332,7 +335,8 @@ mod tests {
         // The volume secret follows the master key and names it.
         assert!(dev("id=masterKey0") < dev("secret,id=sec-data1"));
         assert!(a[dev("secret,id=sec-data1")].contains("keyid=masterKey0,iv="));
-        let bd: serde_json::Value = serde_json::from_str(&a[dev("\"node-name\":\"vdata1\"")]).unwrap();
+        let bd: serde_json::Value =
+            serde_json::from_str(&a[dev("\"node-name\":\"vdata1\"")]).unwrap();
         assert_eq!(bd["encrypt"]["key-secret"], "sec-data1");
         assert_eq!(vols[0].device, "/dev/vdb");
         assert_eq!(vols[1].device, "/dev/vda");

@@ -9,20 +9,27 @@
 //! device (`DEVICE_DELETED` naming it; [`QemuConfig::volume_detach_attempts`] tries of
 //! [`QemuConfig::volume_detach_timeout`] each, as Nova), then `blockdev-del` and
 //! `object-del`. Extend and internal snapshots act on the volume's block node while the
-//! guest runs; they need a QEMU process (otherwise the block storage service works on
-//! the file itself).
+//! guest runs; with no QEMU process (a stopped guest) they run `qemu-img` on the file
+//! instead, the LUKS passphrase decrypted from the record into a 0600 file in the
+//! instance directory that is removed right after (never on a command line).
 //!
 //! [`QemuConfig::volume_detach_attempts`]: super::QemuConfig::volume_detach_attempts
 //! [`QemuConfig::volume_detach_timeout`]: super::QemuConfig::volume_detach_timeout
 
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+use rustack_hostops::cmd::Cmd;
 use serde_json::{json, Value};
 
 use crate::error::VirtError;
 use crate::qemu::paths::InstanceRecord;
 use crate::qemu::qmp::Qmp;
 use crate::qemu::volume::{self, AttachedVolume};
-use crate::qemu::{qmp_err, QemuDriver};
-use crate::types::{PowerState, VolumeAttachment, VolumeSource};
+use crate::qemu::argv::opt_escape;
+use crate::qemu::{qmp_err, run, QemuDriver};
+use crate::types::{VolumeAttachment, VolumeSource};
 
 /// Whether a QMP error says the thing is already gone.
 fn gone(message: &str) -> bool {
@@ -30,7 +37,76 @@ fn gone(message: &str) -> bool {
     m.contains("not found") || m.contains("failed to find") || m.contains("does not exist")
 }
 
+/// A decrypted passphrase in a 0600 file, removed on drop.
+struct PassFile(PathBuf);
+
+impl PassFile {
+    fn create(dir: &std::path::Path, secret: &[u8]) -> Result<Self, VirtError> {
+        let path = dir.join(format!("volume-secret.{:016x}", rand::random::<u64>()));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| VirtError::io(format!("create {}", path.display()), e))?;
+        let guard = PassFile(path);
+        f.write_all(secret)
+            .map_err(|e| VirtError::io(format!("write {}", guard.0.display()), e))?;
+        Ok(guard)
+    }
+}
+
+impl Drop for PassFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 impl QemuDriver {
+    /// Run `qemu-img <verb> [--object secret] --image-opts <volume> <tail>` on a
+    /// volume no QEMU process holds.
+    async fn offline_qemu_img(
+        &self,
+        uuid: &str,
+        av: &AttachedVolume,
+        verb: &str,
+        tail: &[String],
+    ) -> Result<String, VirtError> {
+        let VolumeSource::File { path, format } = &av.source else {
+            return Err(VirtError::Unsupported(format!(
+                "RBD volume {} on the QEMU driver",
+                av.volume_id
+            )));
+        };
+        let mut cmd = Cmd::new(&self.cfg.qemu_img).arg(verb);
+        let file = format!("file.filename={}", opt_escape(&path.to_string_lossy()));
+        let mut pass_file = None;
+        let opts = match &av.secret {
+            Some(secret) => {
+                let p = self.paths(uuid);
+                let key = volume::load_or_create_master_key(&p.master_key)?;
+                let pass = volume::decrypt_secret(&key, secret)?;
+                let pf = PassFile::create(&p.dir, &pass)?;
+                cmd = cmd.arg("--object").arg(format!(
+                    "secret,id=sec0,format=raw,file={}",
+                    opt_escape(&pf.0.to_string_lossy())
+                ));
+                pass_file = Some(pf);
+                if format == "qcow2" {
+                    format!("driver=qcow2,encrypt.key-secret=sec0,{file}")
+                } else {
+                    format!("driver=luks,key-secret=sec0,{file}")
+                }
+            }
+            None if format == "qcow2" => format!("driver=qcow2,{file}"),
+            None => format!("driver=raw,{file}"),
+        };
+        let cmd = cmd.arg("--image-opts").arg(opts).args(tail.iter().cloned());
+        let r = run(&cmd).await;
+        drop(pass_file);
+        r
+    }
+
     fn find_volume<'a>(rec: &'a InstanceRecord, volume_id: &str) -> Option<&'a AttachedVolume> {
         let node = volume::node_name(volume_id);
         rec.volumes
@@ -42,29 +118,6 @@ impl QemuDriver {
         VirtError::InvalidSpec(format!(
             "volume {volume_id} is not attached to instance {uuid}"
         ))
-    }
-
-    /// QMP to a live instance, or an `InvalidState` error naming `op`.
-    async fn live_qmp(
-        &self,
-        uuid: &str,
-        op: &'static str,
-        rec: &InstanceRecord,
-    ) -> Result<Qmp, VirtError> {
-        if self.live_pid(uuid).await.is_none() {
-            return Err(VirtError::InvalidState {
-                uuid: uuid.to_string(),
-                op,
-                state: if rec.want_running {
-                    PowerState::Crashed
-                } else {
-                    PowerState::Shutdown
-                }
-                .as_str()
-                .to_string(),
-            });
-        }
-        self.qmp(uuid).await
     }
 
     pub(super) async fn attach_volume_locked(
@@ -223,7 +276,12 @@ impl QemuDriver {
         let rec = self.load(uuid).await?;
         let av = Self::find_volume(&rec, volume_id)
             .ok_or_else(|| Self::not_attached(uuid, volume_id))?;
-        let mut q = self.live_qmp(uuid, "extend_volume", &rec).await?;
+        if self.live_pid(uuid).await.is_none() {
+            self.offline_qemu_img(uuid, av, "resize", &[new_size_bytes.to_string()])
+                .await?;
+            return Ok(());
+        }
+        let mut q = self.qmp(uuid).await?;
         q.execute(
             "block_resize",
             Some(json!({
@@ -243,11 +301,6 @@ impl QemuDriver {
         name: &str,
         delete: bool,
     ) -> Result<(), VirtError> {
-        let op = if delete {
-            "volume_snapshot_delete"
-        } else {
-            "volume_snapshot_create"
-        };
         if name.is_empty() {
             return Err(VirtError::InvalidSpec("empty snapshot name".to_string()));
         }
@@ -264,7 +317,18 @@ impl QemuDriver {
                 "internal snapshots of volume {volume_id}: only qcow2 volumes have them"
             )));
         }
-        let mut q = self.live_qmp(uuid, op, &rec).await?;
+        if self.live_pid(uuid).await.is_none() {
+            let flag = if delete { "-d" } else { "-c" };
+            return match self
+                .offline_qemu_img(uuid, av, "snapshot", &[flag.to_string(), name.to_string()])
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(VirtError::Command { stderr, .. }) if delete && gone(&stderr) => Ok(()),
+                Err(e) => Err(e),
+            };
+        }
+        let mut q = self.qmp(uuid).await?;
         let command = if delete {
             "blockdev-snapshot-delete-internal-sync"
         } else {

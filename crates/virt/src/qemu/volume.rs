@@ -367,7 +367,10 @@ pub fn records_for_spec(
     }
     for v in volumes {
         check_attachment(v)?;
-        if out.iter().any(|o| node_name(&o.volume_id) == node_name(&v.volume_id)) {
+        if out
+            .iter()
+            .any(|o| node_name(&o.volume_id) == node_name(&v.volume_id))
+        {
             return Err(VirtError::InvalidSpec(format!(
                 "volume {} is listed twice",
                 v.volume_id
@@ -452,7 +455,10 @@ mod tests {
         let b = blockdev(&enc).unwrap();
         assert_eq!(b["driver"], "qcow2");
         assert_eq!(b["node-name"], "va1");
-        assert_eq!(b["encrypt"], json!({"format": "luks", "key-secret": "sec-a1"}));
+        assert_eq!(
+            b["encrypt"],
+            json!({"format": "luks", "key-secret": "sec-a1"})
+        );
         assert_eq!(b["file"]["filename"], "/srv/volumes/a1.qcow2");
         assert_eq!(b["file"]["driver"], "file");
         assert_eq!(b["read-only"], false);
@@ -548,8 +554,7 @@ mod tests {
         assert!(device_arg(&recs[0]).ends_with(",bootindex=1"));
         assert!(records_for_spec(&spec, &[boot.clone(), boot], &key).is_err());
         assert!(
-            records_for_spec(&spec, &[att("x", "raw", None), att("x", "raw", None)], &key)
-                .is_err()
+            records_for_spec(&spec, &[att("x", "raw", None), att("x", "raw", None)], &key).is_err()
         );
     }
 }

@@ -304,3 +304,135 @@ async fn transition_table() {
         }
     }
 }
+
+fn vol(id: &str, pass: Option<&str>, boot: Option<u32>) -> crate::types::VolumeAttachment {
+    crate::types::VolumeAttachment {
+        volume_id: id.to_string(),
+        source: crate::types::VolumeSource::File {
+            path: format!("/simulated-volumes/{id}.qcow2").into(),
+            format: "qcow2".to_string(),
+        },
+        luks_passphrase: pass.map(str::to_string),
+        read_only: false,
+        boot_index: boot,
+    }
+}
+
+#[tokio::test]
+async fn volumes_attach_detach_extend_snapshot() {
+    let d = driver();
+    assert!(!d.opens_volume_files());
+    let mut s = spec("v1");
+    s.swap_mb = 512;
+    d.spawn(&s).await.unwrap();
+    // vda root, vdb swap.
+    assert_eq!(
+        d.attach_volume("v1", &vol("a", Some("secret-hex"), None))
+            .await
+            .unwrap(),
+        "/dev/vdc"
+    );
+    assert_eq!(
+        d.attach_volume("v1", &vol("a", Some("secret-hex"), None))
+            .await
+            .unwrap(),
+        "/dev/vdc"
+    );
+    assert_eq!(
+        d.attach_volume("v1", &vol("b", None, None)).await.unwrap(),
+        "/dev/vdd"
+    );
+    let vols = d.volumes("v1");
+    assert_eq!(vols.len(), 2);
+    assert!(vols[0].encrypted && !vols[1].encrypted);
+    // The spec keeps the attachments without passphrases.
+    let spec = d.spec("v1").unwrap();
+    assert_eq!(spec.volumes.len(), 2);
+    assert!(spec.volumes.iter().all(|v| v.luks_passphrase.is_none()));
+
+    d.extend_volume("v1", "a", 2 << 30).await.unwrap();
+    assert_eq!(d.volumes("v1")[0].size_bytes, Some(2 << 30));
+    assert!(matches!(
+        d.extend_volume("v1", "zzz", 1).await,
+        Err(VirtError::InvalidSpec(_))
+    ));
+    d.volume_snapshot_create("v1", "a", "snap-1").await.unwrap();
+    assert!(d.volume_snapshot_create("v1", "a", "snap-1").await.is_err());
+    assert_eq!(d.volumes("v1")[0].snapshots, vec!["snap-1".to_string()]);
+    d.volume_snapshot_delete("v1", "a", "snap-1").await.unwrap();
+    d.volume_snapshot_delete("v1", "a", "snap-1").await.unwrap();
+    d.volume_snapshot_delete("v1", "zzz", "snap-1")
+        .await
+        .unwrap();
+    assert!(d.volumes("v1")[0].snapshots.is_empty());
+
+    // A shut-off guest cannot extend or snapshot, but attach and detach work.
+    d.power_off("v1", Duration::from_secs(1)).await.unwrap();
+    assert!(matches!(
+        d.extend_volume("v1", "a", 3 << 30).await,
+        Err(VirtError::InvalidState { .. })
+    ));
+    assert!(matches!(
+        d.volume_snapshot_create("v1", "a", "s").await,
+        Err(VirtError::InvalidState { .. })
+    ));
+    d.detach_volume("v1", "a").await.unwrap();
+    d.detach_volume("v1", "a").await.unwrap();
+    d.detach_volume("v1", "never-attached").await.unwrap();
+    assert_eq!(d.volumes("v1").len(), 1);
+    // The freed letter is reused.
+    assert_eq!(
+        d.attach_volume("v1", &vol("c", None, None)).await.unwrap(),
+        "/dev/vdc"
+    );
+    assert!(d
+        .attach_volume("nope", &vol("c", None, None))
+        .await
+        .unwrap_err()
+        .is_not_found());
+    assert!(d
+        .detach_volume("nope", "c")
+        .await
+        .unwrap_err()
+        .is_not_found());
+
+    d.fail_next(SimOp::AttachVolume, 1);
+    assert!(matches!(
+        d.attach_volume("v1", &vol("d", None, None)).await,
+        Err(VirtError::Injected {
+            op: "attach_volume"
+        })
+    ));
+    d.fail_next(SimOp::DetachVolume, 1);
+    assert!(d.detach_volume("v1", "c").await.is_err());
+    assert_eq!(d.volumes("v1").len(), 2);
+}
+
+#[tokio::test]
+async fn spawn_with_volumes_and_boot_volume() {
+    let d = driver();
+    let mut s = spec("bfv");
+    s.image_path = std::path::PathBuf::new();
+    s.volumes = vec![vol("data", None, None), vol("root", Some("k"), Some(0))];
+    d.spawn(&s).await.unwrap();
+    let vols = d.volumes("bfv");
+    let root = vols.iter().find(|v| v.volume_id == "root").unwrap();
+    assert_eq!(root.device, "/dev/vda");
+    assert!(root.boot && root.encrypted);
+    let data = vols.iter().find(|v| v.volume_id == "data").unwrap();
+    assert_eq!(data.device, "/dev/vdb");
+    assert!(d
+        .spec("bfv")
+        .unwrap()
+        .volumes
+        .iter()
+        .all(|v| v.luks_passphrase.is_none()));
+    let mut two_roots = spec("x");
+    two_roots.volumes = vec![vol("r1", None, Some(0)), vol("r2", None, Some(0))];
+    assert!(matches!(
+        d.spawn(&two_roots).await,
+        Err(VirtError::InvalidSpec(_))
+    ));
+    d.destroy("bfv").await.unwrap();
+    assert!(d.volumes("bfv").is_empty());
+}

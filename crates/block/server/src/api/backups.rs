@@ -16,7 +16,10 @@ use rustack_common::Error;
 use serde_json::{json, Map, Value};
 
 use super::volumes::{paginate, parse_metadata, sort_spec, sort_views};
-use super::{accepted, begin, body_obj, ok, parse_bool, query_pairs, with_status, Caller, UrlProject, Version, St};
+use super::{
+    accepted, begin, body_obj, ok, parse_bool, query_pairs, with_status, Caller, St, UrlProject,
+    Version,
+};
 use crate::error::{bad, internal, invalid_volume, volume_not_found, BResult, Fault};
 use crate::model::{now_iso, now_secs, Backup, Meta, Volume, VolumeType};
 use crate::ops;
@@ -50,7 +53,13 @@ fn view(svc: &BlockService, c: &Caller, b: &Backup) -> Value {
         "is_incremental": false,
         "links": c.links("backups", &b.id),
     });
-    if c.version.at_least(18) && svc.allowed(&c.ctx, "backup:backup_project_attribute", Some(&b.project_id)) {
+    if c.version.at_least(18)
+        && svc.allowed(
+            &c.ctx,
+            "backup:backup_project_attribute",
+            Some(&b.project_id),
+        )
+    {
         o["os-backup-project-attr:project_id"] = json!(b.project_id);
     }
     if c.version.at_least(43) {
@@ -72,7 +81,11 @@ async fn get_backup(svc: &BlockService, c: &Caller, id: &str) -> BResult<Backup>
     }
 }
 
-async fn set_backup(svc: &BlockService, id: &str, f: impl FnOnce(&mut Backup)) -> BResult<Option<Backup>> {
+async fn set_backup(
+    svc: &BlockService,
+    id: &str,
+    f: impl FnOnce(&mut Backup),
+) -> BResult<Option<Backup>> {
     let _g = svc.write_lock.lock().await;
     let Some(mut b) = svc.store.get::<Backup>(Kind::Backup, id).await? else {
         return Ok(None);
@@ -83,14 +96,24 @@ async fn set_backup(svc: &BlockService, id: &str, f: impl FnOnce(&mut Backup)) -
         b.status_changed = now_secs();
     }
     b.updated_at = Some(now_iso());
-    svc.store.put(Kind::Backup, &b.id, &b.project_id, &b).await?;
+    svc.store
+        .put(Kind::Backup, &b.id, &b.project_id, &b)
+        .await?;
     Ok(Some(b))
 }
 
-async fn list_impl(svc: &BlockService, c: &Caller, raw: Option<&str>, detail: bool) -> BResult<Response> {
+async fn list_impl(
+    svc: &BlockService,
+    c: &Caller,
+    raw: Option<&str>,
+    detail: bool,
+) -> BResult<Response> {
     svc.authorize(&c.ctx, "backup:get_all", None)?;
     let params = query_pairs(raw);
-    let all_tenants = params.iter().any(|(k, v)| k == "all_tenants" && v != "0" && v != "false") && c.is_admin();
+    let all_tenants = params
+        .iter()
+        .any(|(k, v)| k == "all_tenants" && v != "0" && v != "false")
+        && c.is_admin();
     let all: Vec<Backup> = if all_tenants {
         svc.store.list(Kind::Backup, None).await?
     } else {
@@ -110,38 +133,65 @@ async fn list_impl(svc: &BlockService, c: &Caller, raw: Option<&str>, detail: bo
         .collect();
     sort_views(&mut items, &sort_spec(&params)?);
     let count = items.len();
-    let (page, next) = paginate(items, &params, &c.collection_url(if detail { "backups/detail" } else { "backups" }), |m| {
-        Fault::from(Error::not_found(format!("Marker {m} could not be found.")))
-    })?;
+    let (page, next) = paginate(
+        items,
+        &params,
+        &c.collection_url(if detail { "backups/detail" } else { "backups" }),
+        |m| Fault::from(Error::not_found(format!("Marker {m} could not be found."))),
+    )?;
     let page: Vec<Value> = if detail {
         page
     } else {
-        page.into_iter().map(|b| json!({"id": b["id"], "name": b["name"], "links": b["links"]})).collect()
+        page.into_iter()
+            .map(|b| json!({"id": b["id"], "name": b["name"], "links": b["links"]}))
+            .collect()
     };
     let mut out = json!({"backups": page});
     if let Some(n) = next {
         out["backups_links"] = n;
     }
-    if c.version.at_least(45) && params.iter().any(|(k, v)| k == "with_count" && v.eq_ignore_ascii_case("true")) {
+    if c.version.at_least(45)
+        && params
+            .iter()
+            .any(|(k, v)| k == "with_count" && v.eq_ignore_ascii_case("true"))
+    {
         out["count"] = json!(count);
     }
     Ok(ok(out))
 }
 
 /// `GET /backups`.
-pub async fn list(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, RawQuery(raw): RawQuery) -> BResult<Response> {
+pub async fn list(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    RawQuery(raw): RawQuery,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     list_impl(&svc, &c, raw.as_deref(), false).await
 }
 
 /// `GET /backups/detail`.
-pub async fn detail(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, RawQuery(raw): RawQuery) -> BResult<Response> {
+pub async fn detail(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    RawQuery(raw): RawQuery,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     list_impl(&svc, &c, raw.as_deref(), true).await
 }
 
 /// `GET /backups/{id}`.
-pub async fn show(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>) -> BResult<Response> {
+pub async fn show(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     let b = get_backup(&svc, &c, &id).await?;
     svc.authorize(&c.ctx, "backup:get", Some(&b.project_id))?;
@@ -152,18 +202,27 @@ fn text(m: &Map<String, Value>, k: &str) -> BResult<Option<String>> {
     match m.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.chars().count() <= 255 => Ok(Some(s.clone())),
-        Some(o) => Err(bad(format!("Invalid input for field/attribute {k}. Value: {o}."))),
+        Some(o) => Err(bad(format!(
+            "Invalid input for field/attribute {k}. Value: {o}."
+        ))),
     }
 }
 
 /// `POST /backups`.
-pub async fn create(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn create(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     let b = body_obj(&bytes)?;
     let Some(Value::Object(req)) = b.get("backup") else {
         return Err(bad("Missing required element 'backup' in request body."));
     };
-    let volume_id = text(req, "volume_id")?.ok_or_else(|| bad("Incorrect request body format: volume_id is required."))?;
+    let volume_id = text(req, "volume_id")?
+        .ok_or_else(|| bad("Incorrect request body format: volume_id is required."))?;
     let force = match req.get("force") {
         Some(f) => parse_bool(f, "force")?,
         None => false,
@@ -174,7 +233,9 @@ pub async fn create(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
         }
     }
     if text(req, "snapshot_id")?.is_some() {
-        return Err(bad("Invalid backup: backups of snapshots are not supported."));
+        return Err(bad(
+            "Invalid backup: backups of snapshots are not supported.",
+        ));
     }
     let metadata = match req.get("metadata") {
         Some(m) if c.version.at_least(43) => parse_metadata(m)?,
@@ -184,7 +245,11 @@ pub async fn create(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
     svc.authorize(&c.ctx, "backup:create", Some(&vol.project_id))?;
     let backup = {
         let _g = svc.write_lock.lock().await;
-        let mut cur: Volume = svc.store.get(Kind::Volume, &volume_id).await?.ok_or_else(|| volume_not_found(&volume_id))?;
+        let mut cur: Volume = svc
+            .store
+            .get(Kind::Volume, &volume_id)
+            .await?
+            .ok_or_else(|| volume_not_found(&volume_id))?;
         match cur.status.as_str() {
             "available" => {}
             "in-use" if force => {
@@ -195,7 +260,13 @@ pub async fn create(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
             s => return Err(invalid_volume(format!("Volume to be backed up must be available or in-use (with force), but the current status is \"{s}\"."))),
         }
         let size = i64::try_from(cur.size).unwrap_or(i64::MAX);
-        ops::check_quota(&svc, &cur.project_id, "", &[("backups", 1), ("backup_gigabytes", size)]).await?;
+        ops::check_quota(
+            &svc,
+            &cur.project_id,
+            "",
+            &[("backups", 1), ("backup_gigabytes", size)],
+        )
+        .await?;
         let b = Backup {
             id: uuid::Uuid::new_v4().to_string(),
             project_id: cur.project_id.clone(),
@@ -211,14 +282,20 @@ pub async fn create(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
             fail_reason: None,
             metadata,
             path: None,
-            format: if cur.encryption_key_id.is_some() { "raw".into() } else { "qcow2".into() },
+            format: if cur.encryption_key_id.is_some() {
+                "raw".into()
+            } else {
+                "qcow2".into()
+            },
             encryption_key_id: None,
             volume_type_id: cur.volume_type_id.clone(),
             created_at: now_iso(),
             updated_at: None,
             status_changed: now_secs(),
         };
-        svc.store.put(Kind::Backup, &b.id, &b.project_id, &b).await?;
+        svc.store
+            .put(Kind::Backup, &b.id, &b.project_id, &b)
+            .await?;
         cur.previous_status = Some(cur.status.clone());
         cur.status = "backing-up".into();
         cur.status_changed = now_secs();
@@ -231,7 +308,10 @@ pub async fn create(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
     tokio::spawn(async move {
         let r = backup_work(&svc2, &token, &bid).await;
         let back = |x: &mut Volume| {
-            x.status = x.previous_status.take().unwrap_or_else(|| "available".into());
+            x.status = x
+                .previous_status
+                .take()
+                .unwrap_or_else(|| "available".into());
         };
         let _ = ops::set_volume_status(&svc2, &volume_id, back).await;
         if let Err(e) = r {
@@ -244,13 +324,27 @@ pub async fn create(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
             .await;
         }
     });
-    Ok(with_status(202, json!({"backup": {"id": backup.id, "name": backup.name, "links": c.links("backups", &backup.id)}})))
+    Ok(with_status(
+        202,
+        json!({"backup": {"id": backup.id, "name": backup.name, "links": c.links("backups", &backup.id)}}),
+    ))
 }
 
 async fn backup_work(svc: &BlockService, token: &str, id: &str) -> BResult<()> {
-    let b: Backup = svc.store.get(Kind::Backup, id).await?.ok_or_else(|| not_found(id))?;
-    let v: Volume = svc.store.get(Kind::Volume, &b.volume_id).await?.ok_or_else(|| volume_not_found(&b.volume_id))?;
-    let loc = v.location.clone().ok_or_else(|| internal("volume has no location"))?;
+    let b: Backup = svc
+        .store
+        .get(Kind::Backup, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let v: Volume = svc
+        .store
+        .get(Kind::Volume, &b.volume_id)
+        .await?
+        .ok_or_else(|| volume_not_found(&b.volume_id))?;
+    let loc = v
+        .location
+        .clone()
+        .ok_or_else(|| internal("volume has no location"))?;
     let luks = ops::volume_luks(svc, token, &v).await?;
     let mut key = None;
     if let (Some(kid), Some(km)) = (&v.encryption_key_id, &svc.key_manager) {
@@ -276,7 +370,10 @@ async fn backup_work(svc: &BlockService, token: &str, id: &str) -> BResult<()> {
         .map_err(|e| internal(format!("creating {}: {e}", svc.backups_dir.display())))?;
     let path = svc.backups_dir.join(format!("{id}.{}", b.format));
     let tmp = svc.backups_dir.join(format!(".{id}.partial"));
-    svc.backend.export(&loc, luks.as_ref(), &tmp, &b.format).await.map_err(ops::backend_fault)?;
+    svc.backend
+        .export(&loc, luks.as_ref(), &tmp, &b.format)
+        .await
+        .map_err(ops::backend_fault)?;
     tokio::fs::rename(&tmp, &path)
         .await
         .map_err(|e| internal(format!("renaming {}: {e}", tmp.display())))?;
@@ -290,7 +387,14 @@ async fn backup_work(svc: &BlockService, token: &str, id: &str) -> BResult<()> {
 }
 
 /// `PUT /backups/{id}` (3.9).
-pub async fn update(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn update(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     if !c.version.at_least(9) {
         return Err(Error::not_found("The resource could not be found.").into());
@@ -328,9 +432,14 @@ pub async fn update(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
 }
 
 async fn begin_delete(svc: &Arc<BlockService>, c: &Caller, id: &str, force: bool) -> BResult<()> {
-    let b = set_backup(svc, id, |_| {}).await?.ok_or_else(|| not_found(id))?;
+    let b = set_backup(svc, id, |_| {})
+        .await?
+        .ok_or_else(|| not_found(id))?;
     if !force && !matches!(b.status.as_str(), "available" | "error") {
-        return Err(bad(format!("Invalid backup: Backup status must be available or error (is {}).", b.status)));
+        return Err(bad(format!(
+            "Invalid backup: Backup status must be available or error (is {}).",
+            b.status
+        )));
     }
     set_backup(svc, id, |x| x.status = "deleting".into()).await?;
     let svc2 = svc.clone();
@@ -370,7 +479,13 @@ pub(crate) async fn delete_work(svc: &BlockService, token: Option<&str>, id: &st
 }
 
 /// `DELETE /backups/{id}`.
-pub async fn delete(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>) -> BResult<Response> {
+pub async fn delete(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     let b = get_backup(&svc, &c, &id).await?;
     svc.authorize(&c.ctx, "backup:delete", Some(&b.project_id))?;
@@ -379,22 +494,43 @@ pub async fn delete(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
 }
 
 /// `POST /backups/{id}/action` (`os-reset_status`, `os-force_delete`).
-pub async fn action(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn action(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     let body = body_obj(&bytes)?;
     let b = get_backup(&svc, &c, &id).await?;
     match body.iter().next().map(|(k, v)| (k.as_str(), v)) {
         Some(("os-reset_status", arg)) => {
-            svc.authorize(&c.ctx, "volume_extension:backup_admin_actions:reset_status", Some(&b.project_id))?;
-            let st = arg.get("status").and_then(Value::as_str).ok_or_else(|| bad("Must specify 'status'"))?.to_string();
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:backup_admin_actions:reset_status",
+                Some(&b.project_id),
+            )?;
+            let st = arg
+                .get("status")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("Must specify 'status'"))?
+                .to_string();
             if !["available", "error"].contains(&st.as_str()) {
-                return Err(bad(format!("Invalid backup status {st}: must be available or error.")));
+                return Err(bad(format!(
+                    "Invalid backup status {st}: must be available or error."
+                )));
             }
             set_backup(&svc, &id, |x| x.status = st).await?;
             Ok(accepted())
         }
         Some(("os-force_delete", _)) => {
-            svc.authorize(&c.ctx, "volume_extension:backup_admin_actions:force_delete", Some(&b.project_id))?;
+            svc.authorize(
+                &c.ctx,
+                "volume_extension:backup_admin_actions:force_delete",
+                Some(&b.project_id),
+            )?;
             begin_delete(&svc, &c, &id, true).await?;
             Ok(accepted())
         }
@@ -405,26 +541,50 @@ pub async fn action(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: 
 
 /// `POST /backups/{id}/restore` (`volume_id` to overwrite an existing volume, or a new
 /// volume named `name`).
-pub async fn restore(axum::extract::State(svc): St, headers: HeaderMap, v: V, p: P, Path(id): Path<String>, bytes: axum::body::Bytes) -> BResult<Response> {
+pub async fn restore(
+    axum::extract::State(svc): St,
+    headers: HeaderMap,
+    v: V,
+    p: P,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     let body = body_obj(&bytes)?;
-    let req = body.get("restore").and_then(Value::as_object).cloned().unwrap_or_default();
+    let req = body
+        .get("restore")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let b = get_backup(&svc, &c, &id).await?;
     svc.authorize(&c.ctx, "backup:restore", Some(&b.project_id))?;
     if b.status != "available" {
-        return Err(bad(format!("Invalid backup: Backup status must be available (is {}).", b.status)));
+        return Err(bad(format!(
+            "Invalid backup: Backup status must be available (is {}).",
+            b.status
+        )));
     }
     let target = match text(&req, "volume_id")? {
         Some(vid) => {
             let vol = ops::get_volume(&svc, &c, &vid).await?;
             svc.authorize(&c.ctx, "volume:update", Some(&vol.project_id))?;
             let _g = svc.write_lock.lock().await;
-            let mut cur: Volume = svc.store.get(Kind::Volume, &vid).await?.ok_or_else(|| volume_not_found(&vid))?;
+            let mut cur: Volume = svc
+                .store
+                .get(Kind::Volume, &vid)
+                .await?
+                .ok_or_else(|| volume_not_found(&vid))?;
             if cur.status != "available" {
-                return Err(invalid_volume(format!("Volume to be restored to must be available (is {}).", cur.status)));
+                return Err(invalid_volume(format!(
+                    "Volume to be restored to must be available (is {}).",
+                    cur.status
+                )));
             }
             if cur.size < b.size {
-                return Err(invalid_volume(format!("Volume size {}GB cannot be smaller than the backup size {}GB.", cur.size, b.size)));
+                return Err(invalid_volume(format!(
+                    "Volume size {}GB cannot be smaller than the backup size {}GB.",
+                    cur.size, b.size
+                )));
             }
             if cur.encryption_key_id.is_some() != b.encryption_key_id.is_some() {
                 return Err(invalid_volume("An encrypted backup restores only into an encrypted volume, and a plain one only into a plain volume."));
@@ -436,7 +596,8 @@ pub async fn restore(axum::extract::State(svc): St, headers: HeaderMap, v: V, p:
         }
         None => {
             svc.authorize(&c.ctx, "volume:create", None)?;
-            let vtype: VolumeType = match svc.store.get(Kind::VolumeType, &b.volume_type_id).await? {
+            let vtype: VolumeType = match svc.store.get(Kind::VolumeType, &b.volume_type_id).await?
+            {
                 Some(t) => t,
                 None => ops::default_type(&svc, &c.project).await?,
             };
@@ -471,8 +632,20 @@ pub async fn restore(axum::extract::State(svc): St, headers: HeaderMap, v: V, p:
             };
             let _g = svc.write_lock.lock().await;
             let size = i64::try_from(b.size).unwrap_or(i64::MAX);
-            ops::check_quota(&svc, &c.project, &vtype.name, &[("volumes", 1), ("gigabytes", size), ("per_volume_gigabytes", size)]).await?;
-            svc.store.put(Kind::Volume, &vol.id, &vol.project_id, &vol).await?;
+            ops::check_quota(
+                &svc,
+                &c.project,
+                &vtype.name,
+                &[
+                    ("volumes", 1),
+                    ("gigabytes", size),
+                    ("per_volume_gigabytes", size),
+                ],
+            )
+            .await?;
+            svc.store
+                .put(Kind::Volume, &vol.id, &vol.project_id, &vol)
+                .await?;
             vol
         }
     };
@@ -483,24 +656,42 @@ pub async fn restore(axum::extract::State(svc): St, headers: HeaderMap, v: V, p:
     let bid = id.clone();
     tokio::spawn(async move {
         let r = restore_work(&svc2, &token, &bid, &vid).await;
-        let st = if r.is_ok() { "available" } else { "error_restoring" };
+        let st = if r.is_ok() {
+            "available"
+        } else {
+            "error_restoring"
+        };
         if let Err(e) = &r {
             tracing::warn!(backup.id = %bid, volume.id = %vid, error = %e.error, "restore failed");
         }
         let _ = ops::set_volume_status(&svc2, &vid, |x| x.status = st.into()).await;
         let _ = set_backup(&svc2, &bid, |x| x.status = "available".into()).await;
     });
-    Ok(with_status(202, json!({"restore": {
-        "backup_id": id,
-        "volume_id": target.id,
-        "volume_name": target.name.unwrap_or_default(),
-    }})))
+    Ok(with_status(
+        202,
+        json!({"restore": {
+            "backup_id": id,
+            "volume_id": target.id,
+            "volume_name": target.name.unwrap_or_default(),
+        }}),
+    ))
 }
 
 async fn restore_work(svc: &BlockService, token: &str, bid: &str, vid: &str) -> BResult<()> {
-    let b: Backup = svc.store.get(Kind::Backup, bid).await?.ok_or_else(|| not_found(bid))?;
-    let v: Volume = svc.store.get(Kind::Volume, vid).await?.ok_or_else(|| volume_not_found(vid))?;
-    let path = b.path.clone().ok_or_else(|| internal("backup has no data file"))?;
+    let b: Backup = svc
+        .store
+        .get(Kind::Backup, bid)
+        .await?
+        .ok_or_else(|| not_found(bid))?;
+    let v: Volume = svc
+        .store
+        .get(Kind::Volume, vid)
+        .await?
+        .ok_or_else(|| volume_not_found(vid))?;
+    let path = b
+        .path
+        .clone()
+        .ok_or_else(|| internal("backup has no data file"))?;
     let t: Option<VolumeType> = svc.store.get(Kind::VolumeType, &b.volume_type_id).await?;
     let enc = t.and_then(|t| t.encryption);
     let cipher = enc.as_ref().and_then(|e| e.cipher.clone());
@@ -508,8 +699,16 @@ async fn restore_work(svc: &BlockService, token: &str, bid: &str, vid: &str) -> 
     let km = svc.key_manager.clone();
     // The backup's own key opens its container; the volume keeps (or gets) its own.
     let src_luks = match (&b.encryption_key_id, &km) {
-        (Some(k), Some(km)) => Some(ops::luks_for(&km.get(token, k).await?, cipher.as_deref(), key_size)),
-        (Some(_), None) => return Err(Error::unavailable("Restoring an encrypted backup needs a key manager.").into()),
+        (Some(k), Some(km)) => Some(ops::luks_for(
+            &km.get(token, k).await?,
+            cipher.as_deref(),
+            key_size,
+        )),
+        (Some(_), None) => {
+            return Err(
+                Error::unavailable("Restoring an encrypted backup needs a key manager.").into(),
+            )
+        }
         _ => None,
     };
     let mut target_key = v.encryption_key_id.clone();
@@ -518,23 +717,57 @@ async fn restore_work(svc: &BlockService, token: &str, bid: &str, vid: &str) -> 
             let payload = km.get(token, k).await?;
             let bits = u32::try_from(payload.len() * 8).unwrap_or(256);
             let nk = km
-                .store(token, &rustack_keymgr_api::NewSecret { name: None, secret_type: "symmetric".into(), algorithm: Some("aes".into()), bit_length: Some(bits), mode: None, payload })
+                .store(
+                    token,
+                    &rustack_keymgr_api::NewSecret {
+                        name: None,
+                        secret_type: "symmetric".into(),
+                        algorithm: Some("aes".into()),
+                        bit_length: Some(bits),
+                        mode: None,
+                        payload,
+                    },
+                )
                 .await?;
-            km.add_consumer(token, &nk, &rustack_keymgr_api::Consumer { service: "volume".into(), resource_type: "volume".into(), resource_id: vid.to_string() }).await?;
+            km.add_consumer(
+                token,
+                &nk,
+                &rustack_keymgr_api::Consumer {
+                    service: "volume".into(),
+                    resource_type: "volume".into(),
+                    resource_id: vid.to_string(),
+                },
+            )
+            .await?;
             target_key = Some(nk);
         }
     }
     let target_luks = match (&target_key, &km) {
-        (Some(k), Some(km)) => Some(ops::luks_for(&km.get(token, k).await?, cipher.as_deref(), key_size)),
+        (Some(k), Some(km)) => Some(ops::luks_for(
+            &km.get(token, k).await?,
+            cipher.as_deref(),
+            key_size,
+        )),
         _ => None,
     };
     // Restoring over an existing volume replaces its data: remove, then re-create.
     if let Some(loc) = &v.location {
         svc.backend.delete(loc).await.map_err(ops::backend_fault)?;
     }
-    let spec = VolumeSpec { id: vid.to_string(), size_gb: v.size };
-    let source = VolumeSource::Image { path, format: b.format.clone(), luks: src_luks };
-    let loc = svc.backend.create(&spec, &source, target_luks.as_ref()).await.map_err(ops::backend_fault)?;
+    let spec = VolumeSpec {
+        id: vid.to_string(),
+        size_gb: v.size,
+    };
+    let source = VolumeSource::Image {
+        path,
+        format: b.format.clone(),
+        luks: src_luks,
+    };
+    let loc = svc
+        .backend
+        .create(&spec, &source, target_luks.as_ref())
+        .await
+        .map_err(ops::backend_fault)?;
     ops::set_volume_status(svc, vid, |x| {
         x.location = Some(loc);
         x.encryption_key_id = target_key;

@@ -198,8 +198,8 @@ pub async fn limits(
         "totalVolumesUsed": used("volumes"),
         "totalSnapshotsUsed": used("snapshots"),
         "totalGigabytesUsed": used("gigabytes"),
-        "totalBackupsUsed": 0,
-        "totalBackupGigabytesUsed": 0,
+        "totalBackupsUsed": used("backups"),
+        "totalBackupGigabytesUsed": used("backup_gigabytes"),
     }}})))
 }
 

@@ -37,6 +37,12 @@ use serde_json::Value;
 use crate::error::{bad, BResult, Fault};
 use crate::BlockService;
 
+/// Finishes deleting a backup (file, then row) for the reconciler; the backup's cloned
+/// key stays in the key manager when no user token is at hand.
+pub async fn backup_delete_work(svc: &BlockService, id: &str) -> BResult<()> {
+    backups::delete_work(svc, None, id).await
+}
+
 /// The negotiated microversion (`3.minor`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version(pub u16);
@@ -218,7 +224,9 @@ pub fn router(svc: Arc<BlockService>) -> Router {
         .route("/v3/backups/detail", get(backups::detail))
         .route(
             "/v3/backups/{id}",
-            get(backups::show).put(backups::update).delete(backups::delete),
+            get(backups::show)
+                .put(backups::update)
+                .delete(backups::delete),
         )
         .route("/v3/backups/{id}/action", post(backups::action))
         .route("/v3/backups/{id}/restore", post(backups::restore))

@@ -212,13 +212,13 @@ pub async fn create(
     let Some(Value::Object(req)) = b.get("snapshot") else {
         return Err(bad("Missing required element 'snapshot' in request body."));
     };
-    let volume_id =
-        match req.get("volume_id") {
-            Some(Value::String(s)) => s.clone(),
-            _ => return Err(bad(
-                "Invalid input for field/attribute volume_id. 'volume_id' is a required property",
-            )),
-        };
+    // Cinder looks the volume up before validating further: no id is a 404
+    // (Tempest's test_create_snapshot_without_passing_volume_id).
+    let volume_id = match req.get("volume_id") {
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) => return Err(crate::error::volume_not_found("None")),
+        Some(_) => return Err(bad("Invalid input for field/attribute volume_id.")),
+    };
     let force = match req.get("force") {
         Some(f) => parse_bool(f, "force")?,
         None => false,
