@@ -28,7 +28,14 @@
 #             then the compute tests of the compute list (75, simulated driver; 73
 #             must pass, the 2 needing SSH are skipped);
 #             any failure fails the run
-# e2e and tempest need the cloud, so they imply `up` (and `release`).
+#
+# Opt-in phases (named explicitly, never in the default run):
+#   tempest-full  the full Tempest 47.0.0 API suites (tempest.api.<service> for
+#             identity, image, network, compute, volume; TEMPEST_FULL_SERVICES picks a
+#             subset), configured as a DevStack single-host cloud would be (see
+#             conformance/tempest-full.conf); prints the counts per service and
+#             fails only if the run itself fails (see docs/api-compat.md for skips)
+# e2e, tempest and tempest-full need the cloud, so they imply `up` (and `release`).
 #
 # Every phase runs even when an earlier one failed (except those needing a
 # cloud that could not start); the run ends with a table of phases, results and
@@ -46,16 +53,17 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$RUSTACK_ROOT"
 
 ALL=(deps fmt clippy test host postgres release up e2e tempest)
+OPT_IN=(tempest-full)
 if [[ $# -eq 0 ]]; then
   PHASES=("${ALL[@]}")
 else
   for p in "$@"; do
-    [[ " ${ALL[*]} " == *" $p "* ]] || { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; die "unknown phase: $p"; }
+    [[ " ${ALL[*]} ${OPT_IN[*]} " == *" $p "* ]] || { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; die "unknown phase: $p"; }
   done
   want=" deps $* "
-  [[ "$want" == *" e2e "* || "$want" == *" tempest "* ]] && want+=" release up "
+  [[ "$want" == *" e2e "* || "$want" == *" tempest "* || "$want" == *" tempest-full "* ]] && want+=" release up "
   PHASES=()
-  for p in "${ALL[@]}"; do
+  for p in "${ALL[@]}" "${OPT_IN[@]}"; do
     if [[ "$want" == *" $p "* ]]; then PHASES+=("$p"); fi
   done
 fi
@@ -289,6 +297,37 @@ tempest_compute() {
   (( passed >= need )) || die "expected at least $need compute tests to pass, $passed did"
 }
 
+# The full API suites of each service (opt-in: far beyond CI's time). Counts per service
+# come from run-tempest's results.txt.
+phase_tempest-full() {
+  local port pw pub res="$OUT/tempest-full-results" svc img1 img2 list="$OUT/tempest-full.list"
+  local services="${TEMPEST_FULL_SERVICES:-identity image network compute volume}"
+  port="$(cat "$OUT/rustack.port")"
+  pub="$(awk '$1 == "public" && $2 == "network" { print $3; exit }' "$OUT/rustack.log")"
+  pw="$(awk '$1 == "keystone_admin_password:" { print $2 }' "$DATA/passwords.yml")"
+  ensure_python_venv
+  read -r img1 img2 <<< "$(tempest_images "$port" "$pw")"
+  [[ -n "$img1" && -n "$img2" ]] || die "no Tempest images"
+  : > "$list"
+  for svc in $services; do echo "^tempest\.api\.$svc\." >> "$list"; done
+  rm -rf "$res"
+  TEMPEST_VENV_CACHE="$RUSTACK_CI_CACHE/tempest-47.0.0" \
+    "$RUSTACK_ROOT/conformance/run-tempest" \
+    --auth-url "http://127.0.0.1:$port/v3" --admin-user admin --admin-password "$pw" \
+    --admin-project admin --list "$list" --public-network-id "$pub" \
+    --image-ref "$img1" --image-ref-alt "$img2" \
+    --extra-conf "$RUSTACK_ROOT/conformance/tempest-full.conf" \
+    --out "$res" 2>&1 | tee "$OUT/tempest-full.out"
+  [[ -f "$res/results.txt" ]] || die "run-tempest wrote no results (see $OUT/tempest-full.out)"
+  echo "tempest full API suites (tempest 47.0.0), per service:"
+  for svc in $services; do
+    awk -v svc="$svc" '$2 ~ "^tempest\\.api\\." svc "\\." { n[$1]++ }
+      END { printf "  %-9s %d passed, %d failed, %d skipped\n", svc, n["PASS"], n["FAIL"], n["SKIP"] }' \
+      "$res/results.txt"
+  done
+  tail -n 1 "$OUT/tempest-full.out"
+}
+
 # ----------------------------------------------------------------- running
 stop_cloud() {
   [[ -f "$OUT/rustack.pid" ]] || return 0
@@ -317,7 +356,7 @@ declare -A RESULT DURATION
 FAILED=0
 for p in "${PHASES[@]}"; do
   case "$p" in
-    e2e|tempest)
+    e2e|tempest|tempest-full)
       if [[ "${RESULT[up]:-}" != ok ]]; then
         RESULT[$p]="skipped (no cloud)"; DURATION[$p]=0; FAILED=1; continue
       fi;;
