@@ -19,6 +19,8 @@ async fn start(dir: &std::path::Path, config: RustackConfig) -> cloud::RunningCl
         network_port: Some(0),
         placement_port: Some(0),
         compute_port: Some(0),
+        block_storage_port: Some(0),
+        key_manager_port: Some(0),
         config,
     })
     .await
@@ -112,6 +114,8 @@ async fn images_are_registered_once() {
         network_port: Some(0),
         placement_port: Some(0),
         compute_port: Some(0),
+        block_storage_port: Some(0),
+        key_manager_port: Some(0),
         config,
     })
     .await
