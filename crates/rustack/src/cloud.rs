@@ -627,8 +627,16 @@ async fn open_block(
         }),
         key_manager,
     };
+    // The service keeps the resolved directories (orphan reconciliation, backups).
+    let mut block_cfg = cfg.block_storage.clone();
+    if block_cfg.volumes_dir.is_none() && block_cfg.backend == "file" {
+        block_cfg.volumes_dir = Some(data_dir.join("volumes"));
+    }
+    if block_cfg.backups_dir.is_none() {
+        block_cfg.backups_dir = Some(data_dir.join("backups"));
+    }
     BlockService::open(
-        cfg.block_storage.clone(),
+        block_cfg,
         &db,
         block_backend(cfg, data_dir)?,
         deps,

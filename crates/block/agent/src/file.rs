@@ -134,12 +134,17 @@ impl FileBackend {
 
     /// `qemu-img info --output=json -U` (no secret needed, even for encrypted qcow2).
     async fn info(&self, path: &Path) -> Result<serde_json::Value, BackendError> {
+        self.info_as(path, "qcow2").await
+    }
+
+    /// `qemu-img info` of a file read as `format`.
+    async fn info_as(&self, path: &Path, format: &str) -> Result<serde_json::Value, BackendError> {
         let args = vec![
             "info".into(),
             "--output=json".into(),
             "-U".into(),
             "-f".into(),
-            "qcow2".into(),
+            format.into(),
             path.as_os_str().to_owned(),
         ];
         let out = self.qemu_img.run(&args).await?;
@@ -307,6 +312,7 @@ impl FileBackend {
             }
             (Some(fmt), None) => {
                 check_word("disk format", fmt)?;
+                self.check_standalone_image(&src_path, fmt).await?;
                 args.extend(["-f".into(), fmt.into(), src_path.as_os_str().to_owned()]);
             }
             (None, luks) => {
@@ -321,6 +327,23 @@ impl FileBackend {
             .run(&args)
             .await?;
         drop(secrets);
+        Ok(())
+    }
+
+    /// Refuse an image that refers to other files (a backing file or an external data
+    /// file): converting it would copy host files the image names into the volume.
+    async fn check_standalone_image(&self, path: &Path, format: &str) -> Result<(), BackendError> {
+        if format == "raw" {
+            return Ok(());
+        }
+        let info = self.info_as(path, format).await?;
+        let data_file = info.pointer("/format-specific/data/data-file").is_some();
+        if info.get("backing-filename").is_some() || data_file {
+            return Err(BackendError::Invalid(format!(
+                "image {} refers to another file (backing or data file)",
+                path.display()
+            )));
+        }
         Ok(())
     }
 

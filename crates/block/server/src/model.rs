@@ -341,6 +341,9 @@ pub struct Backup {
     pub fail_reason: Option<String>,
     /// Metadata (3.43).
     pub metadata: Meta,
+    /// The volume's user metadata at backup time (restored with the data).
+    #[serde(default)]
+    pub volume_metadata: Meta,
     /// The data file and its format (`qcow2`, or `raw` LUKS for encrypted volumes).
     pub path: Option<std::path::PathBuf>,
     /// Disk format of the file.

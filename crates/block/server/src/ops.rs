@@ -495,6 +495,12 @@ pub async fn create_volume(
     let vtype = vtype.clone();
     let id = v.id.clone();
     tokio::spawn(async move {
+        if let Err(msg) = schedule(&svc2, &vtype).await {
+            tracing::warn!(volume.id = %id, reason = %msg, "no valid backend for the volume");
+            let _ = set_volume_status(&svc2, &id, |v| v.status = "error".into()).await;
+            let _ = record_message(&svc2, &id, "VOLUME", "001_002", &msg).await;
+            return;
+        }
         if let Err(e) = create_work(&svc2, &token, &id, &vtype, source).await {
             tracing::warn!(volume.id = %id, error = %e.error, "volume create failed");
             let msg = e.error.external_message().to_string();
@@ -503,6 +509,53 @@ pub async fn create_volume(
         }
     });
     Ok(v)
+}
+
+/// Cinder's capabilities filter over the one backend: extra specs naming a capability
+/// (`volume_backend_name`, `storage_protocol`, `vendor_name`, `driver_version`,
+/// `pool_name`, optionally prefixed `capabilities:`) must match it (plain equality,
+/// `<is> True|False`, `<in> x` substring, `<or> a <or> b`).
+async fn schedule(svc: &BlockService, vtype: &VolumeType) -> Result<(), String> {
+    let caps = match svc.backend.capabilities().await {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(format!(
+                "schedule allocate volume: the backend is unavailable: {e}"
+            ))
+        }
+    };
+    for (k, want) in &vtype.extra_specs {
+        let key = k.strip_prefix("capabilities:").unwrap_or(k);
+        let have = match key {
+            "volume_backend_name" => caps.backend_name.clone(),
+            "storage_protocol" => caps.storage_protocol.clone(),
+            "vendor_name" => caps.vendor_name.clone(),
+            "driver_version" => caps.driver_version.clone(),
+            "pool_name" => caps.pool_name.clone(),
+            "thin_provisioning_support" => caps.thin_provisioning.to_string(),
+            _ => continue,
+        };
+        let want = want.trim();
+        let ok = if let Some(v) = want.strip_prefix("<is>") {
+            v.trim().eq_ignore_ascii_case(&have)
+        } else if let Some(v) = want.strip_prefix("<in>") {
+            have.contains(v.trim())
+        } else if want.contains("<or>") {
+            want.split("<or>")
+                .map(str::trim)
+                .any(|v| v.eq_ignore_ascii_case(&have))
+        } else if key == "storage_protocol" {
+            want.eq_ignore_ascii_case(&have)
+        } else {
+            want == have
+        };
+        if !ok {
+            return Err(format!(
+                "schedule allocate volume: Could not find any available weighted backend ({k} = {want} does not match {have})."
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn create_work(

@@ -313,6 +313,19 @@ async fn services_hosts_pools_capabilities() {
     );
     let r = api.get("/v3/os-hosts", "admin").await;
     assert_eq!(r.body["hosts"].as_array().expect("l").len(), 2);
+    assert_eq!(r.body["hosts"][0]["service-status"], "available");
+    assert_eq!(r.body["hosts"][0]["service-state"], "enabled");
+    // Freeze/thaw of an unknown host is a 400 (enable of one a 404).
+    let r = api
+        .req(
+            "PUT",
+            "/v3/os-services/freeze",
+            Some("admin"),
+            None,
+            Some(json!({"host": "invalid_host"})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
     api.volume("member", json!({"size": 2})).await;
     let r = api.get("/v3/os-hosts/testhost@file", "admin").await;
     assert_eq!(r.body["host"][0]["resource"]["total_volume_gb"], "2");

@@ -73,7 +73,9 @@ async fn wait_backup(api: &Api, id: &str, pred: impl Fn(&str) -> bool) -> serde_
 #[tokio::test]
 async fn backup_create_restore_delete() {
     let api = api().await;
-    let vid = api.volume("member", json!({"size": 1})).await["id"]
+    let vid = api
+        .volume("member", json!({"size": 1, "metadata": {"m": "1"}}))
+        .await["id"]
         .as_str()
         .expect("id")
         .to_string();
@@ -140,6 +142,8 @@ async fn backup_create_restore_delete() {
         api.backend.volumes.lock().expect("l")[&nv].from,
         "image:qcow2"
     );
+    // The volume's metadata comes back with the data.
+    assert_eq!(v["metadata"]["m"], "1");
     // Restore over the existing volume.
     let r = api
         .post(

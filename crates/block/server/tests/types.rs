@@ -253,7 +253,11 @@ async fn encrypted_type(api: &Api) -> String {
         &["volume_type_id", "encryption_id"],
         &["key_size", "provider", "control_location", "cipher"],
     );
-    assert_eq!(r.body["encryption"]["provider"], "luks");
+    // The legacy class name is kept as given (Tempest reads it back).
+    assert_eq!(
+        r.body["encryption"]["provider"],
+        "nova.volume.encryptors.luks.LuksEncryptor"
+    );
     assert_eq!(r.body["encryption"]["cipher"], "aes-xts-plain64");
     assert_eq!(r.body["encryption"]["key_size"], 256);
     tid
@@ -271,7 +275,7 @@ async fn encryption_types_validation() {
         .to_string();
     let base = format!("/v3/types/{tid}/encryption");
     assert_eq!(api.get(&base, "admin").await.body, json!({}));
-    for provider in ["luks2", "plain", "bogus"] {
+    for provider in ["luks2", "plain", "CryptsetupEncryptor"] {
         let r = api
             .post(
                 &base,
@@ -289,14 +293,39 @@ async fn encryption_types_validation() {
             r.body
         );
     }
-    let r = api
-        .post(
-            &base,
-            "admin",
-            json!({"encryption": {"provider": "luks", "control_location": "back-end"}}),
-        )
-        .await;
-    assert_eq!(r.status, 400);
+    // Other providers and back-end control are stored (as Cinder does), but no
+    // volume of such a type can be created.
+    for spec in [
+        json!({"provider": "luks", "control_location": "back-end"}),
+        json!({"provider": "SomeProvider", "control_location": "front-end"}),
+    ] {
+        let r = api
+            .post(&base, "admin", json!({ "encryption": spec }))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = api
+            .post(
+                "/v3/volumes",
+                "member",
+                json!({"volume": {"size": 1, "volume_type": tid}}),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        let eid = api.get(&base, "admin").await.body["encryption_id"]
+            .as_str()
+            .expect("eid")
+            .to_string();
+        let r = api
+            .req(
+                "DELETE",
+                &format!("{base}/{eid}"),
+                Some("admin"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 202);
+    }
     assert_eq!(
         api.post(&base, "member", json!({"encryption": {"provider": "luks"}}))
             .await
@@ -560,5 +589,91 @@ async fn project_default_type_3_62() {
     assert_eq!(
         api.get("/v3/types/default", "member").await.body["volume_type"]["name"],
         "__DEFAULT__"
+    );
+}
+
+#[tokio::test]
+async fn unmatched_capabilities_fail_the_create_with_a_user_message() {
+    let api = api().await;
+    let r = api
+        .post(
+            "/v3/types",
+            "admin",
+            json!({"volume_type": {"name": "bogus", "extra_specs": {"storage_protocol": "fc", "vendor_name": "x"}}}),
+        )
+        .await;
+    let tid = r.body["volume_type"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let v = api
+        .volume("member", json!({"size": 1, "volume_type": tid}))
+        .await;
+    assert_eq!(v["status"], "error");
+    assert!(!api.backend.calls().iter().any(|c| c.starts_with("create")));
+    let r = api
+        .req("GET", "/v3/messages", Some("member"), Some("3.3"), None)
+        .await;
+    let m = &r.body["messages"][0];
+    assert_eq!(m["resource_uuid"], v["id"]);
+    assert_eq!(m["resource_type"], "VOLUME");
+    check_keys(
+        m,
+        &[
+            "request_id",
+            "message_level",
+            "event_id",
+            "created_at",
+            "id",
+            "user_message",
+        ],
+        &[
+            "links",
+            "guaranteed_until",
+            "resource_uuid",
+            "resource_type",
+        ],
+    );
+    let mid = m["id"].as_str().expect("mid").to_string();
+    assert_eq!(
+        api.get(&format!("/v3/messages/{mid}"), "member")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api.get(&format!("/v3/messages/{mid}"), "other")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        api.req(
+            "DELETE",
+            &format!("/v3/messages/{mid}"),
+            Some("member"),
+            Some(LATEST),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    // Matching specs schedule fine.
+    let r = api
+        .post(
+            "/v3/types",
+            "admin",
+            json!({"volume_type": {"name": "ok", "extra_specs": {"volume_backend_name": "file", "storage_protocol": "FILE"}}}),
+        )
+        .await;
+    let tid = r.body["volume_type"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        api.volume("member", json!({"size": 1, "volume_type": tid}))
+            .await["status"],
+        "available"
     );
 }

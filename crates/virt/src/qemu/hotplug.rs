@@ -24,10 +24,10 @@ use rustack_hostops::cmd::Cmd;
 use serde_json::{json, Value};
 
 use crate::error::VirtError;
+use crate::qemu::argv::opt_escape;
 use crate::qemu::paths::InstanceRecord;
 use crate::qemu::qmp::Qmp;
 use crate::qemu::volume::{self, AttachedVolume};
-use crate::qemu::argv::opt_escape;
 use crate::qemu::{qmp_err, run, QemuDriver};
 use crate::types::{VolumeAttachment, VolumeSource};
 

@@ -274,11 +274,16 @@ pub fn blockdev(v: &AttachedVolume) -> Result<Value, VirtError> {
     });
     let sec = secret_id(&v.volume_id);
     match (format.as_str(), v.secret.is_some()) {
+        // `backing: null`: a volume never opens another file its header might name.
         ("qcow2", true) => {
             node["driver"] = json!("qcow2");
+            node["backing"] = Value::Null;
             node["encrypt"] = json!({"format": "luks", "key-secret": sec});
         }
-        ("qcow2", false) => node["driver"] = json!("qcow2"),
+        ("qcow2", false) => {
+            node["driver"] = json!("qcow2");
+            node["backing"] = Value::Null;
+        }
         ("raw", true) | ("luks", true) => {
             node["driver"] = json!("luks");
             node["key-secret"] = json!(sec);
@@ -462,6 +467,7 @@ mod tests {
         assert_eq!(b["file"]["filename"], "/srv/volumes/a1.qcow2");
         assert_eq!(b["file"]["driver"], "file");
         assert_eq!(b["read-only"], false);
+        assert!(b.get("backing").is_some_and(Value::is_null));
         let so = secret_object_qmp(&enc).unwrap();
         assert_eq!(so["keyid"], MASTER_KEY_ID);
         assert_eq!(so["format"], "base64");

@@ -400,6 +400,28 @@ async fn images_exports_and_plain_snapshots() {
         Err(BackendError::Invalid(_))
     ));
 
+    // An image with a backing file is refused: it would copy a host file in.
+    let base = e.file("host-secret.raw");
+    std::fs::write(&base, MARKER).unwrap();
+    let overlay = e.file("overlay.qcow2");
+    let st = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+        .arg(&base)
+        .arg(&overlay)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let backed = VolumeSource::Image {
+        path: overlay,
+        format: "qcow2".into(),
+        luks: None,
+    };
+    assert!(matches!(
+        b.create(&spec("backed", 1), &backed, None).await,
+        Err(BackendError::Invalid(_))
+    ));
+    assert!(!b.path_of("backed").exists());
+
     // Unencrypted snapshots.
     b.snapshot_create(&loc, "s1", None).await.unwrap();
     e.write_marker(&path_of(&loc), None, 0);

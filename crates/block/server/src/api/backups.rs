@@ -281,6 +281,7 @@ pub async fn create(
             availability_zone: svc.cfg.availability_zone.clone(),
             fail_reason: None,
             metadata,
+            volume_metadata: cur.metadata.clone(),
             path: None,
             format: if cur.encryption_key_id.is_some() {
                 "raw".into()
@@ -771,6 +772,7 @@ async fn restore_work(svc: &BlockService, token: &str, bid: &str, vid: &str) -> 
     ops::set_volume_status(svc, vid, |x| {
         x.location = Some(loc);
         x.encryption_key_id = target_key;
+        x.metadata.extend(b.volume_metadata.clone());
     })
     .await?;
     Ok(())

@@ -315,6 +315,10 @@ pub async fn service_action(
         })
         .collect();
     if matches.is_empty() {
+        // Cinder answers 400 for freeze/thaw of an unknown host, 404 otherwise.
+        if action == "freeze" || action == "thaw" {
+            return Err(bad(format!("Invalid host: host {host} not found.")));
+        }
         return Err(Error::not_found(format!("Host {host} could not be found.")).into());
     }
     let mut last = None;
@@ -378,8 +382,8 @@ pub async fn hosts(
                 "service": s.binary,
                 "host_name": s.host,
                 "zone": s.zone,
-                "service-status": if s.disabled { "disabled" } else { "enabled" },
-                "service-state": if service_up(s, &svc) { "available" } else { "unavailable" },
+                "service-status": if service_up(s, &svc) { "available" } else { "unavailable" },
+                "service-state": if s.disabled { "disabled" } else { "enabled" },
                 "last-update": s.updated_at,
             })
         })

@@ -109,6 +109,22 @@ async fn list_impl(
         items.push(view(svc, c, s, true));
     }
     let spec = sort_spec(&params)?;
+    super::volumes::check_sort_keys(
+        &spec,
+        &[
+            "id",
+            "name",
+            "display_name",
+            "status",
+            "size",
+            "created_at",
+            "updated_at",
+            "volume_id",
+            "project_id",
+            "user_id",
+            "description",
+        ],
+    )?;
     sort_views(&mut items, &spec);
     let count = items.len();
     let base = c.collection_url(if detail {

@@ -275,7 +275,11 @@ pub async fn update(
         t.is_public = pb;
     }
     svc.store.put(Kind::VolumeType, &t.id, "", &t).await?;
-    Ok(ok(json!({"volume_type": view(&svc, &c, &t, false)})))
+    let mut out = view(&svc, &c, &t, true);
+    if let Some(o) = out.as_object_mut() {
+        o.remove("os-volume-type-access:is_public");
+    }
+    Ok(ok(json!({"volume_type": out})))
 }
 
 /// `DELETE /types/{id}`.
@@ -427,10 +431,14 @@ pub async fn specs_create(
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:types_extra_specs:create", None)?;
     let b = body_obj(&bytes)?;
-    let specs =
-        parse_specs(Some(b.get("extra_specs").ok_or_else(|| {
-            bad("Malformed request body: extra_specs missing")
-        })?))?;
+    let specs = match b.get("extra_specs") {
+        Some(v @ Value::Object(_)) => parse_specs(Some(v))?,
+        _ => {
+            return Err(bad(
+                "Malformed request body: extra_specs must be an object.",
+            ))
+        }
+    };
     let _g = svc.write_lock.lock().await;
     let mut t = get_type(&svc, &c, &id).await?;
     if type_in_use(&svc, &id).await?
@@ -548,13 +556,36 @@ pub(crate) fn normalize_provider(p: &str) -> BResult<String> {
     }
 }
 
+/// The LUKS2 and plain (cryptsetup) providers, refused on the type itself.
+fn is_refused_format(p: &str) -> bool {
+    matches!(
+        p,
+        "luks2"
+            | "Luks2Encryptor"
+            | "os_brick.encryptors.luks.Luks2Encryptor"
+            | "plain"
+            | "CryptsetupEncryptor"
+            | "nova.volume.encryptors.cryptsetup.CryptsetupEncryptor"
+            | "os_brick.encryptors.cryptsetup.CryptsetupEncryptor"
+    )
+}
+
 fn parse_encryption(
     req: &Map<String, Value>,
     existing: Option<&Encryption>,
 ) -> BResult<Encryption> {
     let provider =
         match req.get("provider") {
-            Some(Value::String(p)) => normalize_provider(p)?,
+            // Stored as given (Tempest reads back `LuksEncryptor`); the volume-level
+            // encryption metadata Nova reads shows the normalized `luks`.
+            // luks2 and plain are refused at once; another unknown provider is
+            // stored (as Cinder does) and refused when a volume of the type is
+            // created.
+            Some(Value::String(p)) => match normalize_provider(p) {
+                Ok(_) => p.clone(),
+                Err(e) if is_refused_format(p) => return Err(e),
+                Err(_) => p.clone(),
+            },
             Some(_) => return Err(bad("Invalid input for field/attribute provider.")),
             None => match existing {
                 Some(e) => e.provider.clone(),
@@ -596,11 +627,17 @@ fn parse_encryption(
     };
     let control_location = match req.get("control_location") {
         Some(Value::String(s)) if s == "front-end" => s.clone(),
-        Some(Value::String(s)) if s == "back-end" => {
-            return Err(bad("Invalid input received: control_location 'back-end' is not supported (no storage-side encryption); use 'front-end'."))
+        // Stored as Cinder does; creating a volume of such a type is refused (there
+        // is no storage-side encryption).
+        Some(Value::String(s)) if s == "back-end" => s.clone(),
+        Some(_) => {
+            return Err(bad(
+                "Invalid input received: Valid control location are: ['front-end', 'back-end']",
+            ))
         }
-        Some(_) => return Err(bad("Invalid input received: Valid control location are: ['front-end', 'back-end']")),
-        None => existing.map(|e| e.control_location.clone()).unwrap_or_else(|| "front-end".into()),
+        None => existing
+            .map(|e| e.control_location.clone())
+            .unwrap_or_else(|| "front-end".into()),
     };
     Ok(Encryption {
         encryption_id: existing

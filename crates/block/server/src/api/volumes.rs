@@ -239,6 +239,39 @@ pub(crate) fn sort_spec(params: &[(String, String)]) -> BResult<Vec<(String, boo
     Ok(out)
 }
 
+/// 400 unless every sort key is one of `allowed` (Cinder's "Invalid sort key").
+pub(crate) fn check_sort_keys(spec: &[(String, bool)], allowed: &[&str]) -> BResult<()> {
+    for (k, _) in spec {
+        if !allowed.contains(&k.as_str()) {
+            return Err(bad(format!(
+                "Invalid input received: Invalid sort key {k}."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Sort keys of volume lists.
+pub(crate) const VOLUME_SORT_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "display_name",
+    "status",
+    "size",
+    "created_at",
+    "updated_at",
+    "availability_zone",
+    "bootable",
+    "volume_type",
+    "user_id",
+    "project_id",
+    "description",
+    "multiattach",
+    "attach_status",
+    "migration_status",
+    "host",
+];
+
 /// Sorts JSON views by `spec` (ties broken by id, descending, as Cinder).
 pub(crate) fn sort_views(items: &mut [Value], spec: &[(String, bool)]) {
     items.sort_by(|a, b| {
@@ -481,6 +514,7 @@ async fn list_impl(
         views.push(view(&svc, &c, vol, View::Full, &types).await?);
     }
     let spec = sort_spec(&params)?;
+    check_sort_keys(&spec, VOLUME_SORT_KEYS)?;
     sort_views(&mut views, &spec);
     let count = views.len();
     let base = c.collection_url(if detail { "volumes/detail" } else { "volumes" });
@@ -810,6 +844,15 @@ pub async fn create(
             )));
         }
     }
+    if let Some(e) = &vtype.encryption {
+        super::types::normalize_provider(&e.provider)?;
+        if e.control_location != "front-end" {
+            return Err(bad(format!(
+                "Invalid input received: volume type {} has control_location '{}'; rustack encrypts volumes front-end only (LUKS opened by QEMU).",
+                vtype.name, e.control_location
+            )));
+        }
+    }
     if vtype.encryption.is_some() && svc.key_manager.is_none() {
         return Err(Error::unavailable(
             "Encrypted volume types need a key manager, and none is configured.",
@@ -1037,7 +1080,8 @@ async fn encryption_meta(svc: &BlockService, vol: &Volume) -> BResult<Value> {
         out["control_location"] = json!(e.control_location);
         out["cipher"] = json!(e.cipher);
         out["key_size"] = json!(e.key_size);
-        out["provider"] = json!(e.provider);
+        out["provider"] =
+            json!(super::types::normalize_provider(&e.provider).unwrap_or_else(|_| "luks".into()));
     }
     Ok(out)
 }

@@ -471,11 +471,17 @@ async fn stopped_instance_extends_and_snapshots_the_file_with_qemu_img() {
     ]))
     .unwrap();
     assert_eq!(info["virtual-size"], 2u64 << 30);
-    d.volume_snapshot_create(UUID, VOL, "snapshot-a").await.unwrap();
+    d.volume_snapshot_create(UUID, VOL, "snapshot-a")
+        .await
+        .unwrap();
     let info = qemu_img(&["info", "--output=json", file.to_str().unwrap()]);
     assert!(info.contains("snapshot-a"), "{info}");
-    d.volume_snapshot_delete(UUID, VOL, "snapshot-a").await.unwrap();
-    d.volume_snapshot_delete(UUID, VOL, "snapshot-a").await.unwrap();
+    d.volume_snapshot_delete(UUID, VOL, "snapshot-a")
+        .await
+        .unwrap();
+    d.volume_snapshot_delete(UUID, VOL, "snapshot-a")
+        .await
+        .unwrap();
     let info = qemu_img(&["info", "--output=json", file.to_str().unwrap()]);
     assert!(!info.contains("snapshot-a"), "{info}");
     // The decrypted passphrase file is gone; nothing went through QMP.
