@@ -230,7 +230,10 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         "--key-manager-port or [key_manager] port in the config",
     )
     .await?;
-    let key_manager_url = format!("http://{host}:{}", key_manager_listener.local_addr()?.port());
+    let key_manager_url = format!(
+        "http://{host}:{}",
+        key_manager_listener.local_addr()?.port()
+    );
 
     let db_url = cfg
         .identity
@@ -364,7 +367,10 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
     let key_manager = open_key_manager(
         cfg,
         &opts.data_dir,
-        &format!("sqlite://{}", opts.data_dir.join("key-manager.db").display()),
+        &format!(
+            "sqlite://{}",
+            opts.data_dir.join("key-manager.db").display()
+        ),
         identity.clone(),
     )
     .await?;
@@ -574,16 +580,17 @@ fn block_backend(
                 .volumes_dir
                 .clone()
                 .unwrap_or_else(|| data_dir.join("volumes"));
-            let b = rustack_block_agent::FileBackend::new(dir.clone())
-                .map_err(|e| anyhow::anyhow!("the file volume backend at {}: {e}", dir.display()))?;
+            let b = rustack_block_agent::FileBackend::new(dir.clone()).map_err(|e| {
+                anyhow::anyhow!("the file volume backend at {}: {e}", dir.display())
+            })?;
             Ok(Arc::new(b))
         }
         "simulated" => Ok(Arc::new(rustack_block_agent::SimulatedBackend::new(
             rustack_block_agent::SimBackendConfig::default(),
         ))),
-        other => anyhow::bail!(
-            "[block_storage] backend = {other:?}: expected \"file\" or \"simulated\""
-        ),
+        other => {
+            anyhow::bail!("[block_storage] backend = {other:?}: expected \"file\" or \"simulated\"")
+        }
     }
 }
 
