@@ -206,7 +206,7 @@ O secret get "$KEY_ID" >/dev/null 2>&1 && bad "the key survived its volume" || o
 O volume type delete "$TYPE_ID" >/dev/null && TYPE_ID=""
 
 echo "== boot from volume"
-S3=$(O server create --flavor 42 --image "$IMAGE_ID" --boot-from-volume 1 --network "$NET_ID" --wait volbfv -f value -c id)
+S3=$(O server create --flavor 42 --image "$IMAGE_ID" --boot-from-volume 1 --delete-on-termination --network "$NET_ID" --wait volbfv -f value -c id)
 SERVERS+=("$S3")
 wait_console "$S3" "RUSTACK-GUEST-UP ip=10\.232" && ok "volume-backed guest up" || bad "volume-backed guest did not come up"
 RV=$(O server show "$S3" -f json | python3 -c "import json,sys; a=json.load(sys.stdin).get('volumes_attached') or []; print(a[0]['id'] if a else '')")

@@ -239,7 +239,7 @@ wait_volume "$VOL_ID" available
 osc server delete --wait "$SERVER_ID" || report "server delete"; SERVER_ID=""
 
 step "server create --boot-from-volume"
-osc server create --flavor "$FLAVOR" --image "$IMAGE_ID" --boot-from-volume 1 --network "$NET_ID" \
+osc server create --flavor "$FLAVOR" --image "$IMAGE_ID" --boot-from-volume 1 --delete-on-termination --network "$NET_ID" \
   --wait "$BFV" -f json || fail "server create --boot-from-volume"
 BFV_ID="$(field '["id"]')"
 osc server show "$BFV_ID" -f json || fail "server show"
@@ -248,7 +248,7 @@ ROOT_VOL="$(python3 -c "import json; v=json.load(open('$WORK/out')); a=v.get('vo
 if [[ -n "$ROOT_VOL" ]]; then
   osc volume show "$ROOT_VOL" -f json || report "root volume show"
   expect "root volume status" "$(field '["status"]')" in-use
-  expect bootable "$(field '["bootable"]')" true
+  expect bootable "$(field '["bootable"]' | tr A-Z a-z)" true
 fi
 osc server delete --wait "$BFV_ID" || report "server delete (volume-backed)"; BFV_ID=""
 [[ -n "$ROOT_VOL" ]] && gone_volume "$ROOT_VOL"

@@ -59,7 +59,11 @@ impl ComputeClient {
     pub fn new(base: &str, token: ServiceToken) -> ComputeClient {
         ComputeClient {
             base: base.trim_end_matches('/').to_string(),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
             token,
         }
     }
@@ -75,8 +79,10 @@ impl ComputeClient {
             let mut rb = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.base))
-                .header("x-auth-token", &token)
-                .header("x-openstack-nova-api-version", "2.51");
+                // No microversion: compute's advertised maximum may be below the
+                // version that introduced an event (it accepts `volume-extended` from
+                // 2.1); these calls need nothing newer.
+                .header("x-auth-token", &token);
             if let Some(b) = body {
                 rb = rb.json(b);
             }
@@ -163,14 +169,9 @@ impl ComputeClient {
         .await
     }
 
-    /// Nova's attachment id for `volume_id` on `server_id` (`GET
-    /// /servers/{id}/os-volume_attachments/{volume_id}`); None when Nova knows no such
-    /// server or attachment.
-    pub async fn server_volume_attachment(
-        &self,
-        server_id: &str,
-        volume_id: &str,
-    ) -> Result<Option<String>, Error> {
+    /// Whether Nova has `volume_id` attached to `server_id` (`GET
+    /// /servers/{id}/os-volume_attachments/{volume_id}`: 200 or 404).
+    pub async fn server_has_volume(&self, server_id: &str, volume_id: &str) -> Result<bool, Error> {
         for attempt in 0..2 {
             let token = self.token.get().await?;
             let r = self
@@ -180,7 +181,6 @@ impl ComputeClient {
                     self.base
                 ))
                 .header("x-auth-token", &token)
-                .header("x-openstack-nova-api-version", "2.89")
                 .send()
                 .await
                 .map_err(|e| Error::unavailable(format!("compute API unreachable: {e}")))?;
@@ -189,16 +189,8 @@ impl ComputeClient {
                     self.token.invalidate().await;
                     continue;
                 }
-                404 => return Ok(None),
-                s if (200..300).contains(&s) => {
-                    let v: Value = r
-                        .json()
-                        .await
-                        .map_err(|e| Error::unavailable(format!("compute API answer: {e}")))?;
-                    return Ok(v["volumeAttachment"]["attachment_id"]
-                        .as_str()
-                        .map(str::to_string));
-                }
+                404 => return Ok(false),
+                s if (200..300).contains(&s) => return Ok(true),
                 s => {
                     return Err(Error::unavailable(format!(
                         "compute API answered {s} for a server's volume attachment"

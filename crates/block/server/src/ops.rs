@@ -224,6 +224,16 @@ pub async fn effective_limits(
     svc: &BlockService,
     project: &str,
 ) -> BResult<std::collections::BTreeMap<String, i64>> {
+    let mut out = class_limits(svc).await?;
+    if let Some(p) = svc.store.get::<Limits>(Kind::Quota, project).await? {
+        out.extend(p.limits);
+    }
+    Ok(out)
+}
+
+/// The limits of a project without overrides: the `default` quota class over the
+/// configured defaults; per-type keys default to -1.
+pub async fn class_limits(svc: &BlockService) -> BResult<std::collections::BTreeMap<String, i64>> {
     let mut out: std::collections::BTreeMap<String, i64> = default_limits(svc)
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -236,9 +246,6 @@ pub async fn effective_limits(
     }
     if let Some(c) = svc.store.get::<Limits>(Kind::QuotaClass, "default").await? {
         out.extend(c.limits);
-    }
-    if let Some(p) = svc.store.get::<Limits>(Kind::Quota, project).await? {
-        out.extend(p.limits);
     }
     Ok(out)
 }

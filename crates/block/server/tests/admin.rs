@@ -196,7 +196,7 @@ async fn quotas_show_update_usage_and_enforcement() {
     assert_eq!(r.status, 413);
     // Defaults and delete.
     let r = api.get(&format!("{path}/defaults"), "member").await;
-    assert_eq!(r.body["quota_set"]["volumes"], 10);
+    assert_eq!(r.body["quota_set"]["volumes"], 10, "{}", r.body);
     assert_eq!(
         api.req("DELETE", &path, Some("admin"), None, None)
             .await

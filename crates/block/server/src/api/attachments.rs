@@ -87,13 +87,13 @@ pub(crate) async fn deletion_allowed(
     let Some(compute) = &svc.compute else {
         return Err(refuse());
     };
-    match compute
-        .server_volume_attachment(server, &a.volume_id)
-        .await?
-    {
-        None => Ok(()),
-        Some(id) if id != a.id => Ok(()),
-        Some(_) => Err(refuse()),
+    // Nova's view of the server's volumes (at the versions its advertised maximum
+    // allows, which do not show attachment ids): refused while Nova has the volume
+    // attached to that server.
+    if compute.server_has_volume(server, &a.volume_id).await? {
+        Err(refuse())
+    } else {
+        Ok(())
     }
 }
 

@@ -58,7 +58,7 @@ pub async fn defaults(
 ) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:quotas:show", Some(&project))?;
-    let mut base = ops::effective_limits(&svc, "\u{0}none").await?;
+    let mut base = ops::class_limits(&svc).await?;
     base.insert("id".into(), 0);
     let mut qs: Map<String, Value> = base.into_iter().map(|(k, v)| (k, json!(v))).collect();
     qs.insert("id".into(), json!(project));
@@ -156,7 +156,7 @@ pub async fn class_show(
 ) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
     svc.authorize(&c.ctx, "volume_extension:quota_classes:get", None)?;
-    let mut l = ops::effective_limits(&svc, "\u{0}none").await?;
+    let mut l = ops::class_limits(&svc).await?;
     if class != "default" {
         if let Some(own) = svc.store.get::<Limits>(Kind::QuotaClass, &class).await? {
             l.extend(own.limits);
@@ -185,11 +185,7 @@ pub async fn class_update(
         ));
     };
     let _g = svc.write_lock.lock().await;
-    let known: Vec<String> = ops::effective_limits(&svc, "\u{0}none")
-        .await?
-        .keys()
-        .cloned()
-        .collect();
+    let known: Vec<String> = ops::class_limits(&svc).await?.keys().cloned().collect();
     let changes = parse_limits(req, &known)?;
     let mut l: Limits = svc
         .store
@@ -200,7 +196,7 @@ pub async fn class_update(
         l.limits.insert(k, n);
     }
     svc.store.put(Kind::QuotaClass, &class, "", &l).await?;
-    let mut eff = ops::effective_limits(&svc, "\u{0}none").await?;
+    let mut eff = ops::class_limits(&svc).await?;
     eff.extend(l.limits);
     Ok(ok(json!({"quota_class_set": eff})))
 }

@@ -647,14 +647,26 @@ async fn assisted_snapshots_and_external_events() {
         e.driver.extended.lock().clone(),
         vec![(s.clone(), vol.clone(), 3u64 << 30)]
     );
-    // Before 2.51 the event name is unknown.
+    // Nova knows the name from 2.51; rustack accepts it from 2.1 (its advertised maximum
+    // is below 2.51 and the block storage service sends it), but a later event name is
+    // still refused before its version.
     let r =
         e.h.nova_v(
-            "2.50",
+            "2.1",
             Method::POST,
             "/os-server-external-events",
             &e.h.admin,
-            Some(ev),
+            Some(ev.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r =
+        e.h.nova_v(
+            "2.43",
+            Method::POST,
+            "/os-server-external-events",
+            &e.h.admin,
+            Some(json!({"events": [{"name": "volume-reimaged", "server_uuid": s, "tag": vol}]})),
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
