@@ -398,7 +398,7 @@ for p in test postgres; do
   if [[ -n "${RESULT[$p]:-}" ]]; then cat "$OUT/cargo-test-$p.log.totals" 2>/dev/null || true; fi
 done
 if [[ -n "${RESULT[tempest]:-}" && -f "$OUT/tempest.out" ]]; then
-  tail -n 1 "$OUT/tempest.out" | sed 's/^/tempest identity+image+network: /'
+  tail -n 1 "$OUT/tempest.out" | sed 's/^/tempest identity+image+network+volume: /'
 fi
 if [[ -n "${RESULT[tempest]:-}" && -f "$OUT/tempest-compute.out" ]]; then
   tail -n 1 "$OUT/tempest-compute.out" | sed 's/^/tempest compute: /'
