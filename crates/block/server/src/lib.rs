@@ -46,6 +46,41 @@ pub enum StartError {
     /// Seeding the default volume type or the service records failed.
     #[error("block storage initial records: {0}")]
     Seed(String),
+    /// The staging or backup directory could not be prepared.
+    #[error("block storage directory {path}")]
+    Dir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Makes `dir`; when it is the service's own: 0700 and, for the staging dir, removes what a crash left in it (image
+/// downloads and upload exports in flight; nothing is in flight at start) and, in the
+/// backup dir, partial backups (`.<id>.partial`).
+fn prepare_dir(dir: &std::path::Path, own: bool, staging: bool) -> Result<(), StartError> {
+    use std::os::unix::fs::PermissionsExt;
+    let err = |source| StartError::Dir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    if !own {
+        return Ok(());
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    for entry in std::fs::read_dir(dir).map_err(err)? {
+        let path = entry.map_err(err)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let leftover = staging || (name.starts_with('.') && name.ends_with(".partial"));
+        if leftover && path.is_file() {
+            tracing::info!(path = %path.display(), "removing a file a crash left behind");
+            std::fs::remove_file(&path).map_err(err)?;
+        }
+    }
+    Ok(())
 }
 
 /// What the service calls in other services; `None` makes the feature that needs it
@@ -169,6 +204,14 @@ impl BlockService {
                     .and_then(|d| d.parent().map(|p| p.join("backups")))
             })
             .unwrap_or_else(|| std::env::temp_dir().join("rustack-block-backups"));
+        // Leftovers are removed only from directories of this service's own (the
+        // fallbacks under the system temp dir may be shared with another instance).
+        prepare_dir(&tmp_dir, cfg.volumes_dir.is_some(), true)?;
+        prepare_dir(
+            &backups_dir,
+            cfg.backups_dir.is_some() || cfg.volumes_dir.is_some(),
+            false,
+        )?;
         let svc = Arc::new(BlockService {
             store: Store::new(db),
             cfg,

@@ -627,9 +627,6 @@ async fn create_work(
                 ))
             })?;
             let client = rustack_image_api::client::ImageClient::new(base)?;
-            tokio::fs::create_dir_all(&svc.tmp_dir)
-                .await
-                .map_err(|e| internal(format!("creating {}: {e}", svc.tmp_dir.display())))?;
             let path = svc.tmp_dir.join(format!("image-{id}"));
             tmp_file = Some(path.clone());
             client.download(token, image_id, &path).await?;

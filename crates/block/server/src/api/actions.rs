@@ -853,11 +853,6 @@ async fn upload(
                 .clone()
                 .ok_or_else(|| crate::error::internal("volume has no location"))?;
             let luks = ops::volume_luks(&svc2, &token, &v).await?;
-            tokio::fs::create_dir_all(&svc2.tmp_dir)
-                .await
-                .map_err(|e| {
-                    crate::error::internal(format!("creating {}: {e}", svc2.tmp_dir.display()))
-                })?;
             let out = svc2.tmp_dir.join(format!("upload-{iid}"));
             let exported = svc2
                 .backend

@@ -366,9 +366,6 @@ async fn backup_work(svc: &BlockService, token: &str, id: &str) -> BResult<()> {
             .await?,
         );
     }
-    tokio::fs::create_dir_all(&svc.backups_dir)
-        .await
-        .map_err(|e| internal(format!("creating {}: {e}", svc.backups_dir.display())))?;
     let path = svc.backups_dir.join(format!("{id}.{}", b.format));
     let tmp = svc.backups_dir.join(format!(".{id}.partial"));
     svc.backend

@@ -564,17 +564,7 @@ pub async fn metadata_item_put(
     bytes: axum::body::Bytes,
 ) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
-    let b = body_obj(&bytes)?;
-    let m = parse_metadata(
-        b.get("meta")
-            .ok_or_else(|| bad("Malformed request body: meta missing"))?,
-    )?;
-    if m.len() != 1 {
-        return Err(bad("Request body contains too many items."));
-    }
-    if !m.contains_key(&key) {
-        return Err(bad("Request body and URI mismatch"));
-    }
+    let m = crate::api::volumes::parse_meta_item(&bytes, &key)?;
     meta_snapshot(&svc, &c, &id, "volume:update_snapshot_metadata").await?;
     ops::set_snapshot_status(&svc, &id, |x| x.metadata.extend(m.clone())).await?;
     Ok(ok(json!({"meta": m})))

@@ -640,6 +640,23 @@ fn opt_str(
     Ok(None)
 }
 
+/// Parses the body of `PUT .../metadata/{key}` (`{"meta": {key: value}}`): exactly one
+/// item, whose key is the URL's (Cinder's messages). Volumes and snapshots share it.
+pub(crate) fn parse_meta_item(bytes: &[u8], key: &str) -> BResult<Meta> {
+    let b = body_obj(bytes)?;
+    let m = parse_metadata(
+        b.get("meta")
+            .ok_or_else(|| bad("Malformed request body: meta missing"))?,
+    )?;
+    if m.len() != 1 {
+        return Err(bad("Request body contains too many items."));
+    }
+    if !m.contains_key(key) {
+        return Err(bad("Request body and URI mismatch"));
+    }
+    Ok(m)
+}
+
 /// Parses a metadata object (string values, keys 1..255 chars).
 pub(crate) fn parse_metadata(v: &Value) -> BResult<Meta> {
     let Value::Object(m) = v else {
@@ -1226,17 +1243,7 @@ pub async fn metadata_item_put(
     bytes: axum::body::Bytes,
 ) -> BResult<Response> {
     let c = begin(&svc, &headers, v, p).await?;
-    let b = body_obj(&bytes)?;
-    let m = parse_metadata(
-        b.get("meta")
-            .ok_or_else(|| bad("Malformed request body: meta missing"))?,
-    )?;
-    if m.len() != 1 {
-        return Err(bad("Request body contains too many items."));
-    }
-    if !m.contains_key(&key) {
-        return Err(bad("Request body and URI mismatch"));
-    }
+    let m = parse_meta_item(&bytes, &key)?;
     meta_volume(&svc, &c, &id, "volume:update_volume_metadata").await?;
     ops::set_volume_status(&svc, &id, |x| x.metadata.extend(m.clone()))
         .await?
