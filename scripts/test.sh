@@ -32,10 +32,12 @@
 # Opt-in phases (named explicitly, never in the default run):
 #   tempest-full  the full Tempest 47.0.0 API suites (tempest.api.<service> for
 #             identity, image, network, compute, volume; TEMPEST_FULL_SERVICES picks a
-#             subset), configured as a DevStack single-host cloud would be (see
+#             subset, TEMPEST_FULL_REGEX one regex of test ids instead), configured
+#             as a DevStack single-host cloud would be (see
 #             conformance/tempest-full.conf); prints the counts per service and
 #             fails only if the run itself fails (see docs/api-compat.md for skips)
-# e2e, tempest and tempest-full need the cloud, so they imply `up` (and `release`).
+# e2e, tempest and tempest-full need the cloud, so they imply `up` (and `release`
+# unless RUSTACK_BIN names the binary).
 #
 # Every phase runs even when an earlier one failed (except those needing a
 # cloud that could not start); the run ends with a table of phases, results and
@@ -46,6 +48,11 @@
 #                              create databases) instead of installing one
 #   RUSTACK_CI_OUT             logs and results (default target/ci)
 #   RUSTACK_CI_CACHE           venv cache (default ~/.cache/rustack-ci)
+#   RUSTACK_CI_DATA_PLANE      [network] data_plane of the `up` cloud (default auto;
+#                              "off" leaves the host's data plane to another cloud)
+#   RUSTACK_BIN                the binary `up` starts (default target/release/rustack,
+#                              built by the release phase; when set, e2e/tempest no
+#                              longer imply `release`: e.g. target/debug/rustack)
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -61,7 +68,10 @@ else
     [[ " ${ALL[*]} ${OPT_IN[*]} " == *" $p "* ]] || { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; die "unknown phase: $p"; }
   done
   want=" deps $* "
-  [[ "$want" == *" e2e "* || "$want" == *" tempest "* || "$want" == *" tempest-full "* ]] && want+=" release up "
+  if [[ "$want" == *" e2e "* || "$want" == *" tempest "* || "$want" == *" tempest-full "* ]]; then
+    want+=" up "
+    [[ -n "${RUSTACK_BIN:-}" ]] || want+=" release "
+  fi
   PHASES=()
   for p in "${ALL[@]}" "${OPT_IN[@]}"; do
     if [[ "$want" == *" $p "* ]]; then PHASES+=("$p"); fi
@@ -72,6 +82,7 @@ OUT="${RUSTACK_CI_OUT:-$RUSTACK_ROOT/target/ci}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 DATA="$OUT/data"
+BIN="${RUSTACK_BIN:-target/release/rustack}"
 rm -f "$OUT"/*.totals "$OUT/tempest.out" "$OUT/tempest-compute.out"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # CI builds once from scratch: incremental artifacts would only cost time and disk.
@@ -155,21 +166,21 @@ phase_up() {
   mkdir -p "$DATA"
   # Compute runs the simulated driver in CI (Tempest and the CLI e2e need servers that
   # reach ACTIVE, not bootable guests); the QEMU path is covered by the host tests.
-  printf '[network.public_network]\nname = "public"\n\n[compute]\ndriver = "simulated"\n' \
-    > "$DATA/rustack.toml"
+  printf '[network]\ndata_plane = "%s"\n\n[network.public_network]\nname = "public"\n\n[compute]\ndriver = "simulated"\n' \
+    "${RUSTACK_CI_DATA_PLANE:-auto}" > "$DATA/rustack.toml"
   # Every service gets a free port (--identity-port, --image-port, ... as
   # `rustack up --help` lists them), so the run never collides with a cloud
   # already listening on the upstream ports.
   local port opts ports args=() i
-  mapfile -t opts < <(target/release/rustack up --help | grep -oE -- '--[a-z][a-z-]*-port' | sort -u)
+  mapfile -t opts < <("$BIN" up --help | grep -oE -- '--[a-z][a-z-]*-port' | sort -u)
   [[ " ${opts[*]} " == *" --identity-port "* ]] || die "rustack up --help lists no --identity-port"
   mapfile -t ports < <(free_ports "${#opts[@]}")
   for i in "${!opts[@]}"; do
     args+=("${opts[$i]}" "${ports[$i]}")
     [[ "${opts[$i]}" == --identity-port ]] && port="${ports[$i]}"
   done
-  say "starting: target/release/rustack up --data-dir $DATA ${args[*]}"
-  NO_COLOR=1 target/release/rustack up --data-dir "$DATA" "${args[@]}" > "$OUT/rustack.log" 2>&1 &
+  say "starting: $BIN up --data-dir $DATA ${args[*]}"
+  NO_COLOR=1 "$BIN" up --data-dir "$DATA" "${args[@]}" > "$OUT/rustack.log" 2>&1 &
   local pid=$!
   echo "$pid" > "$OUT/rustack.pid"
   echo "$port" > "$OUT/rustack.port"
@@ -309,7 +320,11 @@ phase_tempest-full() {
   read -r img1 img2 <<< "$(tempest_images "$port" "$pw")"
   [[ -n "$img1" && -n "$img2" ]] || die "no Tempest images"
   : > "$list"
-  for svc in $services; do echo "^tempest\.api\.$svc\." >> "$list"; done
+  if [[ -n "${TEMPEST_FULL_REGEX:-}" ]]; then
+    echo "$TEMPEST_FULL_REGEX" > "$list"
+  else
+    for svc in $services; do echo "^tempest\.api\.$svc\." >> "$list"; done
+  fi
   rm -rf "$res"
   TEMPEST_VENV_CACHE="$RUSTACK_CI_CACHE/tempest-47.0.0" \
     "$RUSTACK_ROOT/conformance/run-tempest" \
@@ -346,8 +361,8 @@ stop_cloud() {
   fi
   # A cloud that ran the data plane (root) leaves bridges, namespaces and dnsmasq in
   # place, as Neutron's agents do; CI removes them so runs leave the host as found.
-  if grep -q '^  data plane on' "$OUT/rustack.log" 2>/dev/null && [[ -x target/release/rustack ]]; then
-    target/release/rustack agent cleanup --data-dir "$DATA" || echo "data plane cleanup failed" >&2
+  if grep -q '^  data plane on' "$OUT/rustack.log" 2>/dev/null && [[ -x "$BIN" ]]; then
+    "$BIN" agent cleanup --data-dir "$DATA" || echo "data plane cleanup failed" >&2
   fi
 }
 trap stop_cloud EXIT
