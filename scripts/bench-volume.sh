@@ -24,11 +24,17 @@
 #      server CPU per create), then Barbican secret stores at concurrency 8 (POST
 #      /v1/secrets, small payload: stores/s, p50/p99);
 #   4. RSS (VmRSS) of the `rustack up` process: idle 2 s after start, and after the runs.
-#   5. attach latency (attach API call -> disk visible in a guest) is not measured yet:
-#      the line says so (it would need --with-guest, root and qemu-system-x86_64).
+#   5. with --with-guest (root, qemu-system-x86_64): cloud C, the QEMU driver, host data
+#      plane off, one TCG guest of the test image (scripts/build-test-image.sh) booted
+#      without a network; ATTACH_RUNS (5) times: attach a blank volume through
+#      POST /servers/{id}/os-volume_attachments -> the guest kernel's uevent for the new
+#      disk (the image's /sbin/disk-hotplug prints RUSTACK-DISK-ADD on the serial console
+#      at once) vs the floor, the same hot-plug by hand on the guest's QMP monitor
+#      (blockdev-add + device_add of a qemu-img file); and detach -> RUSTACK-DISK-REMOVE
+#      vs QMP device_del.
 # The load generator is Python 3 (stdlib only; one keep-alive connection per client
 # thread, 5 ms status polls for single runs, 10 ms under load).
-# Environment: PORT, NO_BUILD=1, KEEP_DATA=1, RUNS (blank, 10), IMAGE_RUNS (5), ENC_RUNS (10),
+# Environment: PORT, NO_BUILD=1, KEEP_DATA=1, GUEST_ONLY=1 (only step 5), ATTACH_RUNS (5), RUNS (blank, 10), IMAGE_RUNS (5), ENC_RUNS (10),
 #   SIZE_GIB (1), VOLUMES (400), SECRETS (2000), CONCURRENCY (8).
 set -euo pipefail
 
@@ -505,22 +511,190 @@ def mode_sim():
     print(f"\n== rustack RSS (VmRSS): idle {idle:.1f} MiB, after the throughput runs {rss():.1f} MiB")
 
 
-{"file": mode_file, "sim": mode_sim}[MODE]()
+class Console:
+    """The guest's serial console log file, read incrementally."""
+
+    def __init__(self, path):
+        self.path = path
+        self.buf = ""
+        self.pos = 0
+
+    def read(self):
+        with open(self.path, "rb") as f:
+            f.seek(self.pos)
+            data = f.read()
+        self.pos += len(data)
+        self.buf += data.decode(errors="replace")
+        return self.buf
+
+    def count(self, marker):
+        return self.read().count(marker)
+
+    def wait_count(self, marker, n, t0, timeout, poll=0.002):
+        while self.count(marker) < n:
+            if time.monotonic() - t0 > timeout:
+                raise ApiError(f"no {n}th {marker!r} on the guest console within {timeout} s "
+                               f"(last lines: {self.buf[-400:]!r})")
+            time.sleep(poll)
+        return time.monotonic() - t0
+
+
+class Qmp:
+    """A QMP session on the instance's monitor socket (rustack's driver connects per
+    operation, so the monitor is free between API calls)."""
+
+    def __init__(self, path):
+        import socket
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.settimeout(30)
+        self.s.connect(path)
+        self.f = self.s.makefile("rwb")
+        self.events = []
+        self._line()  # greeting
+        self.cmd("qmp_capabilities")
+
+    def _line(self):
+        line = self.f.readline()
+        if not line:
+            raise ApiError("QMP connection closed")
+        return json.loads(line)
+
+    def cmd(self, execute, **args):
+        self.f.write(json.dumps({"execute": execute, "arguments": args}).encode() + b"\n")
+        self.f.flush()
+        while True:
+            m = self._line()
+            if "event" in m:
+                self.events.append(m)
+            elif "error" in m:
+                raise ApiError(f"QMP {execute}: {m['error']}")
+            elif "return" in m:
+                return m["return"]
+
+    def wait_event(self, name, timeout=60):
+        t0 = time.monotonic()
+        while not any(e["event"] == name for e in self.events):
+            if time.monotonic() - t0 > timeout:
+                raise ApiError(f"no QMP event {name} within {timeout} s")
+            self.events.append(self._line())
+        self.events = [e for e in self.events if e["event"] != name]
+
+    def close(self):
+        self.f.close()
+        self.s.close()
+
+
+def mode_guest():
+    import glob
+    c, project, cat = login()
+    bs, img = cat["block-storage"], versioned(cat["image"], "v2")
+    nova = cat.get("compute")
+    if not nova:
+        raise ApiError("the token's catalog has no public compute endpoint")
+    mv = {"OpenStack-API-Version": "compute 2.37"}
+    n = int(os.environ.get("ATTACH_RUNS", "5"))
+    state = {}
+
+    def boot():
+        _, _, doc = c.req("POST", f"{img}/images", {"name": "bench-guest", "disk_format": "qcow2",
+                                                    "container_format": "bare"})
+        iid = doc["id"]
+        with open(A["image"], "rb") as f:
+            c.req("PUT", f"{img}/images/{iid}/file", f, length=os.path.getsize(A["image"]),
+                  headers={"Content-Type": "application/octet-stream"})
+        _, _, doc = c.req("POST", f"{nova}/flavors", {"flavor": {
+            "name": "bench-guest", "ram": 256, "vcpus": 1, "disk": 1}})
+        fid = doc["flavor"]["id"]
+        t0 = time.monotonic()
+        _, _, doc = c.req("POST", f"{nova}/servers", {"server": {
+            "name": "bench-guest", "imageRef": iid, "flavorRef": fid, "networks": "none"}},
+            headers=mv)
+        sid = doc["server"]["id"]
+        while True:
+            _, _, doc = c.req("GET", f"{nova}/servers/{sid}", headers=mv)
+            st = doc["server"]["status"]
+            if st == "ACTIVE":
+                break
+            if st == "ERROR" or time.monotonic() - t0 > 300:
+                raise ApiError(f"server {sid} is {st}: {json.dumps(doc['server'].get('fault'))}")
+            time.sleep(0.2)
+        logs = glob.glob(f"{DATA}/**/{sid}/console.log", recursive=True)
+        socks = glob.glob(f"{DATA}/**/{sid}/qmp.sock", recursive=True)
+        if not logs or not socks:
+            raise ApiError(f"no console.log / qmp.sock of {sid} under {DATA}")
+        con = Console(logs[0])
+        t = con.wait_count("RUSTACK-GUEST-UP", 1, t0, 600, poll=0.2)
+        print(f"   guest {sid} booted (TCG, no network) in {t:.1f} s: console {logs[0]}")
+        state.update(sid=sid, con=con, qmp=socks[0])
+
+    def attach():
+        sid, con = state["sid"], state["con"]
+        api, api_call, inuse, floor, api_gone, floor_gone = [], [], [], [], [], []
+        for i in range(n):
+            _, _, vid = create_volume(c, bs, {"size": SIZE_GIB, "name": f"bench-attach-{i}"}, 0.005)
+            adds, rems = con.count("RUSTACK-DISK-ADD"), con.count("RUSTACK-DISK-REMOVE")
+            t0 = time.monotonic()
+            c.req("POST", f"{nova}/servers/{sid}/os-volume_attachments",
+                  {"volumeAttachment": {"volumeId": vid}})
+            api_call.append(time.monotonic() - t0)
+            api.append(con.wait_count("RUSTACK-DISK-ADD", adds + 1, t0, 120))
+            inuse.append(wait_volume(c, f"{bs}/volumes/{vid}", t0, 0.005, want="in-use"))
+            t0 = time.monotonic()
+            c.req("DELETE", f"{nova}/servers/{sid}/os-volume_attachments/{vid}")
+            api_gone.append(con.wait_count("RUSTACK-DISK-REMOVE", rems + 1, t0, 120))
+            wait_volume(c, f"{bs}/volumes/{vid}", t0, 0.01)
+            delete_volume(c, bs, vid)
+            # Floor: the same hot-plug by hand on the same guest's monitor (qcow2 file made
+            # by qemu-img, blockdev-add + device_add as the driver does).
+            f = f"{DATA}/floor-attach-{i}.qcow2"
+            timed_cmd(["qemu-img", "create", "-q", "-f", "qcow2", f, str(SIZE_GIB * GIB)])
+            adds, rems = con.count("RUSTACK-DISK-ADD"), con.count("RUSTACK-DISK-REMOVE")
+            q = Qmp(state["qmp"])
+            try:
+                t0 = time.monotonic()
+                q.cmd("blockdev-add", **{"node-name": "benchfloor", "driver": "qcow2",
+                                         "file": {"driver": "file", "filename": f, "aio": "threads"}})
+                q.cmd("device_add", driver="virtio-blk-pci", drive="benchfloor", id="benchfloor-dev")
+                floor.append(con.wait_count("RUSTACK-DISK-ADD", adds + 1, t0, 120))
+                t0 = time.monotonic()
+                q.cmd("device_del", id="benchfloor-dev")
+                floor_gone.append(con.wait_count("RUSTACK-DISK-REMOVE", rems + 1, t0, 120))
+                q.wait_event("DEVICE_DELETED")
+                q.cmd("blockdev-del", **{"node-name": "benchfloor"})
+            finally:
+                q.close()
+            os.unlink(f)
+        compare(n, api, floor, "attach API call -> disk in the guest",
+                "QMP blockdev-add + device_add -> disk in guest")
+        print(f"   {'(attach API call alone':<44} p50 {ms(statistics.median(api_call))}; "
+              f"-> volume in-use p50 {ms(statistics.median(inuse)).strip()})")
+        compare(n, api_gone, floor_gone, "detach API call -> disk gone from the guest",
+                "QMP device_del -> disk gone from the guest")
+
+    section("guest for the attach runs (QEMU/TCG)", boot)
+    if "sid" in state:
+        section(f"attach latency, {SIZE_GIB} GiB blank volume, file backend", attach)
+        c.req("DELETE", f"{nova}/servers/{state['sid']}")
+
+
+{"file": mode_file, "sim": mode_sim, "guest": mode_guest}[MODE]()
 if FAILED:
     print(f"\nFAILED sections: {', '.join(FAILED)}")
     sys.exit(1)
 PY
 
 RC=0
-write_config a file
-start_cloud a
-python3 "$WORK/bench.py" file "pid=$PID" "data=$DATA" "idp=$IDP" "password=$PW" || RC=1
-stop_cloud
+if [[ "${GUEST_ONLY:-0}" != 1 ]]; then
+    write_config a file
+    start_cloud a
+    python3 "$WORK/bench.py" file "pid=$PID" "data=$DATA" "idp=$IDP" "password=$PW" || RC=1
+    stop_cloud
 
-write_config b simulated
-start_cloud b
-python3 "$WORK/bench.py" sim "pid=$PID" "data=$DATA" "idp=$IDP" "password=$PW" || RC=1
-stop_cloud
+    write_config b simulated
+    start_cloud b
+    python3 "$WORK/bench.py" sim "pid=$PID" "data=$DATA" "idp=$IDP" "password=$PW" || RC=1
+    stop_cloud
+fi
 
 echo
 if [[ "$WITH_GUEST" != 1 ]]; then
@@ -528,6 +702,15 @@ if [[ "$WITH_GUEST" != 1 ]]; then
 elif [[ $(id -u) -ne 0 ]] || ! command -v qemu-system-x86_64 >/dev/null; then
     echo "attach latency: skipped (--with-guest needs root and qemu-system-x86_64; uid $(id -u), qemu-system-x86_64 $(command -v qemu-system-x86_64 || echo missing))"
 else
-    echo "attach latency: skipped (not measured by this script yet; scripts/host-tests-volume.sh checks attach in a guest)"
+    # shellcheck source=scripts/lib.sh
+    source "$ROOT/scripts/lib.sh"
+    "$ROOT/scripts/build-test-image.sh" >/dev/null  # cached; rebuilt when the guest scripts change
+    write_config c file
+    sed -i 's/^driver = "simulated"/driver = "qemu"/' "$WORK/c/rustack.toml"
+    start_cloud c
+    python3 "$WORK/bench.py" guest "pid=$PID" "data=$DATA" "idp=$IDP" "password=$PW" \
+        "image=$RUSTACK_CI_CACHE/images/rustack-test.qcow2" || RC=1
+    stop_cloud
+    pkill -KILL -f "qemu-system.*$WORK" 2>/dev/null || true
 fi
 exit "$RC"

@@ -13,7 +13,7 @@
 # prints `RUSTACK-METADATA ...`, `RUSTACK-PUBKEY ...`, starts httpd on :80 answering its
 # hostname, then prints `RUSTACK-GUEST-UP ip=<addr> host=<name> image=<variant>` on the
 # serial console. The ACPI power button (QMP system_powerdown) powers it off cleanly.
-# dropbear listens on :22 (root login with the metadata public key only).
+# dropbear listens on :22 (login as root or cirros with the metadata public key only).
 # The guest scripts are in scripts/test-image/. Recipe: docs/testing.md, and
 # shared/research/dataplane.md section 1.
 #
@@ -97,8 +97,13 @@ mk_tree() { # DIR VARIANT
   install -m755 "$G/udhcpc.sh" "$1/etc/udhcpc.sh"
   install -m755 "$G/init-stage2" "$1/etc/rustack-init"
   install -D -m755 "$G/poweroff-button" "$1/etc/acpi/PWRF/00000080"
+  install -m755 "$G/disk-hotplug" "$1/sbin/disk-hotplug"
   echo 'root::0:0:root:/root:/bin/sh' > "$1/etc/passwd"
   echo 'root:x:0:' > "$1/etc/group"
+  # `cirros`, as CirrOS names its user (`ssh cirros@<ip>`): same metadata key as root.
+  echo 'cirros:*:1000:1000:cirros:/home/cirros:/bin/sh' >> "$1/etc/passwd"
+  echo 'cirros:x:1000:' >> "$1/etc/group"
+  mkdir -p "$1/home/cirros"
   echo "$2" > "$1/etc/hostname"
   echo "$2" > "$1/etc/rustack-image"
   mkdir -p "$1/lib/modules/cd"
