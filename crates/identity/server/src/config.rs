@@ -31,6 +31,15 @@ pub struct IdentityConfig {
     /// Seconds a validated token stays in the in-process validation cache (any identity
     /// write invalidates the whole cache at once).
     pub token_cache_seconds: u64,
+    /// Failed password authentications in a row that lock a user out (Keystone's
+    /// `[security_compliance] lockout_failure_attempts`; unset = never).
+    pub lockout_failure_attempts: Option<u32>,
+    /// Seconds a lockout lasts (Keystone's `[security_compliance] lockout_duration`, 1800).
+    pub lockout_duration: u64,
+    /// How many of a user's last passwords a self-service change may not reuse
+    /// (Keystone's `[security_compliance] unique_last_password_count`; 0 = off). An
+    /// administrator setting a password is not held to it.
+    pub unique_last_password_count: u32,
 }
 
 impl Default for IdentityConfig {
@@ -45,6 +54,9 @@ impl Default for IdentityConfig {
             auth_methods: DEFAULT_AUTH_METHODS.iter().map(|s| s.to_string()).collect(),
             policy_file: None,
             token_cache_seconds: 300,
+            lockout_failure_attempts: None,
+            lockout_duration: 1800,
+            unique_last_password_count: 0,
         }
     }
 }

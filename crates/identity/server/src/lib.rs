@@ -1,6 +1,9 @@
 //! The Identity service (Keystone v3), wire-compatible: Fernet tokens in Keystone's own
 //! format, bcrypt passwords, domains/projects/users/groups/roles/assignments, the service
-//! catalog, application credentials, credentials and revocation events.
+//! catalog, application credentials, credentials and revocation events, and the
+//! extensions Keystone ships: access rules, OS-EC2, OS-EP-FILTER (catalog filtering),
+//! policies with OS-ENDPOINT-POLICY, OAuth1 consumers, OS-TRUST trusts (stored, not
+//! redeemed) and domain configs.
 //!
 //! Shape: `store` holds every SQL statement; `token` issues and validates tokens and
 //! computes effective roles; `api` holds thin handlers per resource; `bootstrap` is

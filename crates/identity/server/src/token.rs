@@ -678,13 +678,27 @@ impl Identity {
         let snap = self.snapshot().await?;
         let (services, endpoints) = (&snap.services, &snap.endpoints);
         let project_id = data.project_id();
+        // OS-EP-FILTER: a project with endpoint associations sees only those endpoints
+        // (and only the services left with one); without any it sees them all.
+        let only: Option<std::collections::HashSet<String>> = project_id
+            .map(|p| {
+                crate::store::ep_filter::project_endpoint_ids(
+                    p,
+                    endpoints,
+                    &snap.project_endpoints,
+                    &snap.endpoint_groups,
+                    &snap.project_endpoint_groups,
+                )
+            })
+            .filter(|ids| !ids.is_empty());
         let mut out = vec![];
         for sv in services.iter().filter(|s| s.enabled) {
             let mut eps = vec![];
-            for e in endpoints
-                .iter()
-                .filter(|e| e.enabled && e.service_id == sv.id)
-            {
+            for e in endpoints.iter().filter(|e| {
+                e.enabled
+                    && e.service_id == sv.id
+                    && only.as_ref().is_none_or(|ids| ids.contains(&e.id))
+            }) {
                 let Some(url) = fill_url(&e.url, project_id) else {
                     continue;
                 };
@@ -695,6 +709,9 @@ impl Identity {
                     "region_id": e.region_id,
                     "url": url,
                 }));
+            }
+            if only.is_some() && eps.is_empty() {
+                continue;
             }
             out.push(json!({
                 "endpoints": eps,
@@ -715,6 +732,12 @@ pub struct Snapshot {
     pub revocations: Vec<RevocationEvent>,
     pub services: Vec<crate::store::catalog::Service>,
     pub endpoints: Vec<crate::store::catalog::Endpoint>,
+    /// OS-EP-FILTER `(endpoint_id, project_id)` associations.
+    pub project_endpoints: Vec<(String, String)>,
+    /// OS-EP-FILTER endpoint groups.
+    pub endpoint_groups: Vec<crate::store::ep_filter::EndpointGroup>,
+    /// OS-EP-FILTER `(endpoint_group_id, project_id)` associations.
+    pub project_endpoint_groups: Vec<(String, String)>,
 }
 
 impl Identity {
@@ -732,6 +755,9 @@ impl Identity {
             revocations: self.store.revocation_list().await?,
             services: self.store.service_list().await?,
             endpoints: self.store.endpoint_list().await?,
+            project_endpoints: self.store.project_endpoint_list().await?,
+            endpoint_groups: self.store.endpoint_group_list().await?,
+            project_endpoint_groups: self.store.project_endpoint_group_list().await?,
         });
         *self.tokens.snapshot.lock() = Some((gen, snap.clone()));
         Ok(snap)

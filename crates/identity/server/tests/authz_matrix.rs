@@ -43,6 +43,18 @@ enum Fresh {
     Membership,
     /// A token of the member's (validated/revoked as subject).
     MemberToken,
+    /// A policy blob.
+    Policy,
+    /// An OAuth1 consumer.
+    Consumer,
+    /// An endpoint group.
+    EndpointGroup,
+    /// An EC2 credential of the member (its access key).
+    Ec2,
+    /// An access rule of the member, used by no application credential.
+    AccessRule,
+    /// A trust from the member (trustor) to T on P.
+    Trust,
 }
 
 struct Row {
@@ -76,6 +88,8 @@ fn row(
 const ADMIN_ONLY_200: [u16; 4] = [200, 403, 403, 403];
 const ADMIN_ONLY_201: [u16; 4] = [201, 403, 403, 403];
 const ADMIN_ONLY_204: [u16; 4] = [204, 403, 403, 403];
+/// The admin passes policy and learns the thing does not exist; the others do not.
+const NOT_FOUND_FOR_ADMIN: [u16; 4] = [404, 403, 403, 403];
 
 fn rows() -> Vec<Row> {
     use Fresh as F;
@@ -781,6 +795,480 @@ fn rows() -> Vec<Row> {
             F::MemberToken,
             [200, 200, 403, 403],
         ),
+        // Policies and OS-ENDPOINT-POLICY.
+        row(
+            "identity:list_policies",
+            M::GET,
+            "/v3/policies",
+            None,
+            F::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:create_policy",
+            M::POST,
+            "/v3/policies",
+            Some(json!({"policy": {"blob": "b", "type": "t"}})),
+            F::None,
+            ADMIN_ONLY_201,
+        ),
+        row(
+            "identity:get_policy",
+            M::GET,
+            "/v3/policies/{X}",
+            None,
+            F::Policy,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:update_policy",
+            M::PATCH,
+            "/v3/policies/{X}",
+            Some(json!({"policy": {"type": "t2"}})),
+            F::Policy,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:delete_policy",
+            M::DELETE,
+            "/v3/policies/{X}",
+            None,
+            F::Policy,
+            ADMIN_ONLY_204,
+        ),
+        row(
+            "identity:create_policy_association_for_endpoint",
+            M::PUT,
+            "/v3/policies/{X}/OS-ENDPOINT-POLICY/endpoints/nope",
+            None,
+            F::Policy,
+            NOT_FOUND_FOR_ADMIN,
+        ),
+        row(
+            "identity:check_policy_association_for_endpoint",
+            M::GET,
+            "/v3/policies/{X}/OS-ENDPOINT-POLICY/endpoints/nope",
+            None,
+            F::Policy,
+            NOT_FOUND_FOR_ADMIN,
+        ),
+        row(
+            "identity:delete_policy_association_for_endpoint",
+            M::DELETE,
+            "/v3/policies/{X}/OS-ENDPOINT-POLICY/endpoints/nope",
+            None,
+            F::Policy,
+            NOT_FOUND_FOR_ADMIN,
+        ),
+        row(
+            "identity:create_policy_association_for_service",
+            M::PUT,
+            "/v3/policies/{X}/OS-ENDPOINT-POLICY/services/{SVC}",
+            None,
+            F::Policy,
+            ADMIN_ONLY_204,
+        ),
+        row(
+            "identity:check_policy_association_for_service",
+            M::GET,
+            "/v3/policies/{X}/OS-ENDPOINT-POLICY/services/{SVC}",
+            None,
+            F::Policy,
+            NOT_FOUND_FOR_ADMIN,
+        ),
+        row(
+            "identity:delete_policy_association_for_service",
+            M::DELETE,
+            "/v3/policies/{X}/OS-ENDPOINT-POLICY/services/{SVC}",
+            None,
+            F::Policy,
+            NOT_FOUND_FOR_ADMIN,
+        ),
+        row(
+            "identity:create_policy_association_for_region_and_service",
+            M::PUT,
+            "/v3/policies/{X}/OS-ENDPOINT-POLICY/services/{SVC}/regions/nope",
+            None,
+            F::Policy,
+            NOT_FOUND_FOR_ADMIN,
+        ),
+        row(
+            "identity:check_policy_association_for_region_and_service",
+            M::GET,
+            "/v3/policies/{X}/OS-ENDPOINT-POLICY/services/{SVC}/regions/nope",
+            None,
+            F::Policy,
+            NOT_FOUND_FOR_ADMIN,
+        ),
+        row(
+            "identity:delete_policy_association_for_region_and_service",
+            M::DELETE,
+            "/v3/policies/{X}/OS-ENDPOINT-POLICY/services/{SVC}/regions/nope",
+            None,
+            F::Policy,
+            NOT_FOUND_FOR_ADMIN,
+        ),
+        // The service association made above reaches the fresh endpoint of {SVC}.
+        row(
+            "identity:get_policy_for_endpoint",
+            M::GET,
+            "/v3/endpoints/{X}/OS-ENDPOINT-POLICY/policy",
+            None,
+            F::Endpoint,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:list_endpoints_for_policy",
+            M::GET,
+            "/v3/policies/{X}/OS-ENDPOINT-POLICY/endpoints",
+            None,
+            F::Policy,
+            ADMIN_ONLY_200,
+        ),
+        // OAuth1 consumers.
+        row(
+            "identity:list_consumers",
+            M::GET,
+            "/v3/OS-OAUTH1/consumers",
+            None,
+            F::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:create_consumer",
+            M::POST,
+            "/v3/OS-OAUTH1/consumers",
+            Some(json!({"consumer": {"description": "d"}})),
+            F::None,
+            ADMIN_ONLY_201,
+        ),
+        row(
+            "identity:get_consumer",
+            M::GET,
+            "/v3/OS-OAUTH1/consumers/{X}",
+            None,
+            F::Consumer,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:update_consumer",
+            M::PATCH,
+            "/v3/OS-OAUTH1/consumers/{X}",
+            Some(json!({"consumer": {"description": "d2"}})),
+            F::Consumer,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:delete_consumer",
+            M::DELETE,
+            "/v3/OS-OAUTH1/consumers/{X}",
+            None,
+            F::Consumer,
+            ADMIN_ONLY_204,
+        ),
+        // OS-EC2 credentials of the member.
+        row(
+            "identity:ec2_list_credentials",
+            M::GET,
+            "/v3/users/{M}/credentials/OS-EC2",
+            None,
+            F::None,
+            [200, 200, 403, 403],
+        ),
+        row(
+            "identity:ec2_create_credential",
+            M::POST,
+            "/v3/users/{M}/credentials/OS-EC2",
+            Some(json!({"tenant_id": "{P}"})),
+            F::None,
+            [201, 201, 403, 403],
+        ),
+        row(
+            "identity:ec2_get_credential",
+            M::GET,
+            "/v3/users/{M}/credentials/OS-EC2/{X}",
+            None,
+            F::Ec2,
+            [200, 200, 403, 403],
+        ),
+        row(
+            "identity:ec2_delete_credential",
+            M::DELETE,
+            "/v3/users/{M}/credentials/OS-EC2/{X}",
+            None,
+            F::Ec2,
+            [204, 204, 403, 403],
+        ),
+        // Access rules (owner or system reader: a project admin is neither).
+        row(
+            "identity:list_access_rules",
+            M::GET,
+            "/v3/users/{M}/access_rules",
+            None,
+            F::None,
+            [403, 200, 403, 403],
+        ),
+        row(
+            "identity:get_access_rule",
+            M::GET,
+            "/v3/users/{M}/access_rules/{X}",
+            None,
+            F::AccessRule,
+            [403, 200, 403, 403],
+        ),
+        row(
+            "identity:delete_access_rule",
+            M::DELETE,
+            "/v3/users/{M}/access_rules/{X}",
+            None,
+            F::AccessRule,
+            [403, 204, 403, 403],
+        ),
+        // OS-EP-FILTER.
+        row(
+            "identity:list_endpoint_groups",
+            M::GET,
+            "/v3/OS-EP-FILTER/endpoint_groups",
+            None,
+            F::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:create_endpoint_group",
+            M::POST,
+            "/v3/OS-EP-FILTER/endpoint_groups",
+            Some(json!({"endpoint_group": {"name": "{UNIQ}", "filters": {"interface": "admin"}}})),
+            F::None,
+            ADMIN_ONLY_201,
+        ),
+        row(
+            "identity:get_endpoint_group",
+            M::GET,
+            "/v3/OS-EP-FILTER/endpoint_groups/{X}",
+            None,
+            F::EndpointGroup,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:update_endpoint_group",
+            M::PATCH,
+            "/v3/OS-EP-FILTER/endpoint_groups/{X}",
+            Some(json!({"endpoint_group": {"name": "n2"}})),
+            F::EndpointGroup,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:delete_endpoint_group",
+            M::DELETE,
+            "/v3/OS-EP-FILTER/endpoint_groups/{X}",
+            None,
+            F::EndpointGroup,
+            ADMIN_ONLY_204,
+        ),
+        row(
+            "identity:list_projects_associated_with_endpoint_group",
+            M::GET,
+            "/v3/OS-EP-FILTER/endpoint_groups/{X}/projects",
+            None,
+            F::EndpointGroup,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:list_endpoints_associated_with_endpoint_group",
+            M::GET,
+            "/v3/OS-EP-FILTER/endpoint_groups/{X}/endpoints",
+            None,
+            F::EndpointGroup,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:get_endpoint_group_in_project",
+            M::GET,
+            "/v3/OS-EP-FILTER/endpoint_groups/{X}/projects/{P}",
+            None,
+            F::EndpointGroup,
+            NOT_FOUND_FOR_ADMIN,
+        ),
+        row(
+            "identity:add_endpoint_group_to_project",
+            M::PUT,
+            "/v3/OS-EP-FILTER/endpoint_groups/{X}/projects/{P}",
+            None,
+            F::EndpointGroup,
+            ADMIN_ONLY_204,
+        ),
+        row(
+            "identity:remove_endpoint_group_from_project",
+            M::DELETE,
+            "/v3/OS-EP-FILTER/endpoint_groups/{X}/projects/{P}",
+            None,
+            F::EndpointGroup,
+            NOT_FOUND_FOR_ADMIN,
+        ),
+        row(
+            "identity:list_endpoint_groups_for_project",
+            M::GET,
+            "/v3/OS-EP-FILTER/projects/{P}/endpoint_groups",
+            None,
+            F::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:list_endpoints_for_project",
+            M::GET,
+            "/v3/OS-EP-FILTER/projects/{P}/endpoints",
+            None,
+            F::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:add_endpoint_to_project",
+            M::PUT,
+            "/v3/OS-EP-FILTER/projects/{P}/endpoints/{X}",
+            None,
+            F::Endpoint,
+            ADMIN_ONLY_204,
+        ),
+        row(
+            "identity:check_endpoint_in_project",
+            M::GET,
+            "/v3/OS-EP-FILTER/projects/{P}/endpoints/{X}",
+            None,
+            F::Endpoint,
+            NOT_FOUND_FOR_ADMIN,
+        ),
+        row(
+            "identity:remove_endpoint_from_project",
+            M::DELETE,
+            "/v3/OS-EP-FILTER/projects/{P}/endpoints/{X}",
+            None,
+            F::Endpoint,
+            NOT_FOUND_FOR_ADMIN,
+        ),
+        row(
+            "identity:list_projects_for_endpoint",
+            M::GET,
+            "/v3/OS-EP-FILTER/endpoints/{X}/projects",
+            None,
+            F::Endpoint,
+            ADMIN_ONLY_200,
+        ),
+        // Domain configs.
+        row(
+            "identity:create_domain_config",
+            M::PUT,
+            "/v3/domains/{X}/config",
+            Some(json!({"config": {"identity": {"driver": "sql"}}})),
+            F::Domain,
+            ADMIN_ONLY_201,
+        ),
+        row(
+            "identity:get_domain_config",
+            M::GET,
+            "/v3/domains/{X}/config",
+            None,
+            F::Domain,
+            NOT_FOUND_FOR_ADMIN,
+        ),
+        row(
+            "identity:update_domain_config",
+            M::PATCH,
+            "/v3/domains/{X}/config",
+            Some(json!({"config": {"identity": {"driver": "sql"}}})),
+            F::Domain,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:delete_domain_config",
+            M::DELETE,
+            "/v3/domains/{X}/config",
+            None,
+            F::Domain,
+            ADMIN_ONLY_204,
+        ),
+        row(
+            "identity:get_domain_config_default",
+            M::GET,
+            "/v3/domains/config/default",
+            None,
+            F::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:get_security_compliance_domain_config",
+            M::GET,
+            "/v3/domains/default/config/security_compliance",
+            None,
+            F::None,
+            [200, 200, 200, 200],
+        ),
+        // OS-TRUST (creating is for the trustor alone, admins included).
+        row(
+            "identity:create_trust",
+            M::POST,
+            "/v3/OS-TRUST/trusts",
+            Some(
+                json!({"trust": {"trustor_user_id": "{M}", "trustee_user_id": "{T}", "project_id": "{P}", "impersonation": false, "roles": [{"name": "member"}]}}),
+            ),
+            F::None,
+            [403, 201, 403, 403],
+        ),
+        row(
+            "identity:list_trusts",
+            M::GET,
+            "/v3/OS-TRUST/trusts",
+            None,
+            F::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:list_trusts_for_trustor",
+            M::GET,
+            "/v3/OS-TRUST/trusts?trustor_user_id={M}",
+            None,
+            F::None,
+            [200, 200, 403, 403],
+        ),
+        row(
+            "identity:list_trusts_for_trustee",
+            M::GET,
+            "/v3/OS-TRUST/trusts?trustee_user_id={T}",
+            None,
+            F::None,
+            ADMIN_ONLY_200,
+        ),
+        row(
+            "identity:get_trust",
+            M::GET,
+            "/v3/OS-TRUST/trusts/{X}",
+            None,
+            F::Trust,
+            [200, 200, 403, 403],
+        ),
+        row(
+            "identity:list_roles_for_trust",
+            M::GET,
+            "/v3/OS-TRUST/trusts/{X}/roles",
+            None,
+            F::Trust,
+            [200, 200, 403, 403],
+        ),
+        row(
+            "identity:get_role_for_trust",
+            M::GET,
+            "/v3/OS-TRUST/trusts/{X}/roles/{MEMBER}",
+            None,
+            F::Trust,
+            [200, 200, 403, 403],
+        ),
+        row(
+            "identity:delete_trust",
+            M::DELETE,
+            "/v3/OS-TRUST/trusts/{X}",
+            None,
+            F::Trust,
+            [204, 204, 403, 403],
+        ),
         row(
             "identity:check_token",
             M::HEAD,
@@ -856,6 +1344,35 @@ async fn fresh(c: &TestCloud, admin: &str, w: &World, f: Fresh, n: usize) -> Opt
             let r = c.call(Method::PUT, &format!("/v3/groups/{}/users/{}", w.ids["G"], w.ids["T"]), Some(admin), None).await;
             assert_eq!(r.status, 204);
             String::new()
+        }
+        Fresh::Policy => post("/v3/policies", json!({"policy": {"blob": uniq, "type": "t"}})).await["policy"]["id"].as_str()?.to_string(),
+        Fresh::Consumer => post("/v3/OS-OAUTH1/consumers", json!({"consumer": {"description": uniq}})).await["consumer"]["id"].as_str()?.to_string(),
+        Fresh::EndpointGroup => post("/v3/OS-EP-FILTER/endpoint_groups", json!({"endpoint_group": {"name": uniq, "filters": {"interface": "admin"}}})).await["endpoint_group"]["id"].as_str()?.to_string(),
+        Fresh::Ec2 => {
+            let r = c
+                .call(Method::POST, &format!("/v3/users/{}/credentials/OS-EC2", w.ids["M"]), Some(&w.ids["MTOKEN"]), Some(json!({"tenant_id": w.ids["P"]})))
+                .await;
+            assert_eq!(r.status, 201, "{}", r.raw);
+            r.body["credential"]["access"].as_str()?.to_string()
+        }
+        Fresh::AccessRule => {
+            let m = &w.ids["M"];
+            let r = c
+                .call(Method::POST, &format!("/v3/users/{m}/application_credentials"), Some(&w.ids["MTOKEN"]), Some(json!({"application_credential": {"name": uniq, "access_rules": [{"service": "compute", "path": format!("/{uniq}"), "method": "GET"}]}})))
+                .await;
+            assert_eq!(r.status, 201, "{}", r.raw);
+            let ac = &r.body["application_credential"];
+            let r2 = c
+                .call(Method::DELETE, &format!("/v3/users/{m}/application_credentials/{}", ac["id"].as_str()?), Some(&w.ids["MTOKEN"]), None)
+                .await;
+            assert_eq!(r2.status, 204, "{}", r2.raw);
+            ac["access_rules"][0]["id"].as_str()?.to_string()
+        }
+        Fresh::Trust => {
+            let body = json!({"trust": {"trustor_user_id": w.ids["M"], "trustee_user_id": w.ids["T"], "project_id": w.ids["P"], "impersonation": false, "roles": [{"name": "member"}]}});
+            let r = c.call(Method::POST, "/v3/OS-TRUST/trusts", Some(&w.ids["MTOKEN"]), Some(body)).await;
+            assert_eq!(r.status, 201, "{}", r.raw);
+            r.body["trust"]["id"].as_str()?.to_string()
         }
         Fresh::MemberToken => {
             let r = c.password_token(&w.ids["M"], &w.member_password, Some(json!({"project": {"id": w.ids["P"]}}))).await;

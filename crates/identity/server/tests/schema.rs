@@ -8,6 +8,10 @@ use rustack_identity_server::schema::MIGRATIONS;
 
 const EXPECTED: &[(&str, &[&str])] = &[
     (
+        "access_rule",
+        &["id", "method", "path", "service", "user_id"],
+    ),
+    (
         "application_credential",
         &[
             "access_rules",
@@ -43,6 +47,10 @@ const EXPECTED: &[(&str, &[&str])] = &[
         &["description", "enabled", "extra", "id", "name", "tags"],
     ),
     (
+        "domain_config",
+        &["domain_id", "grp", "opt", "sensitive", "value"],
+    ),
+    (
         "endpoint",
         &[
             "enabled",
@@ -54,6 +62,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
             "url",
         ],
     ),
+    ("endpoint_group", &["description", "filters", "id", "name"]),
     (
         "identity_group",
         &["description", "domain_id", "extra", "id", "name"],
@@ -72,6 +81,16 @@ const EXPECTED: &[(&str, &[&str])] = &[
         ],
     ),
     ("implied_role", &["implied_role_id", "prior_role_id"]),
+    ("oauth1_consumer", &["description", "extra", "id", "secret"]),
+    (
+        "password_history",
+        &["created_at", "password_hash", "user_id"],
+    ),
+    ("policy", &["blob", "extra", "id", "type"]),
+    (
+        "policy_association",
+        &["endpoint_id", "policy_id", "region_id", "service_id"],
+    ),
     (
         "project",
         &[
@@ -84,6 +103,11 @@ const EXPECTED: &[(&str, &[&str])] = &[
             "parent_id",
             "tags",
         ],
+    ),
+    ("project_endpoint", &["endpoint_id", "project_id"]),
+    (
+        "project_endpoint_group",
+        &["endpoint_group_id", "project_id"],
     ),
     (
         "region",
@@ -104,7 +128,25 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("role", &["description", "domain_id", "extra", "id", "name"]),
     ("schema_migrations", &["applied_at", "name", "version"]),
     ("service", &["enabled", "extra", "id", "type"]),
+    (
+        "trust",
+        &[
+            "expires_at",
+            "extra",
+            "id",
+            "impersonation",
+            "project_id",
+            "remaining_uses",
+            "roles",
+            "trustee_user_id",
+            "trustor_user_id",
+        ],
+    ),
     ("user_group_membership", &["group_id", "user_id"]),
+    (
+        "user_lockout",
+        &["failed_auth_at", "failed_auth_count", "user_id"],
+    ),
 ];
 
 #[tokio::test]

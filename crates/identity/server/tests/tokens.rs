@@ -229,6 +229,26 @@ async fn rescope_with_token_method_keeps_expiry_and_chains_audit_ids() {
     assert_eq!(t["expires_at"], unscoped.body["token"]["expires_at"]);
     assert_eq!(t["audit_ids"][1], unscoped.body["token"]["audit_ids"][0]);
     assert!(t["methods"].as_array().unwrap().contains(&json!("token")));
+    // Rescoping a revoked token is Keystone's TokenNotFound (404), not a 401.
+    let r = c
+        .call_with(
+            Method::DELETE,
+            "/v3/auth/tokens",
+            Some(&tok),
+            None,
+            &[("X-Subject-Token", tok.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.raw);
+    let r = c
+        .call(
+            Method::POST,
+            "/v3/auth/tokens",
+            None,
+            Some(json!({"auth": {"identity": {"methods": ["token"], "token": {"id": tok}}}})),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.raw);
     assert_eq!(t["project"]["id"], project.as_str());
 }
 

@@ -119,6 +119,16 @@ async fn authenticate(
                 let password = opt_s(user, "password")?
                     .ok_or_else(|| Error::bad_request("'password' is a required property"))?;
                 let u = user_ref(st, user).await?;
+                let lockout = st.cfg.lockout_failure_attempts.filter(|n| *n > 0);
+                if let Some(max) = lockout {
+                    if account_locked(st, &u.id, max).await? {
+                        tracing::info!(user.id = %u.id, "password authentication refused: account locked");
+                        return Err(Error::unauthenticated(format!(
+                            "The account is locked for user: {}.",
+                            u.id
+                        )));
+                    }
+                }
                 let hash = u.password_hash.clone().ok_or_else(unauthorized)?;
                 let pw = password.to_string();
                 let ok =
@@ -127,7 +137,13 @@ async fn authenticate(
                         .map_err(|e| Error::internal(format!("bcrypt task: {e}")))?;
                 if !ok {
                     tracing::info!(user.id = %u.id, "password authentication failed");
+                    if lockout.is_some() {
+                        st.store.lockout_record_failure(&u.id).await?;
+                    }
                     return Err(unauthorized());
+                }
+                if lockout.is_some() {
+                    st.store.lockout_clear(&u.id).await?;
                 }
                 Authenticated {
                     user: u,
@@ -139,10 +155,11 @@ async fn authenticate(
             "token" => {
                 let id = opt_s(obj(&ident, "token")?, "id")?
                     .ok_or_else(|| Error::bad_request("'id' is a required property"))?;
-                let parent = st
-                    .validate_token(id, false)
-                    .await
-                    .map_err(|_| unauthorized())?;
+                // As Keystone: a revoked, expired or unknown token is TokenNotFound (404).
+                let parent = st.validate_token(id, false).await.map_err(|e| match e {
+                    Error::NotFound { .. } => e,
+                    _ => unauthorized(),
+                })?;
                 if parent.app_cred.is_some() {
                     return Err(Error::forbidden(
                         "Application credential tokens cannot be rescoped.",
@@ -280,9 +297,29 @@ async fn requested_scope(st: &Identity, auth: &Value) -> Result<RequestedScope, 
         ));
     }
     if scope.contains_key("OS-TRUST:trust") {
-        return Err(Error::not_implemented("Trusts are not supported."));
+        return Err(Error::not_implemented(
+            "Authenticating with a trust is not supported (trusts are stored, not redeemed).",
+        ));
     }
     Err(Error::bad_request("Invalid input for field 'scope'"))
+}
+
+/// Keystone's lockout rule: `max` failures in a row lock the account until
+/// `lockout_duration` seconds after the last one (then the count starts over).
+async fn account_locked(st: &Identity, user_id: &str, max: u32) -> Result<bool, Error> {
+    let (count, at) = st.store.lockout_get(user_id).await?;
+    if count < i64::from(max) {
+        return Ok(false);
+    }
+    let until = at
+        .as_deref()
+        .and_then(rustack_common::time::parse_iso)
+        .map(|t| t + chrono::Duration::seconds(st.cfg.lockout_duration as i64));
+    if until.is_some_and(|u| chrono::Utc::now() >= u) {
+        st.store.lockout_clear(user_id).await?;
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 fn with_subject(data: &TokenData, status: StatusCode, body: Value) -> Response {

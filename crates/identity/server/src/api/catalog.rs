@@ -56,7 +56,7 @@ fn service_json(h: &HeaderMap, s: &Service) -> Value {
     )
 }
 
-fn endpoint_json(h: &HeaderMap, e: &Endpoint) -> Value {
+pub(super) fn endpoint_json(h: &HeaderMap, e: &Endpoint) -> Value {
     with_extra(
         json!({"id": e.id, "interface": e.interface, "region": e.region_id, "region_id": e.region_id,
                       "service_id": e.service_id, "url": e.url, "enabled": e.enabled,

@@ -1,5 +1,7 @@
-//! Application credentials (`/v3/users/{id}/application_credentials`) and credentials
-//! (`/v3/credentials`, EC2-style blobs).
+//! Application credentials (`/v3/users/{id}/application_credentials`), credentials
+//! (`/v3/credentials`, EC2-style blobs) and the OS-EC2 view of EC2 credentials
+//! (`/v3/users/{id}/credentials/OS-EC2`: credentials of type `ec2` whose id is the
+//! sha256 of the access key, as Keystone keys them).
 
 use axum::body::Bytes;
 use axum::extract::Path;
@@ -12,7 +14,7 @@ use serde_json::{json, Value};
 use sha2::Digest;
 
 use super::{body_obj, list, self_link, ApiResult, Fields, St, Q};
-use crate::store::app_cred::{AppCred, Credential};
+use crate::store::app_cred::{AccessRule, AppCred, Credential};
 use crate::Identity;
 
 pub(super) fn routes() -> Router<std::sync::Arc<Identity>> {
@@ -24,6 +26,22 @@ pub(super) fn routes() -> Router<std::sync::Arc<Identity>> {
         .route(
             "/v3/users/{uid}/application_credentials/{id}",
             get(ac_show).delete(ac_delete),
+        )
+        .route(
+            "/v3/users/{uid}/credentials/OS-EC2",
+            get(ec2_list).post(ec2_create),
+        )
+        .route(
+            "/v3/users/{uid}/credentials/OS-EC2/{access}",
+            get(ec2_show).delete(ec2_delete),
+        )
+        .route(
+            "/v3/users/{uid}/access_rules",
+            get(rule_list).head(rule_list),
+        )
+        .route(
+            "/v3/users/{uid}/access_rules/{id}",
+            get(rule_show).head(rule_show).delete(rule_delete),
         )
         .route("/v3/credentials", get(cred_list).post(cred_create))
         .route(
@@ -168,21 +186,55 @@ async fn ac_create(
             )
         }
     };
+    // Rules new to the user are stored once the credential is.
+    let mut new_rules: Vec<AccessRule> = vec![];
     let access_rules = match f.0.remove("access_rules") {
         None | Some(Value::Null) => json!([]),
         Some(Value::Array(rules)) => {
+            let existing = st.store.access_rule_list(&uid).await?;
             let mut out = vec![];
-            for mut r in rules {
-                let ok = r.get("service").is_some_and(Value::is_string)
-                    && r.get("path").is_some_and(Value::is_string)
-                    && r.get("method").is_some_and(Value::is_string);
-                if !ok {
-                    return Err(Error::bad_request("Invalid input for field 'access_rules': each rule needs service, path and method").into());
-                }
-                if r.get("id").is_none() {
-                    r["id"] = json!(rustack_common::new_hex_id());
-                }
-                out.push(r);
+            for r in rules {
+                let field = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
+                let given_id = field("id");
+                let rule = match (field("service"), field("path"), field("method")) {
+                    (Some(service), Some(path), Some(method)) => {
+                        // As Keystone: the user's rule with the same id, or else with
+                        // the same service, path and method, is shared, not copied.
+                        let found = existing.iter().chain(new_rules.iter()).find(|x| {
+                            given_id.as_ref().map_or(
+                                x.service == service && x.path == path && x.method == method,
+                                |id| *id == x.id,
+                            )
+                        });
+                        match found {
+                            Some(x) => x.clone(),
+                            None => {
+                                let a = AccessRule {
+                                    id: given_id.unwrap_or_else(rustack_common::new_hex_id),
+                                    user_id: uid.clone(),
+                                    service,
+                                    path,
+                                    method,
+                                };
+                                new_rules.push(a.clone());
+                                a
+                            }
+                        }
+                    }
+                    // A rule given by id alone names one of the user's rules.
+                    (None, None, None) if given_id.is_some() => existing
+                        .iter()
+                        .find(|x| Some(&x.id) == given_id.as_ref())
+                        .cloned()
+                        .ok_or_else(|| {
+                            Error::not_found(format!(
+                                "Could not find access rule: {}.",
+                                given_id.clone().unwrap_or_default()
+                            ))
+                        })?,
+                    _ => return Err(Error::bad_request("Invalid input for field 'access_rules': each rule needs service, path and method").into()),
+                };
+                out.push(access_rule_json(&rule));
             }
             Value::Array(out)
         }
@@ -211,6 +263,9 @@ async fn ac_create(
         Error::Conflict { .. } => Error::conflict(format!("Conflict occurred attempting to store application_credential - Duplicate entry found with name {}.", a.name)),
         o => o,
     })?;
+    for r in &new_rules {
+        st.store.access_rule_create(r).await?;
+    }
     st.bump();
     let mut v = ac_json(&st, &headers, &a).await?;
     v["secret"] = json!(secret);
@@ -410,6 +465,274 @@ async fn cred_delete(st: St, headers: HeaderMap, Path(id): Path<String>) -> ApiR
     let c = st.store.credential_require(&id).await?;
     st.authorize(&ctx, "identity:delete_credential", &cred_target(&c))?;
     st.store.credential_delete(&id).await?;
+    st.bump();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Keystone's id for an EC2 credential: the hex sha256 of its access key.
+fn ec2_id(access: &str) -> String {
+    hex::encode(sha2::Sha256::digest(access.as_bytes()))
+}
+
+/// An EC2 credential in the OS-EC2 shape (`tenant_id`, `access`, `secret` from the blob).
+fn ec2_json(h: &HeaderMap, c: &Credential) -> Value {
+    let blob: Value = serde_json::from_str(&c.blob).unwrap_or(Value::Null);
+    let access = blob.get("access").cloned().unwrap_or(Value::Null);
+    let self_url = format!(
+        "{}/v3/users/{}/credentials/OS-EC2/{}",
+        super::base_url(h),
+        c.user_id,
+        access.as_str().unwrap_or_default()
+    );
+    json!({
+        "user_id": c.user_id, "tenant_id": c.project_id, "access": access,
+        "secret": blob.get("secret").cloned().unwrap_or(Value::Null),
+        "trust_id": blob.get("trust_id").cloned().unwrap_or(Value::Null),
+        "links": {"self": self_url},
+    })
+}
+
+/// As Keystone: a token delegated through an application credential sees and manages
+/// only the EC2 credentials of the project it is scoped to.
+fn ec2_delegation_ok(ctx: &rustack_api_common::AuthContext, project_id: Option<&str>) -> bool {
+    ctx.application_credential_id.is_none() || project_id == ctx.project_id.as_deref()
+}
+
+fn ec2_delegation_check(
+    ctx: &rustack_api_common::AuthContext,
+    project_id: Option<&str>,
+) -> Result<(), Error> {
+    if ec2_delegation_ok(ctx, project_id) {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "You are not authorized to perform the requested action: EC2 credential project does not match the project scope of the delegated token.",
+        ))
+    }
+}
+
+async fn ec2_list(st: St, headers: HeaderMap, Path(uid): Path<String>) -> ApiResult<Json<Value>> {
+    let ctx = st.authenticate(&headers).await?;
+    st.authorize(&ctx, "identity:ec2_list_credentials", &owner_target(&uid))?;
+    st.store.user_require(&uid).await?;
+    let items = st
+        .store
+        .credential_list()
+        .await?
+        .iter()
+        .filter(|c| c.user_id == uid && c.cred_type == "ec2")
+        .filter(|c| ec2_delegation_ok(&ctx, c.project_id.as_deref()))
+        .map(|c| ec2_json(&headers, c))
+        .collect();
+    Ok(Json(list(
+        &headers,
+        "credentials",
+        &format!("users/{uid}/credentials/OS-EC2"),
+        items,
+    )))
+}
+
+async fn ec2_create(
+    st: St,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let ctx = st.authenticate(&headers).await?;
+    st.authorize(
+        &ctx,
+        "identity:ec2_create_credential",
+        &json!({"user_id": uid, "target": {"credential": {"user_id": uid}}}),
+    )?;
+    if ctx.application_credential_restricted {
+        return Err(Error::forbidden(
+            "You are not authorized to perform the requested action: Using method 'application_credential' is not allowed for managing additional application credentials.",
+        )
+        .into());
+    }
+    st.store.user_require(&uid).await?;
+    let req: Value = rustack_api_common::parse_json(&body)?;
+    let tenant_id = match req.get("tenant_id") {
+        Some(Value::String(t)) => t.clone(),
+        Some(Value::Null) | None => {
+            return Err(Error::not_found("Could not find project: None.").into())
+        }
+        Some(other) => {
+            return Err(Error::bad_request(format!(
+                "Invalid input for field 'tenant_id': {other} is not of type 'string'"
+            ))
+            .into())
+        }
+    };
+    st.store.project_require(&tenant_id).await?;
+    ec2_delegation_check(&ctx, Some(&tenant_id))?;
+    let access = rustack_common::new_hex_id();
+    let secret = rustack_common::new_hex_id();
+    let blob = json!({"access": access, "secret": secret, "trust_id": Value::Null});
+    let c = Credential {
+        id: ec2_id(&access),
+        user_id: uid,
+        project_id: Some(tenant_id),
+        cred_type: "ec2".into(),
+        blob: blob.to_string(),
+        extra: Default::default(),
+    };
+    st.store.credential_create(&c).await?;
+    st.bump();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"credential": ec2_json(&headers, &c)})),
+    ))
+}
+
+/// The EC2 credential with access key `access` of user `uid`, after the policy check
+/// `rule` (404 if there is none; 401 if the id names a credential of another type, as
+/// Keystone answers).
+async fn ec2_target(
+    st: &Identity,
+    headers: &HeaderMap,
+    rule: &str,
+    uid: &str,
+    access: &str,
+) -> Result<Credential, Error> {
+    let ctx = st.authenticate(headers).await?;
+    let c = st.store.credential_require(&ec2_id(access)).await?;
+    st.authorize(
+        &ctx,
+        rule,
+        &json!({"user_id": uid, "target": {"credential": {"user_id": c.user_id, "id": c.id}}}),
+    )?;
+    st.store.user_require(uid).await?;
+    if c.cred_type != "ec2" {
+        return Err(Error::unauthenticated("EC2 access key not found."));
+    }
+    if c.user_id != uid {
+        return Err(Error::not_found(format!(
+            "Could not find credential: {}.",
+            c.id
+        )));
+    }
+    ec2_delegation_check(&ctx, c.project_id.as_deref())?;
+    Ok(c)
+}
+
+async fn ec2_show(
+    st: St,
+    headers: HeaderMap,
+    Path((uid, access)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let c = ec2_target(&st, &headers, "identity:ec2_get_credential", &uid, &access).await?;
+    Ok(Json(json!({"credential": ec2_json(&headers, &c)})))
+}
+
+async fn ec2_delete(
+    st: St,
+    headers: HeaderMap,
+    Path((uid, access)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let c = ec2_target(
+        &st,
+        &headers,
+        "identity:ec2_delete_credential",
+        &uid,
+        &access,
+    )
+    .await?;
+    st.store.credential_delete(&c.id).await?;
+    st.bump();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An access rule as applications credentials and `/access_rules` show it.
+fn access_rule_json(a: &AccessRule) -> Value {
+    json!({"id": a.id, "service": a.service, "path": a.path, "method": a.method})
+}
+
+fn rule_target(uid: &str) -> Value {
+    json!({"user_id": uid, "target": {"user": {"id": uid}}})
+}
+
+async fn rule_list(
+    st: St,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+    q: Q,
+) -> ApiResult<Json<Value>> {
+    let ctx = st.authenticate(&headers).await?;
+    st.authorize(&ctx, "identity:list_access_rules", &rule_target(&uid))?;
+    st.store.user_require(&uid).await?;
+    let items = st
+        .store
+        .access_rule_list(&uid)
+        .await?
+        .iter()
+        .filter(|a| {
+            q.get("service").is_none_or(|x| *x == a.service)
+                && q.get("path").is_none_or(|x| *x == a.path)
+                && q.get("method").is_none_or(|x| *x == a.method)
+        })
+        .map(|a| {
+            let mut v = access_rule_json(a);
+            v["links"] = self_link(&headers, &format!("users/{uid}/access_rules/{}", a.id));
+            v
+        })
+        .collect();
+    Ok(Json(list(
+        &headers,
+        "access_rules",
+        &format!("users/{uid}/access_rules"),
+        items,
+    )))
+}
+
+/// The user's access rule `id`, after the policy check `rule` (404 if not theirs).
+async fn rule_get(
+    st: &Identity,
+    headers: &HeaderMap,
+    rule: &str,
+    uid: &str,
+    id: &str,
+) -> Result<AccessRule, Error> {
+    let ctx = st.authenticate(headers).await?;
+    st.authorize(&ctx, rule, &rule_target(uid))?;
+    st.store
+        .access_rule_list(uid)
+        .await?
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(|| Error::not_found(format!("Could not find access rule: {id}.")))
+}
+
+async fn rule_show(
+    st: St,
+    headers: HeaderMap,
+    Path((uid, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let a = rule_get(&st, &headers, "identity:get_access_rule", &uid, &id).await?;
+    let mut v = access_rule_json(&a);
+    v["links"] = self_link(&headers, &format!("users/{uid}/access_rules/{id}"));
+    Ok(Json(json!({"access_rule": v})))
+}
+
+async fn rule_delete(
+    st: St,
+    headers: HeaderMap,
+    Path((uid, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let a = rule_get(&st, &headers, "identity:delete_access_rule", &uid, &id).await?;
+    let in_use = st.store.app_cred_list(&uid).await?.into_iter().find(|c| {
+        c.access_rules
+            .as_array()
+            .is_some_and(|rs| rs.iter().any(|r| r.get("id") == Some(&json!(a.id))))
+    });
+    if let Some(c) = in_use {
+        return Err(Error::forbidden(format!(
+            "Cannot delete access rule {} since it is in use by application credential {}.",
+            a.id, c.id
+        ))
+        .into());
+    }
+    st.store.access_rule_delete(&a.id).await?;
     st.bump();
     Ok(StatusCode::NO_CONTENT)
 }

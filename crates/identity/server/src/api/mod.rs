@@ -5,8 +5,12 @@
 mod auth;
 mod catalog;
 mod creds;
+mod domain_config;
+mod ep_filter;
+mod policy;
 mod resource;
 mod roles;
+mod trust;
 mod users;
 mod versions;
 
@@ -41,6 +45,10 @@ pub fn router(identity: Arc<Identity>) -> Router {
         .merge(roles::routes())
         .merge(catalog::routes())
         .merge(creds::routes())
+        .merge(policy::routes())
+        .merge(ep_filter::routes())
+        .merge(domain_config::routes())
+        .merge(trust::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(identity)

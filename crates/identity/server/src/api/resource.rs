@@ -66,6 +66,18 @@ pub(crate) fn project_json(h: &HeaderMap, p: &Project) -> Value {
     )
 }
 
+/// A domain seen through the projects API (a project acting as a domain).
+pub(crate) fn domain_as_project_json(h: &HeaderMap, d: &Domain) -> Value {
+    with_extra(
+        json!({
+            "id": d.id, "name": d.name, "domain_id": Value::Null, "description": d.description,
+            "enabled": d.enabled, "parent_id": Value::Null, "is_domain": true, "tags": d.tags,
+            "options": {}, "links": self_link(h, &format!("projects/{}", d.id)),
+        }),
+        &d.extra,
+    )
+}
+
 async fn domain_list(st: St, headers: HeaderMap, q: Q) -> ApiResult<Json<Value>> {
     let ctx = st.authenticate(&headers).await?;
     st.authorize(&ctx, "identity:list_domains", &super::list_target(&ctx))?;
@@ -216,13 +228,8 @@ async fn project_list(st: St, headers: HeaderMap, q: Q) -> ApiResult<Json<Value>
             .domain_list()
             .await?
             .iter()
-            .map(|d| {
-                let mut v = domain_json(&headers, d);
-                v["is_domain"] = json!(true);
-                v["domain_id"] = Value::Null;
-                v["parent_id"] = Value::Null;
-                v
-            })
+            .filter(|d| name_matches(&q, "name", &d.name) && enabled.is_none_or(|e| e == d.enabled))
+            .map(|d| domain_as_project_json(&headers, d))
             .collect()
     } else {
         st.store
@@ -261,10 +268,7 @@ async fn project_create(
     let parent_id = f.opt_str("parent_id", 64)?;
     let mut domain_id = f.opt_str("domain_id", 64)?;
     if f.opt_bool("is_domain")? == Some(true) {
-        return Err(Error::not_implemented(
-            "Projects acting as domains are not supported; create a domain.",
-        )
-        .into());
+        return project_create_domain(&st, &ctx, &headers, name, parent_id, domain_id, f).await;
     }
     let parent = match &parent_id {
         Some(pid) => match st.store.project_get(pid).await? {
@@ -324,6 +328,66 @@ async fn project_create(
     ))
 }
 
+/// `POST /v3/projects` with `is_domain: true`: a domain, created through the projects
+/// API (Keystone stores domains as such projects; rustack keeps them in the domain
+/// table and shows them both ways).
+async fn project_create_domain(
+    st: &Identity,
+    ctx: &rustack_api_common::AuthContext,
+    headers: &HeaderMap,
+    name: String,
+    parent_id: Option<String>,
+    domain_id: Option<String>,
+    mut f: Fields,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if parent_id.is_some() || domain_id.is_some() {
+        return Err(Error::bad_request(
+            "Cannot create project, the is_domain project cannot have a parent or domain.",
+        )
+        .into());
+    }
+    st.authorize(
+        ctx,
+        "identity:create_project",
+        &json!({"target": {"project": {"domain_id": Value::Null, "is_domain": true}}}),
+    )?;
+    let tags = f.opt_str_list("tags")?.unwrap_or_default();
+    check_tags(&tags)?;
+    let d = Domain {
+        id: rustack_common::new_hex_id(),
+        name,
+        description: f.opt_str("description", 65535)?.unwrap_or_default(),
+        enabled: f.opt_bool("enabled")?.unwrap_or(true),
+        tags,
+        extra: f.0,
+    };
+    st.store.domain_create(&d).await?;
+    st.bump();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"project": domain_as_project_json(headers, &d)})),
+    ))
+}
+
+/// The domain `id` names when it is no project (a project acting as a domain), after
+/// the policy check `rule` on it.
+async fn domain_as_project(
+    st: &Identity,
+    ctx: &rustack_api_common::AuthContext,
+    rule: &str,
+    id: &str,
+) -> Result<Option<Domain>, Error> {
+    let Some(d) = st.store.domain_get(id).await? else {
+        return Ok(None);
+    };
+    st.authorize(
+        ctx,
+        rule,
+        &json!({"target": {"project": {"id": d.id, "domain_id": Value::Null}}, "project_id": d.id}),
+    )?;
+    Ok(Some(d))
+}
+
 async fn project_target(st: &Identity, id: &str) -> Result<(Project, Value), Error> {
     let p = st.store.project_require(id).await?;
     let t =
@@ -341,6 +405,11 @@ async fn project_show(
     let (p, t) = match project_target(&st, &id).await {
         Ok(x) => x,
         Err(e) => {
+            if let Some(d) = domain_as_project(&st, &ctx, "identity:get_project", &id).await? {
+                return Ok(Json(
+                    json!({"project": domain_as_project_json(&headers, &d)}),
+                ));
+            }
             // Only callers who could read any project learn that it does not exist.
             st.authorize(
                 &ctx,
@@ -423,7 +492,13 @@ async fn project_update(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let ctx = st.authenticate(&headers).await?;
-    let (mut p, t) = project_target(&st, &id).await?;
+    let (mut p, t) = match project_target(&st, &id).await {
+        Ok(x) => x,
+        Err(e) => match domain_as_project(&st, &ctx, "identity:update_project", &id).await? {
+            Some(d) => return domain_project_update(&st, &headers, d, &body).await,
+            None => return Err(e.into()),
+        },
+    };
     st.authorize(&ctx, "identity:update_project", &t)?;
     let mut f = Fields(body_obj(&body, "project")?);
     f.drop_readonly();
@@ -474,13 +549,85 @@ async fn project_update(
     Ok(Json(json!({"project": project_json(&headers, &p)})))
 }
 
+/// `PATCH /v3/projects/{id}` on a project acting as a domain: the domain's name,
+/// description, enabled flag and tags.
+async fn domain_project_update(
+    st: &Identity,
+    headers: &HeaderMap,
+    mut d: Domain,
+    body: &[u8],
+) -> ApiResult<Json<Value>> {
+    let mut f = Fields(body_obj(body, "project")?);
+    f.drop_readonly();
+    f.0.remove("options");
+    for (k, v) in [("id", json!(d.id)), ("is_domain", json!(true))] {
+        if let Some(x) = f.0.remove(k) {
+            if x != v {
+                return Err(Error::bad_request(format!("Update of `{k}` is not allowed.")).into());
+            }
+        }
+    }
+    for k in ["domain_id", "parent_id"] {
+        if let Some(x) = f.0.remove(k) {
+            if !x.is_null() {
+                return Err(Error::forbidden(format!("Update of `{k}` is not allowed.")).into());
+            }
+        }
+    }
+    if let Some(n) = f.opt_str("name", 64)? {
+        if n.trim().is_empty() {
+            return Err(
+                Error::bad_request("Invalid input for field 'name': it must not be empty").into(),
+            );
+        }
+        d.name = n;
+    }
+    if let Some(x) = f.opt_str("description", 65535)? {
+        d.description = x;
+    }
+    let was_enabled = d.enabled;
+    if let Some(e) = f.opt_bool("enabled")? {
+        d.enabled = e;
+    }
+    if let Some(t) = f.opt_str_list("tags")? {
+        check_tags(&t)?;
+        d.tags = t;
+    }
+    d.extra.extend(f.0);
+    st.store.domain_update(&d).await?;
+    if was_enabled && !d.enabled {
+        st.revoke(None, None, Some(&d.id), None).await?;
+    }
+    st.bump();
+    Ok(Json(
+        json!({"project": domain_as_project_json(headers, &d)}),
+    ))
+}
+
 async fn project_delete(
     st: St,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let ctx = st.authenticate(&headers).await?;
-    let (p, t) = project_target(&st, &id).await?;
+    let (p, t) = match project_target(&st, &id).await {
+        Ok(x) => x,
+        Err(e) => match domain_as_project(&st, &ctx, "identity:delete_project", &id).await? {
+            Some(d) if d.enabled => {
+                return Err(Error::bad_request(format!(
+                    "cannot delete an enabled project acting as a domain. Please disable the project {} first.",
+                    d.id
+                ))
+                .into())
+            }
+            Some(d) => {
+                st.store.domain_delete(&d.id).await?;
+                st.revoke(None, None, Some(&d.id), None).await?;
+                return Ok(StatusCode::NO_CONTENT);
+            }
+            None => return Err(e.into()),
+        },
+    };
     st.authorize(&ctx, "identity:delete_project", &t)?;
     if st.store.project_has_children(&p.id).await? {
         return Err(Error::forbidden(format!(

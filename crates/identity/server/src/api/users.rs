@@ -153,6 +153,7 @@ async fn user_create(
         created_at: crate::store::now_text(),
     };
     st.store.user_create(&u).await?;
+    remember_password(&st, &u).await?;
     st.bump();
     Ok((
         StatusCode::CREATED,
@@ -220,6 +221,14 @@ async fn user_update(
     u.extra.extend(f.0);
     st.store.user_update(&u).await?;
     if revoke {
+        // An administrator's reset is not held to the history, but it is recorded.
+        remember_password(&st, &u).await?;
+    }
+    if u.enabled && st.cfg.lockout_failure_attempts.is_some() {
+        // As Keystone: any update that leaves the user enabled lifts a lockout.
+        st.store.lockout_clear(&u.id).await?;
+    }
+    if revoke {
         st.revoke(Some(&u.id), None, None, None).await?;
     }
     st.bump();
@@ -254,10 +263,46 @@ async fn user_password(st: St, Path(id): Path<String>, body: Bytes) -> ApiResult
             Error::unauthenticated("The request you have made requires authentication.").into(),
         );
     }
+    let unique = st.cfg.unique_last_password_count;
+    if unique > 0 {
+        let mut previous: Vec<String> = u.password_hash.clone().into_iter().collect();
+        previous.extend(
+            st.store
+                .password_history(&u.id)
+                .await?
+                .into_iter()
+                .take(unique as usize),
+        );
+        let candidate = new.clone();
+        let reused = tokio::task::spawn_blocking(move || {
+            previous
+                .iter()
+                .any(|h| bcrypt::verify(&candidate, h).unwrap_or(false))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("bcrypt task: {e}")))?;
+        if reused {
+            return Err(Error::bad_request(format!(
+                "The new password cannot be identical to a previous password. The total number which includes the new password must be unique is {unique}."
+            ))
+            .into());
+        }
+    }
     u.password_hash = Some(hash_password(&st, new).await?);
     st.store.user_update(&u).await?;
+    remember_password(&st, &u).await?;
     st.revoke(Some(&u.id), None, None, None).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Records the user's current password hash in its history when
+/// `unique_last_password_count` is on.
+async fn remember_password(st: &Identity, u: &User) -> Result<(), Error> {
+    let keep = st.cfg.unique_last_password_count;
+    match &u.password_hash {
+        Some(h) if keep > 0 => st.store.password_history_add(&u.id, h, keep).await,
+        _ => Ok(()),
+    }
 }
 
 async fn user_projects(

@@ -23,6 +23,16 @@ pub struct AppCred {
     pub access_rules: Value,
 }
 
+/// An access rule of a user: what an application credential carrying it may call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessRule {
+    pub id: String,
+    pub user_id: String,
+    pub service: String,
+    pub path: String,
+    pub method: String,
+}
+
 /// A credential row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Credential {
@@ -182,6 +192,59 @@ impl Store {
     /// Deletes a credential.
     pub async fn credential_delete(&self, id: &str) -> Result<(), Error> {
         sqlx::query("DELETE FROM credential WHERE id=$1")
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(db_internal)?;
+        Ok(())
+    }
+
+    /// The user's access rules.
+    pub async fn access_rule_list(&self, user_id: &str) -> Result<Vec<AccessRule>, Error> {
+        let rows = sqlx::query("SELECT * FROM access_rule WHERE user_id=$1 ORDER BY id")
+            .bind(user_id)
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_internal)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AccessRule {
+                    id: s(r, "id")?,
+                    user_id: s(r, "user_id")?,
+                    service: s(r, "service")?,
+                    path: s(r, "path")?,
+                    method: s(r, "method")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Inserts an access rule.
+    pub async fn access_rule_create(&self, a: &AccessRule) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO access_rule (id, user_id, service, path, method) VALUES ($1,$2,$3,$4,$5)",
+        )
+        .bind(&a.id)
+        .bind(&a.user_id)
+        .bind(&a.service)
+        .bind(&a.path)
+        .bind(&a.method)
+        .execute(self.pool())
+        .await
+        .map_err(|e| {
+            map_err(e, || {
+                format!(
+                    "Conflict occurred attempting to store access_rule - Duplicate ID, {}.",
+                    a.id
+                )
+            })
+        })?;
+        Ok(())
+    }
+
+    /// Deletes an access rule.
+    pub async fn access_rule_delete(&self, id: &str) -> Result<(), Error> {
+        sqlx::query("DELETE FROM access_rule WHERE id=$1")
             .bind(id)
             .execute(self.pool())
             .await

@@ -209,10 +209,13 @@ impl Store {
         rows.iter().map(service_from).collect()
     }
 
-    /// Deletes a service and its endpoints.
+    /// Deletes a service, its endpoints and the associations naming them.
     pub async fn service_delete(&self, id: &str) -> Result<(), Error> {
         self.exec_in_tx(
             &[
+                "DELETE FROM project_endpoint WHERE endpoint_id IN (SELECT id FROM endpoint WHERE service_id=$1)",
+                "DELETE FROM policy_association WHERE endpoint_id IN (SELECT id FROM endpoint WHERE service_id=$1)",
+                "DELETE FROM policy_association WHERE service_id=$1",
                 "DELETE FROM endpoint WHERE service_id=$1",
                 "DELETE FROM service WHERE id=$1",
             ],
@@ -275,13 +278,16 @@ impl Store {
         rows.iter().map(endpoint_from).collect()
     }
 
-    /// Deletes an endpoint.
+    /// Deletes an endpoint with its project and policy associations.
     pub async fn endpoint_delete(&self, id: &str) -> Result<(), Error> {
-        sqlx::query("DELETE FROM endpoint WHERE id=$1")
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .map_err(db_internal)?;
-        Ok(())
+        self.exec_in_tx(
+            &[
+                "DELETE FROM project_endpoint WHERE endpoint_id=$1",
+                "DELETE FROM policy_association WHERE endpoint_id=$1",
+                "DELETE FROM endpoint WHERE id=$1",
+            ],
+            id,
+        )
+        .await
     }
 }

@@ -126,13 +126,17 @@ impl Store {
         rows.iter().map(user_from).collect()
     }
 
-    /// Deletes a user with its grants, memberships and credentials.
+    /// Deletes a user with its grants, memberships, credentials and access rules.
     pub async fn user_delete(&self, id: &str) -> Result<(), Error> {
         self.exec_in_tx(
             &[
                 "DELETE FROM assignment WHERE actor_type='user' AND actor_id=$1",
                 "DELETE FROM user_group_membership WHERE user_id=$1",
                 "DELETE FROM application_credential WHERE user_id=$1",
+                "DELETE FROM access_rule WHERE user_id=$1",
+                "DELETE FROM password_history WHERE user_id=$1",
+                "DELETE FROM user_lockout WHERE user_id=$1",
+                "DELETE FROM trust WHERE trustor_user_id=$1 OR trustee_user_id=$1",
                 "DELETE FROM credential WHERE user_id=$1",
                 "DELETE FROM identity_user WHERE id=$1",
             ],

@@ -6,9 +6,14 @@
 pub mod app_cred;
 pub mod assignment;
 pub mod catalog;
+pub mod domain_config;
+pub mod ep_filter;
 pub mod identity;
+pub mod policy;
 pub mod resource;
 pub mod revoke;
+pub mod security;
+pub mod trust;
 
 use rustack_common::Error;
 use rustack_db::{db_internal, Db, DbRow};

@@ -125,7 +125,8 @@ impl Store {
         rows.iter().map(domain_from).collect()
     }
 
-    /// Deletes a domain and everything in it (projects, users, groups, roles, grants).
+    /// Deletes a domain and everything in it (projects, users, groups, roles, grants,
+    /// its config and its projects' endpoint associations).
     pub async fn domain_delete(&self, id: &str) -> Result<(), Error> {
         self.exec_in_tx(
             &[
@@ -140,9 +141,16 @@ impl Store {
                 "DELETE FROM user_group_membership WHERE group_id IN (SELECT id FROM identity_group WHERE domain_id=$1)",
                 "DELETE FROM application_credential WHERE user_id IN (SELECT id FROM identity_user WHERE domain_id=$1)",
                 "DELETE FROM credential WHERE user_id IN (SELECT id FROM identity_user WHERE domain_id=$1)",
+                "DELETE FROM access_rule WHERE user_id IN (SELECT id FROM identity_user WHERE domain_id=$1)",
+                "DELETE FROM password_history WHERE user_id IN (SELECT id FROM identity_user WHERE domain_id=$1)",
+                "DELETE FROM user_lockout WHERE user_id IN (SELECT id FROM identity_user WHERE domain_id=$1)",
+                "DELETE FROM trust WHERE trustor_user_id IN (SELECT id FROM identity_user WHERE domain_id=$1) OR trustee_user_id IN (SELECT id FROM identity_user WHERE domain_id=$1) OR project_id IN (SELECT id FROM project WHERE domain_id=$1)",
                 "DELETE FROM identity_user WHERE domain_id=$1",
                 "DELETE FROM identity_group WHERE domain_id=$1",
+                "DELETE FROM project_endpoint WHERE project_id IN (SELECT id FROM project WHERE domain_id=$1)",
+                "DELETE FROM project_endpoint_group WHERE project_id IN (SELECT id FROM project WHERE domain_id=$1)",
                 "DELETE FROM project WHERE domain_id=$1",
+                "DELETE FROM domain_config WHERE domain_id=$1",
                 "DELETE FROM domain WHERE id=$1",
             ],
             id,
@@ -233,13 +241,16 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// Deletes a project and its grants and application credentials.
+    /// Deletes a project, its grants, application credentials and endpoint associations.
     pub async fn project_delete(&self, id: &str) -> Result<(), Error> {
         self.exec_in_tx(
             &[
                 "DELETE FROM assignment WHERE target_type='project' AND target_id=$1",
                 "DELETE FROM application_credential WHERE project_id=$1",
+                "DELETE FROM trust WHERE project_id=$1",
                 "UPDATE identity_user SET default_project_id=NULL WHERE default_project_id=$1",
+                "DELETE FROM project_endpoint WHERE project_id=$1",
+                "DELETE FROM project_endpoint_group WHERE project_id=$1",
                 "DELETE FROM project WHERE id=$1",
             ],
             id,
