@@ -1,8 +1,9 @@
 //! The Image service (Glance v2), wire-compatible: images with arbitrary properties
 //! and tags, streamed upload and download with MD5 + SHA-512 multihash, HTTP Range,
 //! members and visibility (public, community, shared, private), deactivation,
-//! interoperable import (`glance-direct`, `web-download`), quotas and Glance's JSON
-//! schemas and policy rules.
+//! interoperable import (`glance-direct`, `web-download`), quotas, metadata
+//! definitions (`/v2/metadefs`, with a built-in catalog), the tasks API, and Glance's
+//! JSON schemas and policy rules.
 //!
 //! Shape: `store` holds every SQL statement; `blob` is the narrow [`ImageStore`]
 //! interface with the filesystem implementation; `access` decides visibility and
@@ -14,6 +15,7 @@
 pub mod access;
 pub mod api;
 pub mod blob;
+pub mod metadef_catalog;
 pub mod schema;
 pub mod store;
 pub mod transfer;
@@ -173,6 +175,13 @@ impl ImageService {
                 "image was mid-transfer when the service stopped; restored");
         }
         self.store.task_fail_unfinished().await.map_err(err)?;
+        let loaded = metadef_catalog::load(&self.store).await.map_err(err)?;
+        if loaded > 0 {
+            tracing::info!(
+                namespaces = loaded,
+                "loaded the built-in metadata definitions"
+            );
+        }
         Ok(())
     }
 

@@ -8,10 +8,11 @@
 use rustack_db::Migration;
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "images",
-    sql: "CREATE TABLE images (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "images",
+        sql: "CREATE TABLE images (
     id TEXT PRIMARY KEY,
     name TEXT,
     status TEXT NOT NULL,
@@ -73,7 +74,62 @@ CREATE TABLE image_tasks (
 );
 CREATE INDEX image_tasks_image_idx ON image_tasks (image_id);
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "metadefs",
+        sql: "CREATE TABLE metadef_namespaces (
+    id TEXT PRIMARY KEY,
+    namespace TEXT NOT NULL UNIQUE,
+    display_name TEXT,
+    description TEXT,
+    visibility TEXT NOT NULL,
+    protected BIGINT NOT NULL,
+    owner TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE metadef_resource_types (
+    name TEXT PRIMARY KEY,
+    protected BIGINT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE metadef_namespace_resource_types (
+    namespace_id TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    prefix TEXT,
+    properties_target TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (namespace_id, resource_type)
+);
+CREATE TABLE metadef_objects (
+    namespace_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (namespace_id, name)
+);
+CREATE TABLE metadef_properties (
+    namespace_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (namespace_id, name)
+);
+CREATE TABLE metadef_tags (
+    namespace_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (namespace_id, name)
+);
+",
+    },
+];
 
 #[cfg(test)]
 mod tests {
@@ -96,7 +152,13 @@ mod tests {
                 "image_properties",
                 "image_tags",
                 "image_tasks",
-                "images"
+                "images",
+                "metadef_namespace_resource_types",
+                "metadef_namespaces",
+                "metadef_objects",
+                "metadef_properties",
+                "metadef_resource_types",
+                "metadef_tags",
             ]
         );
         assert_eq!(

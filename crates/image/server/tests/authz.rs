@@ -2,7 +2,8 @@
 //! persona (admin, project member, project reader, a project the image is shared with
 //! (pending), an unrelated project, a system-scoped admin, anonymous), each on a fresh
 //! fixture: a `shared` image owned by alice's project with bob's project as a pending
-//! member. A coverage check fails when an operation has no row.
+//! member (metadefs: a private namespace owned by alice's project; tasks: an import
+//! task of that image). A coverage check fails when an operation has no row.
 
 mod common;
 
@@ -58,10 +59,74 @@ const MATRIX: &[(&str, [u16; 7])] = &[
     ("info_import", [200, 200, 200, 200, 200, 200, 401]),
     ("info_stores", [404, 404, 404, 404, 404, 404, 401]),
     ("info_usage", [200, 200, 200, 200, 200, 200, 401]),
+    // Metadefs on a private namespace owned by alice's project (writes are admin-only),
+    // tasks (admin-only).
+    ("metadef_schema_show", [200, 200, 200, 200, 200, 200, 401]),
+    ("task_list", [200, 403, 403, 403, 403, 403, 401]),
+    ("task_create", [400, 403, 403, 403, 403, 403, 401]),
+    ("task_show", [200, 403, 403, 403, 403, 403, 401]),
+    ("resource_type_list", [200, 200, 200, 200, 200, 403, 401]),
+    ("namespace_list", [200, 200, 200, 200, 200, 403, 401]),
+    ("namespace_create", [201, 403, 403, 403, 403, 403, 401]),
+    ("namespace_show", [200, 200, 200, 404, 404, 404, 401]),
+    ("namespace_update", [200, 403, 403, 404, 404, 404, 401]),
+    ("namespace_delete", [204, 403, 403, 404, 404, 404, 401]),
+    ("association_list", [200, 200, 200, 404, 404, 404, 401]),
+    ("association_create", [201, 403, 403, 404, 404, 404, 401]),
+    ("association_delete", [204, 403, 403, 404, 404, 404, 401]),
+    ("object_list", [200, 200, 200, 404, 404, 404, 401]),
+    ("object_create", [201, 403, 403, 404, 404, 404, 401]),
+    ("objects_delete", [204, 403, 403, 404, 404, 404, 401]),
+    ("object_show", [200, 200, 200, 404, 404, 404, 401]),
+    ("object_update", [200, 403, 403, 404, 404, 404, 401]),
+    ("object_delete", [204, 403, 403, 404, 404, 404, 401]),
+    ("property_list", [200, 200, 200, 404, 404, 404, 401]),
+    ("property_create", [201, 403, 403, 404, 404, 404, 401]),
+    ("properties_delete", [204, 403, 403, 404, 404, 404, 401]),
+    ("property_show", [200, 200, 200, 404, 404, 404, 401]),
+    ("property_update", [200, 403, 403, 404, 404, 404, 401]),
+    ("property_delete", [204, 403, 403, 404, 404, 404, 401]),
+    ("metadef_tag_list", [200, 200, 200, 404, 404, 404, 401]),
+    ("metadef_tags_create", [201, 403, 403, 404, 404, 404, 401]),
+    ("metadef_tags_delete", [204, 403, 403, 404, 404, 404, 401]),
+    ("metadef_tag_create", [201, 403, 403, 404, 404, 404, 401]),
+    ("metadef_tag_show", [200, 200, 200, 404, 404, 404, 401]),
+    ("metadef_tag_update", [200, 403, 403, 404, 404, 404, 401]),
+    ("metadef_tag_delete", [204, 403, 403, 404, 404, 404, 401]),
 ];
 
-/// A fresh fixture for `op`: the image id, prepared to the state the op needs.
+/// A private namespace owned by alice's project with one object (`o`), property
+/// (`p`), tag (`t`) and association (`OS::Nova::Flavor`); returns its name.
+async fn namespace_fixture(s: &Svc) -> String {
+    let name = format!("ns-{}", rustack_common::new_uuid());
+    let (st, v) = s
+        .post(
+            ADMIN,
+            "/v2/metadefs/namespaces",
+            json!({"namespace": name, "owner": P_A,
+                "resource_type_associations": [{"name": "OS::Nova::Flavor"}],
+                "objects": [{"name": "o"}],
+                "properties": {"p": {"title": "P", "type": "string"}},
+                "tags": [{"name": "t"}]}),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    name
+}
+
+/// A fresh fixture for `op`: the image id, prepared to the state the op needs (the
+/// namespace name for metadef operations, a task id for `task_show`).
 async fn fixture(s: &Svc, op: &str) -> String {
+    let metadef = [
+        "namespace_",
+        "association_",
+        "object",
+        "propert",
+        "metadef_tag",
+    ];
+    if metadef.iter().any(|p| op.starts_with(p)) && op != "namespace_list" {
+        return namespace_fixture(s).await;
+    }
     let id = s.create_raw(ALICE, json!({"tags": ["t"]})).await;
     assert_eq!(
         s.post(
@@ -89,6 +154,26 @@ async fn fixture(s: &Svc, op: &str) -> String {
                 );
             }
         }
+        "task_show" => {
+            let r = s
+                .req(Method::PUT, Some(ALICE), &format!("/v2/images/{id}/stage"))
+                .header("content-type", "application/octet-stream")
+                .body(vec![1u8; 10])
+                .send()
+                .await
+                .expect("stage");
+            assert_eq!(r.status().as_u16(), 204);
+            let (st, _) = s
+                .post(
+                    ALICE,
+                    &format!("/v2/images/{id}/import"),
+                    json!({"method": {"name": "glance-direct"}}),
+                )
+                .await;
+            assert_eq!(st, 202);
+            let (_, v) = s.get(ALICE, &format!("/v2/images/{id}/tasks")).await;
+            return v["tasks"][0]["id"].as_str().expect("task id").to_string();
+        }
         "image_import" => {
             let r = s
                 .req(Method::PUT, Some(ALICE), &format!("/v2/images/{id}/stage"))
@@ -114,6 +199,7 @@ async fn call(s: &Svc, op: &str, token: Option<&str>, id: &str) -> u16 {
             .body(v.to_string())
     };
     let img = format!("/v2/images/{id}");
+    let ns = format!("/v2/metadefs/namespaces/{id}");
     let r = match op {
         "versions" => s.req(Method::GET, token, "/"),
         "versions_explicit" => s.req(Method::GET, token, "/versions"),
@@ -158,6 +244,73 @@ async fn call(s: &Svc, op: &str, token: Option<&str>, id: &str) -> u16 {
         "info_import" => s.req(Method::GET, token, "/v2/info/import"),
         "info_stores" => s.req(Method::GET, token, "/v2/info/stores"),
         "info_usage" => s.req(Method::GET, token, "/v2/info/usage"),
+        "metadef_schema_show" => s.req(Method::GET, token, "/v2/schemas/metadefs/namespace"),
+        "task_list" => s.req(Method::GET, token, "/v2/tasks"),
+        "task_create" => jsonb(
+            s.req(Method::POST, token, "/v2/tasks"),
+            json!({"type": "import", "input": {"import_from": "file:///etc/passwd",
+                "import_from_format": "raw", "image_properties": {}}}),
+        ),
+        "task_show" => s.req(Method::GET, token, &format!("/v2/tasks/{id}")),
+        "resource_type_list" => s.req(Method::GET, token, "/v2/metadefs/resource_types"),
+        "namespace_list" => s.req(Method::GET, token, "/v2/metadefs/namespaces"),
+        "namespace_create" => jsonb(
+            s.req(Method::POST, token, "/v2/metadefs/namespaces"),
+            json!({"namespace": format!("new-{id}")}),
+        ),
+        "namespace_show" => s.req(Method::GET, token, &ns),
+        "namespace_update" => jsonb(
+            s.req(Method::PUT, token, &ns),
+            json!({"namespace": id, "description": "d"}),
+        ),
+        "namespace_delete" => s.req(Method::DELETE, token, &ns),
+        "association_list" => s.req(Method::GET, token, &format!("{ns}/resource_types")),
+        "association_create" => jsonb(
+            s.req(Method::POST, token, &format!("{ns}/resource_types")),
+            json!({"name": "OS::Glance::Image"}),
+        ),
+        "association_delete" => s.req(
+            Method::DELETE,
+            token,
+            &format!("{ns}/resource_types/OS::Nova::Flavor"),
+        ),
+        "object_list" => s.req(Method::GET, token, &format!("{ns}/objects")),
+        "object_create" => jsonb(
+            s.req(Method::POST, token, &format!("{ns}/objects")),
+            json!({"name": "o2"}),
+        ),
+        "objects_delete" => s.req(Method::DELETE, token, &format!("{ns}/objects")),
+        "object_show" => s.req(Method::GET, token, &format!("{ns}/objects/o")),
+        "object_update" => jsonb(
+            s.req(Method::PUT, token, &format!("{ns}/objects/o")),
+            json!({"name": "o"}),
+        ),
+        "object_delete" => s.req(Method::DELETE, token, &format!("{ns}/objects/o")),
+        "property_list" => s.req(Method::GET, token, &format!("{ns}/properties")),
+        "property_create" => jsonb(
+            s.req(Method::POST, token, &format!("{ns}/properties")),
+            json!({"name": "p2", "title": "P2", "type": "string"}),
+        ),
+        "properties_delete" => s.req(Method::DELETE, token, &format!("{ns}/properties")),
+        "property_show" => s.req(Method::GET, token, &format!("{ns}/properties/p")),
+        "property_update" => jsonb(
+            s.req(Method::PUT, token, &format!("{ns}/properties/p")),
+            json!({"name": "p", "title": "P", "type": "integer"}),
+        ),
+        "property_delete" => s.req(Method::DELETE, token, &format!("{ns}/properties/p")),
+        "metadef_tag_list" => s.req(Method::GET, token, &format!("{ns}/tags")),
+        "metadef_tags_create" => jsonb(
+            s.req(Method::POST, token, &format!("{ns}/tags")),
+            json!({"tags": [{"name": "a"}]}),
+        ),
+        "metadef_tags_delete" => s.req(Method::DELETE, token, &format!("{ns}/tags")),
+        "metadef_tag_create" => s.req(Method::POST, token, &format!("{ns}/tags/new")),
+        "metadef_tag_show" => s.req(Method::GET, token, &format!("{ns}/tags/t")),
+        "metadef_tag_update" => jsonb(
+            s.req(Method::PUT, token, &format!("{ns}/tags/t")),
+            json!({"name": "t2"}),
+        ),
+        "metadef_tag_delete" => s.req(Method::DELETE, token, &format!("{ns}/tags/t")),
         other => panic!("no request for operation {other}"),
     };
     send(r).await.0

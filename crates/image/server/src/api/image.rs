@@ -156,6 +156,27 @@ pub(super) async fn image_create(st: St, headers: HeaderMap, body: Body) -> ApiR
     let caller = caller(&st, &headers).await?;
     let raw = read_body(body, MAX_JSON_BODY).await?;
     let body = parse_body(&raw)?;
+    let img = create_record(&st, &caller, body).await?;
+    let mut resp = json_response(StatusCode::CREATED, &image_view(&img));
+    let h = resp.headers_mut();
+    if let Ok(v) = format!("{}/v2/images/{}", base_url(&st, &headers), img.id).parse() {
+        h.insert(axum::http::header::LOCATION, v);
+    }
+    if !st.cfg.enabled_import_methods.is_empty() {
+        if let Ok(v) = st.cfg.enabled_import_methods.join(",").parse() {
+            h.insert("openstack-image-import-methods", v);
+        }
+    }
+    Ok(resp)
+}
+
+/// Validates an image create document, checks policy and quota, and records the
+/// new `queued` image (shared by `POST /v2/images` and import tasks).
+pub(super) async fn create_record(
+    st: &ImageService,
+    caller: &Caller,
+    body: Value,
+) -> ApiResult<ImageRecord> {
     let Value::Object(mut m) = body else {
         return Err(Error::bad_request(
             "Provided object does not match schema 'image': the request body must be a JSON object",
@@ -167,7 +188,7 @@ pub(super) async fn image_create(st: St, headers: HeaderMap, body: Body) -> ApiR
             return Err(Error::forbidden(format!("Attribute '{key}' is read-only.")).into());
         }
     }
-    validate_image(&st, &Value::Object(m.clone()))?;
+    validate_image(st, &Value::Object(m.clone()))?;
     for key in READONLY_PROPERTIES {
         if *key != "id" && m.contains_key(*key) {
             return Err(Error::forbidden(format!("Attribute '{key}' is read-only.")).into());
@@ -226,7 +247,7 @@ pub(super) async fn image_create(st: St, headers: HeaderMap, body: Body) -> ApiR
         }
         return Err(forbidden("add_image").into());
     }
-    enforce_visibility(&st, &caller, img.visibility, &target)?;
+    enforce_visibility(st, caller, img.visibility, &target)?;
     let limit = st.cfg.image_count_total;
     if limit >= 0 {
         if let Some(owner) = caller.project() {
@@ -240,20 +261,10 @@ pub(super) async fn image_create(st: St, headers: HeaderMap, body: Body) -> ApiR
             }
         }
     }
-    check_counts(&st, &img)?;
+    check_counts(st, &img)?;
     st.store.image_insert(&img).await?;
     tracing::info!(image.id = %img.id, project.id = ?caller.project(), "image created");
-    let mut resp = json_response(StatusCode::CREATED, &image_view(&img));
-    let h = resp.headers_mut();
-    if let Ok(v) = format!("{}/v2/images/{}", base_url(&st, &headers), img.id).parse() {
-        h.insert(axum::http::header::LOCATION, v);
-    }
-    if !st.cfg.enabled_import_methods.is_empty() {
-        if let Ok(v) = st.cfg.enabled_import_methods.join(",").parse() {
-            h.insert("openstack-image-import-methods", v);
-        }
-    }
-    Ok(resp)
+    Ok(img)
 }
 
 /// `GET /v2/images/{id}`.

@@ -122,7 +122,7 @@ fn validate_import_body(
 }
 
 /// Glance's `validate_import_uri` with its default filters (http/https, a host).
-fn uri_passes_filter(uri: &str) -> bool {
+pub(super) fn uri_passes_filter(uri: &str) -> bool {
     let Some((scheme, rest)) = uri.split_once("://") else {
         return false;
     };
@@ -248,7 +248,7 @@ pub(super) async fn image_import(
 }
 
 /// Contacts `uri` and waits for the response headers, within the configured timeout.
-async fn fetch(svc: &ImageService, uri: &str) -> Result<reqwest::Response, Error> {
+pub(super) async fn fetch(svc: &ImageService, uri: &str) -> Result<reqwest::Response, Error> {
     let secs = svc.cfg.web_download_timeout;
     let unreachable = |why: String| {
         Error::bad_request(format!(
@@ -341,7 +341,7 @@ async fn import_staged(
     finish(svc, id, r?, disk_format).await
 }
 
-async fn import_from_web(
+pub(super) async fn import_from_web(
     svc: &Arc<ImageService>,
     id: &str,
     resp: reqwest::Response,

@@ -1,5 +1,6 @@
 //! Version discovery (`GET /` answers 300 with the versions, `GET /versions` 200, no
-//! token needed) and the JSON schemas under `/v2/schemas/`.
+//! token needed) and the JSON schemas under `/v2/schemas/` (images, members, tasks
+//! and the metadata definitions under `/v2/schemas/metadefs/`).
 
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
@@ -41,7 +42,21 @@ pub(super) async fn schema_show(
         "images" => rustack_image_api::schema::images(d, c),
         "member" => rustack_image_api::schema::member(),
         "members" => rustack_image_api::schema::members(),
+        "task" => rustack_image_api::metadef_schema::task(),
+        "tasks" => rustack_image_api::metadef_schema::tasks(),
         _ => return Err(Error::not_found("The resource could not be found.").into()),
     };
+    Ok(json_response(StatusCode::OK, &schema))
+}
+
+/// `GET /v2/schemas/metadefs/{name}`.
+pub(super) async fn metadef_schema_show(
+    st: St,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    caller(&st, &headers).await?;
+    let schema = rustack_image_api::metadef_schema::by_name(&name)
+        .ok_or_else(|| Error::not_found("The resource could not be found."))?;
     Ok(json_response(StatusCode::OK, &schema))
 }

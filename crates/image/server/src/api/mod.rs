@@ -8,7 +8,9 @@ mod data;
 mod image;
 mod import;
 mod member;
+mod metadef;
 mod misc;
+mod task;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use futures::StreamExt;
 use rustack_api_common::fault::{glance_title, FaultStyle, GlanceStyle};
@@ -148,6 +150,71 @@ pub fn router(svc: Arc<ImageService>) -> Router {
                 .delete(member::member_delete),
         )
         .route("/v2/schemas/{name}", get(misc::schema_show))
+        .route(
+            "/v2/schemas/metadefs/{name}",
+            get(misc::metadef_schema_show),
+        )
+        .route("/v2/tasks", get(task::task_list).post(task::task_create))
+        .route("/v2/tasks/{task_id}", get(task::task_show))
+        .route(
+            "/v2/metadefs/resource_types",
+            get(metadef::resource_type_list),
+        )
+        .route(
+            "/v2/metadefs/namespaces",
+            get(metadef::namespace_list).post(metadef::namespace_create),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{namespace}",
+            get(metadef::namespace_show)
+                .put(metadef::namespace_update)
+                .delete(metadef::namespace_delete),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{namespace}/resource_types",
+            get(metadef::association_list).post(metadef::association_create),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{namespace}/resource_types/{name}",
+            delete(metadef::association_delete),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{namespace}/objects",
+            get(metadef::object_list)
+                .post(metadef::object_create)
+                .delete(metadef::objects_delete),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{namespace}/objects/{name}",
+            get(metadef::object_show)
+                .put(metadef::object_update)
+                .delete(metadef::object_delete),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{namespace}/properties",
+            get(metadef::property_list)
+                .post(metadef::property_create)
+                .delete(metadef::properties_delete),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{namespace}/properties/{name}",
+            get(metadef::property_show)
+                .put(metadef::property_update)
+                .delete(metadef::property_delete),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{namespace}/tags",
+            get(metadef::tag_list)
+                .post(metadef::tags_create)
+                .delete(metadef::tags_delete),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{namespace}/tags/{name}",
+            get(metadef::tag_show)
+                .post(metadef::tag_create)
+                .put(metadef::tag_update)
+                .delete(metadef::tag_delete),
+        )
         .route("/v2/info/import", get(import::info_import))
         .route("/v2/info/stores", get(import::info_stores))
         .route("/v2/info/usage", get(import::info_usage))

@@ -1,11 +1,12 @@
 //! The image datastore: every SQL statement of the image service lives here, one file
-//! per table group (`image`, `member`, `task`). Methods return API errors with
+//! per table group (`image`, `member`, `task`, `metadef`). Methods return API errors with
 //! Glance's messages for duplicates; visibility and policy are decided by the caller
 //! (`crate::access`) before a method runs, except for listing, whose visibility rules
 //! are part of the query (Glance's `_select_images_query`).
 
 pub mod image;
 pub mod member;
+pub mod metadef;
 pub mod task;
 
 use rustack_common::Error;

@@ -1,4 +1,5 @@
-//! Import tasks (`GET /v2/images/{id}/tasks`).
+//! Tasks: the import tasks of an image (`GET /v2/images/{id}/tasks`) and the
+//! tasks API (`/v2/tasks`).
 
 use rustack_common::Error;
 use rustack_db::{db_internal, DbRow};
@@ -34,6 +35,9 @@ pub struct TaskRecord {
     /// Update time (stored form).
     pub updated_at: String,
 }
+
+const TASK_COLUMNS: &str = "id, image_id, type, status, owner, user_id, request_id, input, \
+     result, message, created_at, updated_at";
 
 fn record(row: &DbRow) -> Result<TaskRecord, Error> {
     let input = s(row, "input")?;
@@ -93,6 +97,64 @@ impl Store {
         .await
         .map_err(db_internal)?;
         Ok(())
+    }
+
+    /// Finishes a task with `status`, `message` and a result document.
+    pub async fn task_finish_with_result(
+        &self,
+        id: &str,
+        status: &str,
+        message: &str,
+        result: &Value,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE image_tasks SET status = $1, message = $2, result = $3, updated_at = $4 \
+             WHERE id = $5",
+        )
+        .bind(status)
+        .bind(message)
+        .bind(result.to_string())
+        .bind(now_text())
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .map_err(db_internal)?;
+        Ok(())
+    }
+
+    /// The task `id`.
+    pub async fn task_get(&self, id: &str) -> Result<Option<TaskRecord>, Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM image_tasks WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db_internal)?;
+        row.as_ref().map(record).transpose()
+    }
+
+    /// Every task (of `owner` when given), oldest first.
+    pub async fn task_list(&self, owner: Option<&str>) -> Result<Vec<TaskRecord>, Error> {
+        let rows = match owner {
+            Some(o) => {
+                sqlx::query(&format!(
+                "SELECT {TASK_COLUMNS} FROM image_tasks WHERE owner = $1 ORDER BY created_at, id"
+            ))
+                .bind(o)
+                .fetch_all(self.pool())
+                .await
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {TASK_COLUMNS} FROM image_tasks ORDER BY created_at, id"
+                ))
+                .fetch_all(self.pool())
+                .await
+            }
+        }
+        .map_err(db_internal)?;
+        rows.iter().map(record).collect()
     }
 
     /// The tasks of `image_id`, oldest first.
