@@ -207,7 +207,8 @@ pub trait NetOps: Send + Sync {
     fn netns_list(&self) -> Result<Vec<String>>;
     /// Create a named namespace and bring its `lo` up.
     fn netns_add(&self, name: &str) -> Result<()>;
-    /// Delete a named namespace (its links go with it).
+    /// Delete a named namespace (its links go with it; [`LinuxNet`] first ends the
+    /// processes running in it, such as dnsmasq).
     fn netns_del(&self, name: &str) -> Result<()>;
     /// Links in a namespace (including `lo`).
     fn link_list(&self, ns: Option<&str>) -> Result<Vec<LinkInfo>>;
@@ -410,6 +411,54 @@ fn parse_link(v: &Value) -> Option<LinkInfo> {
     })
 }
 
+/// Ends every process inside namespace `name` (dnsmasq, a metadata proxy, anything a
+/// previous agent left behind, as neutron-netns-cleanup does) before it is deleted:
+/// deleting a namespace only unmounts its name, so its processes would keep running
+/// with nothing left to reach them. `ip netns pids` finds them by their
+/// `/proc/<pid>/ns/net`; they get SIGKILL (the namespace is going away, there is
+/// nothing to shut down cleanly) and up to a second to exit. Our own process is never
+/// signalled. Failures are logged: the namespace is deleted anyway.
+fn kill_netns_processes(name: &str) {
+    let pids: Vec<u32> = match Cmd::new("ip").args(["netns", "pids", name]).run() {
+        Ok(out) => out
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .filter(|p| *p != std::process::id())
+            .collect(),
+        Err(e) => {
+            tracing::debug!(netns = name, error = %e, "cannot list the processes of a namespace");
+            return;
+        }
+    };
+    if pids.is_empty() {
+        return;
+    }
+    tracing::info!(netns = name, pids = ?pids, "ending the processes of a namespace before deleting it");
+    let kill = Cmd::new("kill")
+        .arg("-KILL")
+        .args(pids.iter().map(u32::to_string));
+    if let Err(e) = kill.run() {
+        // A process that exited meanwhile makes kill fail; the others were signalled.
+        tracing::debug!(netns = name, error = %e, "kill reported an error");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while pids.iter().any(|p| process_alive(*p)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Whether `pid` runs (a zombie, dead but not yet reaped by its parent, does not).
+fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name, which may contain spaces.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
 impl NetOps for LinuxNet {
     fn netns_list(&self) -> Result<Vec<String>> {
         let v = json(&Cmd::new("ip").args(["-j", "netns", "list"]))?;
@@ -427,6 +476,7 @@ impl NetOps for LinuxNet {
     }
 
     fn netns_del(&self, name: &str) -> Result<()> {
+        kill_netns_processes(name);
         Cmd::new("ip").args(["netns", "del", name]).run().map(drop)
     }
 

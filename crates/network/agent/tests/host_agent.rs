@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use reqwest::Method;
-use rustack_hostops::dataplane::{naming, HostConfig};
+use rustack_hostops::dataplane::{naming, plan, HostConfig, Reconciler, Topology};
 use rustack_hostops::dhcp::{DhcpServer, LinuxDnsmasq};
 use rustack_hostops::net::{LinkKind, LinkSpec, LinkUpdate, LinuxNet, NetOps};
 use rustack_network_agent::{AgentOptions, Credentials, HostBackend, NetworkAgent, NetworkClient};
@@ -384,4 +384,120 @@ async fn agent_wires_a_port_created_through_the_api() {
     trigger.trigger();
     task.await.unwrap();
     tc.stop().await;
+}
+
+/// Whether `pid` runs (a zombie waiting for its parent to reap it does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+/// A namespace left behind by an older cloud (another data dir, so no pid file of
+/// ours names its dnsmasq) still has processes in it: the agent's stale-namespace
+/// removal (the same reconcile towards nothing `rustack agent cleanup` runs) ends them
+/// before it deletes the namespace, both a child of ours and a daemon whose parent
+/// exited (as dnsmasq daemonises).
+#[test]
+fn removing_a_stale_namespace_ends_its_processes() {
+    if !enabled("removing_a_stale_namespace_ends_its_processes") {
+        return;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let t = format!("{:05x}", (std::process::id() ^ nanos) & 0xfffff);
+    let prefix = format!("rk{t}-");
+    let state_dir = std::env::temp_dir().join(format!("rustack-agent-stale-{t}"));
+    let _guard = Guard {
+        prefix: prefix.clone(),
+        state_dir: state_dir.clone(),
+    };
+    let host_ns = format!("{prefix}host");
+    let dhcp_ns = naming::dhcp_netns(&prefix, "0f4b1c1e-5b7e-4c55-9f1a-3d2f6a0b9c11");
+    let router_ns = naming::router_netns(&prefix, "6c3e2a90-1d4b-4f7e-8a2c-5b9d0e1f2a33");
+    for ns in [&host_ns, &dhcp_ns, &router_ns] {
+        LinuxNet.netns_add(ns).unwrap();
+    }
+    // A direct child sleeping in the qdhcp- namespace...
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &dhcp_ns, "sleep", "600"])
+        .spawn()
+        .unwrap();
+    // ...and a daemon in the qrouter- namespace whose parent shell has exited.
+    let daemon: u32 = ok(&[
+        "ip",
+        "netns",
+        "exec",
+        &router_ns,
+        "sh",
+        "-c",
+        "sleep 600 >/dev/null 2>&1 & echo $!",
+    ])
+    .trim()
+    .parse()
+    .unwrap();
+    let in_ns = |ns: &str| ok(&["ip", "netns", "pids", ns]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !(in_ns(&dhcp_ns).contains(&child.id().to_string())
+        && in_ns(&router_ns).contains(&daemon.to_string()))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "test processes never appeared in their namespaces"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let host_config = HostConfig {
+        host_netns: Some(host_ns.clone()),
+        netns_prefix: prefix.clone(),
+        ..HostConfig::default()
+    };
+    let backend = HostBackend::linux(&state_dir);
+    let desired = plan(&Topology::default(), &host_config);
+    let report = Reconciler::new(
+        backend.net.as_ref(),
+        backend.fw.as_ref(),
+        backend.dhcp.as_ref(),
+    )
+    .reconcile(&desired);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+
+    let left = LinuxNet.netns_list().unwrap();
+    assert!(
+        !left.contains(&dhcp_ns) && !left.contains(&router_ns),
+        "{left:?}"
+    );
+    assert!(
+        left.contains(&host_ns),
+        "the host namespace is not the agent's to remove"
+    );
+    // The child was killed (SIGKILL), not left running or exiting on its own.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("the process of a removed namespace still runs");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "{status:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while alive(daemon) {
+        if std::time::Instant::now() >= deadline {
+            let _ = Command::new("kill")
+                .args(["-KILL", &daemon.to_string()])
+                .status();
+            panic!("the daemon {daemon} of a removed namespace still runs");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

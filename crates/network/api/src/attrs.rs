@@ -14,6 +14,8 @@ pub enum Conv {
     OptStr(usize),
     /// A boolean (`true`, `"True"`, `1` and the like are accepted, as neutron converts).
     Bool,
+    /// A boolean or null (neutron-lib `convert_to_boolean_if_not_none`).
+    OptBool,
     /// An integer (a numeric string is accepted).
     Int,
     /// An integer or null.
@@ -137,6 +139,7 @@ pub const ROUTER: &[Attr] = &[
     a("admin_state_up", true, true, false, Conv::Bool),
     a("external_gateway_info", true, true, false, Conv::OptDict),
     a("routes", false, true, false, Conv::Any),
+    a("distributed", true, true, false, Conv::OptBool),
 ];
 
 /// `floatingip`.
@@ -182,6 +185,33 @@ pub const SUBNETPOOL: &[Attr] = &[
     a("shared", true, false, false, Conv::Bool),
     a("is_default", true, true, false, Conv::Bool),
     a("default_quota", true, true, false, Conv::OptInt),
+];
+
+/// `metering_label` (`metering`; labels cannot be updated).
+pub const METERING_LABEL: &[Attr] = &[
+    a("name", true, false, false, Conv::Str(255)),
+    a("description", true, false, false, Conv::Str(1024)),
+    TENANT,
+    PROJECT,
+    a("shared", true, false, false, Conv::Bool),
+];
+
+/// `metering_label_rule` (`metering` with `metering_source_and_destination_fields`).
+pub const METERING_LABEL_RULE: &[Attr] = &[
+    TENANT,
+    PROJECT,
+    a("metering_label_id", true, false, true, Conv::Uuid),
+    a("direction", true, false, true, Conv::Str(16)),
+    a("excluded", true, false, false, Conv::Bool),
+    a("remote_ip_prefix", true, false, false, Conv::OptStr(64)),
+    a("source_ip_prefix", true, false, false, Conv::OptStr(64)),
+    a(
+        "destination_ip_prefix",
+        true,
+        false,
+        false,
+        Conv::OptStr(64),
+    ),
 ];
 
 /// A request attribute failed validation; `kind` is neutron's exception type.
@@ -287,6 +317,15 @@ fn convert(attr: &Attr, v: &Value) -> Result<Value, AttrError> {
                 format!("'{}' cannot be converted to boolean", repr(v)),
             )
         }),
+        Conv::OptBool => match v {
+            Value::Null => Ok(Value::Null),
+            _ => to_bool(v).map(Value::Bool).ok_or_else(|| {
+                invalid(
+                    name,
+                    format!("'{}' cannot be converted to boolean", repr(v)),
+                )
+            }),
+        },
         Conv::Int => to_int(v)
             .map(Value::from)
             .ok_or_else(|| invalid(name, format!("'{}' is not an integer", repr(v)))),

@@ -94,6 +94,30 @@ pub struct SecurityGroup {
     pub project_id: String,
 }
 
+/// A floating IP (what a consumer needs).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct FloatingIp {
+    /// Floating IP id.
+    pub id: String,
+    /// The public address.
+    pub floating_ip_address: String,
+    /// The fixed address it translates to, when associated.
+    #[serde(default)]
+    pub fixed_ip_address: Option<String>,
+    /// The port it is associated with.
+    #[serde(default)]
+    pub port_id: Option<String>,
+    /// The external network it comes from.
+    #[serde(default)]
+    pub floating_network_id: String,
+    /// Owning project.
+    #[serde(default)]
+    pub project_id: String,
+}
+
+/// How many ids one list query carries (Nova's `MAX_SEARCH_IDS`: URLs stay short).
+pub const MAX_SEARCH_IDS: usize = 150;
+
 /// What a new port is created with.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PortCreate {
@@ -418,6 +442,82 @@ impl NetworkClient {
                 "Multiple security_group matches found for name '{name_or_id}', use an ID to be more specific."
             ))),
         }
+    }
+}
+
+impl NetworkClient {
+    /// Any Networking API call (`/v2.0/{path}`), answering the status and the JSON body
+    /// as Neutron sent them; for consumers that proxy Neutron resources in their own
+    /// shapes (Nova's `os-security-groups`, `os-floating-ips`, ...). Only a transport
+    /// failure is an error.
+    pub async fn request(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Result<(u16, Value), Error> {
+        self.call(method, path, token, query, body).await
+    }
+
+    /// Floating IPs matching `query` (Neutron's list filters); none when the cloud has
+    /// no L3 API (404), as Nova treats it.
+    pub async fn list_floating_ips(
+        &self,
+        token: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<FloatingIp>, Error> {
+        let (s, v) = self
+            .call(reqwest::Method::GET, "floatingips", token, query, None)
+            .await?;
+        match s {
+            200 => Self::decode(v["floatingips"].clone(), "floating IPs"),
+            404 => Ok(Vec::new()),
+            _ => Err(Self::fail("a floating IP list", s, &v)),
+        }
+    }
+
+    /// The floating IPs associated with any of `port_ids`, in queries of at most
+    /// [`MAX_SEARCH_IDS`] ports each (no query at all for no ports).
+    pub async fn floating_ips_of_ports(
+        &self,
+        token: &str,
+        port_ids: &[String],
+    ) -> Result<Vec<FloatingIp>, Error> {
+        let mut out = Vec::new();
+        for chunk in port_ids.chunks(MAX_SEARCH_IDS) {
+            let query: Vec<(&str, &str)> = chunk.iter().map(|p| ("port_id", p.as_str())).collect();
+            out.extend(self.list_floating_ips(token, &query).await?);
+        }
+        Ok(out)
+    }
+
+    /// Associates floating IP `id` with `(port_id, fixed_ip_address)`, or disassociates
+    /// it with `None`.
+    pub async fn set_floating_ip_port(
+        &self,
+        token: &str,
+        id: &str,
+        target: Option<(&str, &str)>,
+    ) -> Result<FloatingIp, Error> {
+        let body = match target {
+            Some((port, fixed)) => json!({"port_id": port, "fixed_ip_address": fixed}),
+            None => json!({ "port_id": null }),
+        };
+        let (s, v) = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("floatingips/{id}"),
+                token,
+                &[],
+                Some(json!({ "floatingip": body })),
+            )
+            .await?;
+        if s != 200 {
+            return Err(Self::fail("a floating IP update", s, &v));
+        }
+        Self::decode(v["floatingip"].clone(), "floating IP")
     }
 }
 

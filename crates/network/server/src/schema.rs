@@ -7,7 +7,8 @@
 //! `ip_allocations` (one address per subnet), `ports (network_id, mac_address)`,
 //! `security_groups.default_for` (one `default` group per project),
 //! `security_group_rules.fingerprint` (no duplicate rules) and `segments` (one VNI or
-//! flat physical network per network).
+//! flat physical network per network). Metering labels and their rules (`metering`) are
+//! documents like the rest; a label's rules go with it.
 
 use rustack_db::Migration;
 
@@ -42,6 +43,15 @@ CREATE TABLE quotas (project_id TEXT NOT NULL, resource TEXT NOT NULL, hard_limi
 CREATE TABLE agents (id TEXT PRIMARY KEY, agent_type TEXT NOT NULL, host TEXT NOT NULL, body TEXT NOT NULL, UNIQUE (agent_type, host));
 "#,
     },
+    Migration {
+        version: 3,
+        name: "network_metering",
+        sql: r#"
+CREATE TABLE metering_labels (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, revision_number BIGINT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE metering_label_rules (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, metering_label_id TEXT NOT NULL, revision_number BIGINT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE INDEX metering_label_rules_label ON metering_label_rules (metering_label_id);
+"#,
+    },
 ];
 
 #[cfg(test)]
@@ -61,6 +71,8 @@ mod tests {
             "agents",
             "floatingips",
             "ip_allocations",
+            "metering_label_rules",
+            "metering_labels",
             "networks",
             "ports",
             "quotas",

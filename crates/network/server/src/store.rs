@@ -27,6 +27,10 @@ pub enum Table {
     SecurityGroupRules,
     /// `subnetpools`.
     SubnetPools,
+    /// `metering_labels`.
+    MeteringLabels,
+    /// `metering_label_rules`.
+    MeteringLabelRules,
 }
 
 impl Table {
@@ -41,6 +45,8 @@ impl Table {
             Table::SecurityGroups => "security_groups",
             Table::SecurityGroupRules => "security_group_rules",
             Table::SubnetPools => "subnetpools",
+            Table::MeteringLabels => "metering_labels",
+            Table::MeteringLabelRules => "metering_label_rules",
         }
     }
 
@@ -51,6 +57,7 @@ impl Table {
             Table::Ports => &["network_id", "device_id", "device_owner", "mac_address"],
             Table::FloatingIps => &["floating_network_id", "port_id"],
             Table::SecurityGroupRules => &["security_group_id"],
+            Table::MeteringLabelRules => &["metering_label_id"],
             _ => &[],
         }
     }

@@ -1,5 +1,5 @@
 //! Neutron's list semantics over rendered documents: attribute filters (repeated values
-//! OR-ed; `fixed_ips=ip_address=...`), tag filters (`tags`, `tags-any`, `not-tags`,
+//! OR-ed; `fixed_ips=ip_address=...`, `fixed_ips=ip_address_substr=...`), tag filters (`tags`, `tags-any`, `not-tags`,
 //! `not-tags-any`), `fields=`, `sort_key`/`sort_dir`, and `limit`/`marker`/`page_reverse`
 //! pagination with `next`/`previous` links.
 
@@ -44,11 +44,17 @@ fn scalar_matches(v: &Value, want: &str) -> bool {
 
 fn matches(doc: &Value, key: &str, want: &str) -> bool {
     if key == "fixed_ips" {
-        // `fixed_ips=ip_address=10.0.0.3` / `fixed_ips=subnet_id=...`.
+        // `fixed_ips=ip_address=10.0.0.3` / `fixed_ips=subnet_id=...` /
+        // `fixed_ips=ip_address_substr=10.0.0` (`ip-substring-filtering`).
         let (k, v) = want.split_once('=').unwrap_or(("ip_address", want));
         return doc[key].as_array().is_some_and(|ips| {
-            ips.iter()
-                .any(|ip| ip.get(k).and_then(Value::as_str) == Some(v))
+            ips.iter().any(|ip| match k {
+                "ip_address_substr" => ip
+                    .get("ip_address")
+                    .and_then(Value::as_str)
+                    .is_some_and(|a| a.contains(v)),
+                _ => ip.get(k).and_then(Value::as_str) == Some(v),
+            })
         });
     }
     doc.get(key).is_some_and(|v| scalar_matches(v, want))

@@ -120,6 +120,23 @@ pub fn router(network: Arc<Network>, validator: Arc<dyn TokenValidator>) -> Rout
         )
         .route("/v2.0/rustack-agent/ports/status", put(agent_port_status))
         .route("/v2.0/rustack-agent/agents/{host}", put(agent_report))
+        .route(
+            "/v2.0/metering/metering-labels",
+            get(metering_label_list).post(metering_label_create),
+        )
+        .route(
+            "/v2.0/metering/metering-labels/{id}",
+            get(metering_label_show).delete(metering_label_delete),
+        )
+        .route(
+            "/v2.0/metering/metering-label-rules",
+            get(metering_rule_list).post(metering_rule_create),
+        )
+        .route(
+            "/v2.0/metering/metering-label-rules/{id}",
+            get(metering_rule_show).delete(metering_rule_delete),
+        )
+        .route("/v2.0/service-providers", get(service_provider_list))
         .route("/v2.0/agents", get(agent_list))
         .route("/v2.0/agents/{id}", get(agent_show).delete(agent_delete))
         .route("/v2.0/{coll}", get(list_h).post(create_h))
@@ -234,6 +251,187 @@ async fn agent_delete(
     let ctx = auth(&st, &headers).await?;
     st.network.agent_delete(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v2.0/service-providers` (`service-type`).
+async fn service_provider_list(
+    State(st): St,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> NResult<Json<Value>> {
+    let ctx = auth(&st, &headers).await?;
+    let docs = st.network.service_provider_list(&ctx);
+    let url = format!("{}/v2.0/service-providers", base_url(&headers));
+    let (items, links) = list::apply(docs, &params, &url)?;
+    let mut out = Map::new();
+    out.insert("service_providers".into(), Value::Array(items));
+    if let Some(l) = links {
+        out.insert("service_providers_links".into(), l);
+    }
+    Ok(Json(Value::Object(out)))
+}
+
+/// A metering collection: `metering_labels` or `metering_label_rules`.
+#[derive(Clone, Copy)]
+enum Metering {
+    Label,
+    Rule,
+}
+
+impl Metering {
+    fn kind(self) -> &'static str {
+        match self {
+            Metering::Label => "metering_label",
+            Metering::Rule => "metering_label_rule",
+        }
+    }
+    fn plural(self) -> &'static str {
+        match self {
+            Metering::Label => "metering_labels",
+            Metering::Rule => "metering_label_rules",
+        }
+    }
+    fn path(self) -> &'static str {
+        match self {
+            Metering::Label => "metering/metering-labels",
+            Metering::Rule => "metering/metering-label-rules",
+        }
+    }
+}
+
+async fn metering_list(
+    st: AppState,
+    headers: HeaderMap,
+    params: Vec<(String, String)>,
+    m: Metering,
+) -> NResult<Json<Value>> {
+    let ctx = auth(&st, &headers).await?;
+    let docs = match m {
+        Metering::Label => st.network.metering_label_list(&ctx).await?,
+        Metering::Rule => st.network.metering_label_rule_list(&ctx).await?,
+    };
+    let url = format!("{}/v2.0/{}", base_url(&headers), m.path());
+    let (items, links) = list::apply(docs, &params, &url)?;
+    let mut out = Map::new();
+    out.insert(m.plural().into(), Value::Array(items));
+    if let Some(l) = links {
+        out.insert(format!("{}_links", m.plural()), l);
+    }
+    Ok(Json(Value::Object(out)))
+}
+
+async fn metering_create(
+    st: AppState,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+    m: Metering,
+) -> NResult<Response> {
+    let ctx = auth(&st, &headers).await?;
+    let b = body_obj(&body, m.kind())?;
+    let doc = match m {
+        Metering::Label => st.network.metering_label_create(&ctx, &b).await?,
+        Metering::Rule => st.network.metering_label_rule_create(&ctx, &b).await?,
+    };
+    let mut out = Map::new();
+    out.insert(m.kind().into(), doc);
+    Ok((StatusCode::CREATED, Json(Value::Object(out))).into_response())
+}
+
+async fn metering_show(
+    st: AppState,
+    headers: HeaderMap,
+    id: String,
+    params: Vec<(String, String)>,
+    m: Metering,
+) -> NResult<Json<Value>> {
+    let ctx = auth(&st, &headers).await?;
+    let doc = match m {
+        Metering::Label => st.network.metering_label_show(&ctx, &id).await?,
+        Metering::Rule => st.network.metering_label_rule_show(&ctx, &id).await?,
+    };
+    let mut out = Map::new();
+    out.insert(m.kind().into(), list::select_fields(doc, &params));
+    Ok(Json(Value::Object(out)))
+}
+
+async fn metering_delete(
+    st: AppState,
+    headers: HeaderMap,
+    id: String,
+    m: Metering,
+) -> NResult<StatusCode> {
+    let ctx = auth(&st, &headers).await?;
+    match m {
+        Metering::Label => st.network.metering_label_delete(&ctx, &id).await?,
+        Metering::Rule => st.network.metering_label_rule_delete(&ctx, &id).await?,
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn metering_label_list(
+    State(st): St,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> NResult<Json<Value>> {
+    metering_list(st, headers, params, Metering::Label).await
+}
+
+async fn metering_label_create(
+    State(st): St,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> NResult<Response> {
+    metering_create(st, headers, body, Metering::Label).await
+}
+
+async fn metering_label_show(
+    State(st): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> NResult<Json<Value>> {
+    metering_show(st, headers, id, params, Metering::Label).await
+}
+
+async fn metering_label_delete(
+    State(st): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> NResult<StatusCode> {
+    metering_delete(st, headers, id, Metering::Label).await
+}
+
+async fn metering_rule_list(
+    State(st): St,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> NResult<Json<Value>> {
+    metering_list(st, headers, params, Metering::Rule).await
+}
+
+async fn metering_rule_create(
+    State(st): St,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> NResult<Response> {
+    metering_create(st, headers, body, Metering::Rule).await
+}
+
+async fn metering_rule_show(
+    State(st): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> NResult<Json<Value>> {
+    metering_show(st, headers, id, params, Metering::Rule).await
+}
+
+async fn metering_rule_delete(
+    State(st): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> NResult<StatusCode> {
+    metering_delete(st, headers, id, Metering::Rule).await
 }
 
 async fn not_found() -> NeutronError {

@@ -9,11 +9,13 @@
 pub mod agent;
 pub mod dhcp;
 pub mod floatingip;
+pub mod metering;
 pub mod network;
 pub mod port;
 pub mod quota;
 pub mod router;
 pub mod secgroup;
+pub mod service_type;
 pub mod subnet;
 pub mod subnetpool;
 pub mod tags;

@@ -264,6 +264,29 @@ impl Network {
         let doc = self.visible_network(ctx, id).await?;
         self.enforce(ctx, "delete_network", &self.target("network", &doc, None))?;
         let mut tx = self.begin().await?;
+        // As Neutron's L3 plugin does first: floating IPs of this (external) network
+        // that no port uses go, whoever owns them, with their `network:floatingip`
+        // ports; an associated one keeps the network in use.
+        let fips = store::list(
+            &mut tx,
+            Table::FloatingIps,
+            Some(("floating_network_id", id)),
+        )
+        .await?;
+        for fip in fips
+            .iter()
+            .filter(|f| f.get("port_id").is_none_or(Value::is_null))
+        {
+            let fip_id = s(fip, "id");
+            for p in store::list(&mut tx, Table::Ports, Some(("device_id", fip_id))).await? {
+                if s(&p, "device_owner") == "network:floatingip" {
+                    store::release_port_ips(&mut tx, s(&p, "id")).await?;
+                    store::delete(&mut tx, Table::Ports, s(&p, "id")).await?;
+                }
+            }
+            store::delete(&mut tx, Table::FloatingIps, fip_id).await?;
+            tracing::info!(floatingip.id = %fip_id, network.id = %id, "unassociated floating IP deleted with its network");
+        }
         let ports = store::list(&mut tx, Table::Ports, Some(("network_id", id))).await?;
         if ports.iter().any(|p| s(p, "device_owner") != "network:dhcp") {
             return Err(NeutronError::conflict(

@@ -37,6 +37,10 @@ impl Network {
             return None;
         }
         let mut out = doc.clone();
+        // `dvr`: routers stored before the attribute existed are centralized.
+        if out.get("distributed").is_none() {
+            out["distributed"] = json!(false);
+        }
         self.strip(ctx, "router", &mut out, &target);
         Some(out)
     }
@@ -165,6 +169,13 @@ impl Network {
         doc["status"] = json!("ACTIVE");
         doc["external_gateway_info"] = Value::Null;
         doc["routes"] = json!([]);
+        // `dvr`: admins may ask for a distributed router (the data plane still
+        // realises it in one namespace on the network node, see docs/api-compat.md).
+        let mut body = body;
+        if body.get("distributed").is_some_and(Value::is_null) {
+            body.remove("distributed");
+        }
+        doc["distributed"] = body.get("distributed").cloned().unwrap_or(json!(false));
         let target = self.target("router", &doc, None);
         self.enforce_write(ctx, "create", "router", &body, &target)?;
         let info = body
@@ -299,7 +310,10 @@ impl Network {
         id: &str,
         body: &Map<String, Value>,
     ) -> NResult<Value> {
-        let body = attrs::validate(attrs::ROUTER, body, false)?;
+        let mut body = attrs::validate(attrs::ROUTER, body, false)?;
+        if body.get("distributed").is_some_and(Value::is_null) {
+            body.remove("distributed");
+        }
         let doc = self.visible_router(ctx, id).await?;
         self.enforce_write(
             ctx,
@@ -308,12 +322,23 @@ impl Network {
             &body,
             &self.target("router", &doc, None),
         )?;
+        // As Neutron's DVR mixin: `distributed` changes only on a router that is
+        // administratively down.
+        if let Some(d) = body.get("distributed") {
+            let current = doc.get("distributed").cloned().unwrap_or(json!(false));
+            if *d != current && super::flag(&doc, "admin_state_up") {
+                return Err(NeutronError::bad_request(
+                    "router",
+                    "Cannot change the 'distributed' attribute of active routers. Please set router admin_state_up to False prior to upgrade",
+                ));
+            }
+        }
         let doc = with_retries(|| {
             let mut doc = doc.clone();
             let body = body.clone();
             async move {
                 let mut tx = self.begin().await?;
-                for k in ["name", "description", "admin_state_up"] {
+                for k in ["name", "description", "admin_state_up", "distributed"] {
                     if let Some(v) = body.get(k) {
                         doc[k] = v.clone();
                     }

@@ -176,7 +176,10 @@ fn validate_rule(body: &Map<String, Value>) -> NResult<Rule> {
                     format!("Conflicting value ethertype {ethertype} for CIDR {text}"),
                 ));
             }
-            Some(c.to_string())
+            // Neutron keeps the address as given (host bits included) and adds the
+            // mask when absent: 10.2.3.124/24 stays, 192.0.2.7 becomes 192.0.2.7/32.
+            // The data plane matches on the network part.
+            Some(prefix_as_given(&text, &c))
         }
     };
     let remote_group = body
@@ -721,5 +724,15 @@ impl Network {
             .map_err(|e| dup(e, || super::bug("sg revision")))?;
         commit(tx).await?;
         Ok(())
+    }
+}
+
+/// `remote_ip_prefix` as Neutron stores it: the given address in canonical form with its
+/// mask (added when absent), host bits kept; `c` is the parsed prefix (for the length).
+fn prefix_as_given(text: &str, c: &Cidr) -> String {
+    let addr = text.split_once('/').map_or(text, |(a, _)| a);
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(a) => format!("{a}/{}", c.prefix),
+        Err(_) => c.to_string(),
     }
 }

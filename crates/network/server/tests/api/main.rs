@@ -4,6 +4,7 @@
 mod authz;
 mod common;
 mod floatingips;
+mod metering;
 mod misc;
 mod networks;
 mod ports;

@@ -299,3 +299,84 @@ async fn admin_builds_a_projects_topology() {
         .await;
     assert_eq!(st, 403);
 }
+
+#[tokio::test]
+async fn distributed_attribute_is_admin_only() {
+    let a = api().await;
+    // Admins create distributed or centralized routers; others may not set it at all
+    // and do not see it.
+    let r = a
+        .create(
+            "routers",
+            "router",
+            "admin",
+            json!({"name": "d", "distributed": true}),
+        )
+        .await;
+    assert_eq!(r["distributed"], true);
+    let c = a
+        .create(
+            "routers",
+            "router",
+            "admin",
+            json!({"name": "c", "distributed": "False"}),
+        )
+        .await;
+    assert_eq!(c["distributed"], false);
+    for d in [json!(true), json!(false)] {
+        let (st, v) = a
+            .post(
+                "/v2.0/routers",
+                "alice",
+                json!({"router": {"distributed": d}}),
+            )
+            .await;
+        assert_eq!(st, 403, "{v}");
+        assert_eq!(err_type(&v), "PolicyNotAuthorized");
+    }
+    let (st, v) = a
+        .post(
+            "/v2.0/routers",
+            "admin",
+            json!({"router": {"distributed": "maybe"}}),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    let mine = a
+        .create("routers", "router", "alice", json!({"name": "m"}))
+        .await;
+    assert!(mine.get("distributed").is_none(), "{mine}");
+    let rid = mine["id"].as_str().expect("id");
+    let (_, v) = a.get(&format!("/v2.0/routers/{rid}"), "admin").await;
+    assert_eq!(v["router"]["distributed"], false);
+
+    // Changing it needs the router administratively down, as Neutron's DVR mixin.
+    let (st, v) = a
+        .put(
+            &format!("/v2.0/routers/{rid}"),
+            "admin",
+            json!({"router": {"distributed": true}}),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(err_type(&v), "BadRequest");
+    let (st, _) = a
+        .put(
+            &format!("/v2.0/routers/{rid}"),
+            "admin",
+            json!({"router": {"admin_state_up": false}}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, v) = a
+        .put(
+            &format!("/v2.0/routers/{rid}"),
+            "admin",
+            json!({"router": {"distributed": true}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["router"]["distributed"], true);
+    let (_, v) = a.get(&format!("/v2.0/routers/{rid}"), "alice").await;
+    assert!(v["router"].get("distributed").is_none(), "{v}");
+}

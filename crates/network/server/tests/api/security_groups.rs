@@ -69,6 +69,16 @@ async fn default_group_and_crud() {
         )
         .await;
     assert_eq!(shown["security_group_rule"], rule);
+    // Neutron keeps host bits as given and adds a missing mask.
+    for (given, stored) in [
+        ("10.2.3.124/24", "10.2.3.124/24"),
+        ("192.0.2.7", "192.0.2.7/32"),
+    ] {
+        let r = a
+            .create("security-group-rules", "security_group_rule", "alice", json!({"security_group_id": id, "direction": "ingress", "ethertype": "IPv4", "protocol": "udp", "port_range_min": 53, "port_range_max": 53, "remote_ip_prefix": given}))
+            .await;
+        assert_eq!(r["remote_ip_prefix"], stored);
+    }
     let (st, v) = a
         .post("/v2.0/security-group-rules", "alice", json!({"security_group_rule": {"security_group_id": id, "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 77, "port_range_max": 77, "remote_ip_prefix": "10.0.0.0/8"}}))
         .await;
