@@ -22,7 +22,10 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use error::VirtError;
-pub use types::{HostInfo, InstanceSpec, Nic, PowerState, VolumeAttachment, VolumeSource};
+pub use types::{
+    CpuDiagnostics, Diagnostics, DiskDiagnostics, HostInfo, InstanceSpec, Nic, NicDiagnostics,
+    PowerState, VolumeAttachment, VolumeSource,
+};
 
 use std::sync::Arc;
 
@@ -208,6 +211,36 @@ pub trait ComputeDriver: Send + Sync {
     /// volumes through the compute API instead of touching the file.
     fn opens_volume_files(&self) -> bool {
         false
+    }
+
+    /// Boot the instance from a fresh disk made from `image` (format `image_format`,
+    /// qcow2 or raw) with its own root disk attached as the second disk (Nova's
+    /// rescue). The instance's disks are kept (no password is injected). Works from
+    /// running, shut down or crashed; a rescued instance reports
+    /// [`PowerState::Running`].
+    async fn rescue(&self, uuid: &str, image: &Path, image_format: &str) -> Result<(), VirtError> {
+        let _ = (image, image_format);
+        Err(VirtError::Unsupported(format!(
+            "rescue of {uuid} on a {} host",
+            self.name()
+        )))
+    }
+
+    /// Leave rescue: stop the rescue boot, drop its disk and boot from the original
+    /// root disk. [`VirtError::InvalidState`] when the instance is not rescued.
+    async fn unrescue(&self, uuid: &str) -> Result<(), VirtError> {
+        Err(VirtError::Unsupported(format!(
+            "unrescue of {uuid} on a {} host",
+            self.name()
+        )))
+    }
+
+    /// Figures about a guest (Nova's server diagnostics).
+    async fn diagnostics(&self, uuid: &str) -> Result<Diagnostics, VirtError> {
+        Err(VirtError::Unsupported(format!(
+            "diagnostics of {uuid} on a {} host",
+            self.name()
+        )))
     }
 
     /// Inject an NMI into the running guest, which makes a guest configured for it

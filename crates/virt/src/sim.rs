@@ -13,10 +13,13 @@
 //! | `pause` / `unpause` | running / paused | paused / running |
 //! | `suspend` / `resume` | running, paused / suspended | suspended / running |
 //! | `rebuild`, `resize` | any | running |
+//! | `rescue` | running, shutdown, crashed, nostate (not rescued) | running (rescued) |
+//! | `unrescue` | rescued | running |
 //! | `destroy` | any, or unknown | (unknown) |
 //!
-//! Every other combination is [`VirtError::InvalidState`]. The console receives one line
-//! per event (`rustack simulated console: booted <uuid>`...). `snapshot` copies the image
+//! Every other combination is [`VirtError::InvalidState`]. The console receives a short
+//! boot transcript at spawn (four lines, the first `rustack simulated console: booted
+//! <uuid>`), then one line per event. `snapshot` copies the image
 //! file when it is a qcow2 file that exists, else writes a small empty qcow2.
 //!
 //! Volumes: attached volumes live in memory per instance with the device name the QEMU
@@ -112,6 +115,12 @@ pub enum SimOp {
     VolumeSnapshotCreate,
     /// `volume_snapshot_delete`.
     VolumeSnapshotDelete,
+    /// `rescue`.
+    Rescue,
+    /// `unrescue`.
+    Unrescue,
+    /// `diagnostics`.
+    Diagnostics,
 }
 
 impl SimOp {
@@ -137,6 +146,9 @@ impl SimOp {
             SimOp::ExtendVolume => "extend_volume",
             SimOp::VolumeSnapshotCreate => "volume_snapshot_create",
             SimOp::VolumeSnapshotDelete => "volume_snapshot_delete",
+            SimOp::Rescue => "rescue",
+            SimOp::Unrescue => "unrescue",
+            SimOp::Diagnostics => "diagnostics",
         }
     }
 }
@@ -166,6 +178,8 @@ struct SimInstance {
     state: PowerState,
     console: Vec<String>,
     volumes: Vec<SimVolume>,
+    /// The rescue image while rescued.
+    rescue: Option<std::path::PathBuf>,
 }
 
 impl SimInstance {
@@ -271,6 +285,16 @@ impl SimulatedDriver {
             .unwrap_or_default()
     }
 
+    /// The rescue image an instance boots from while rescued (`None`: not rescued or
+    /// unknown).
+    pub fn rescue_image(&self, uuid: &str) -> Option<std::path::PathBuf> {
+        self.state
+            .lock()
+            .instances
+            .get(uuid)
+            .and_then(|i| i.rescue.clone())
+    }
+
     /// The spec the instance currently runs with (NICs as attached), if it exists.
     pub fn spec(&self, uuid: &str) -> Option<InstanceSpec> {
         self.state
@@ -325,6 +349,20 @@ impl SimulatedDriver {
             Ok(())
         })
     }
+}
+
+/// What a new simulated guest writes to its console: a few lines, as a booting guest
+/// would (clients such as Tempest expect more than a line or two).
+fn boot_transcript(uuid: &str) -> Vec<String> {
+    [
+        format!("booted {uuid}"),
+        "firmware done, loading the kernel".to_string(),
+        "init started".to_string(),
+        format!("instance {uuid} login:"),
+    ]
+    .into_iter()
+    .map(|l| format!("rustack simulated console: {l}"))
+    .collect()
 }
 
 fn not_found(uuid: &str) -> VirtError {
@@ -410,8 +448,9 @@ impl ComputeDriver for SimulatedDriver {
                 ..spec.clone()
             },
             state: PowerState::Running,
-            console: vec![format!("rustack simulated console: booted {}", spec.uuid)],
+            console: boot_transcript(&spec.uuid),
             volumes: Vec::new(),
+            rescue: None,
         };
         // The boot volume takes vda whatever its position in the list.
         for v in spec.volumes.iter().filter(|v| v.boot_index == Some(0)) {
@@ -714,6 +753,110 @@ impl ComputeDriver for SimulatedDriver {
 
     fn opens_volume_files(&self) -> bool {
         false
+    }
+
+    async fn rescue(&self, uuid: &str, image: &Path, image_format: &str) -> Result<(), VirtError> {
+        self.enter(SimOp::Rescue).await?;
+        if !matches!(image_format, "qcow2" | "raw") {
+            return Err(VirtError::InvalidSpec(format!(
+                "image format {image_format:?} is not qcow2 or raw"
+            )));
+        }
+        self.with(uuid, |i| {
+            if i.rescue.is_some() {
+                return Err(invalid_state(uuid, "rescue", i.state));
+            }
+            if !matches!(
+                i.state,
+                PowerState::Running
+                    | PowerState::Shutdown
+                    | PowerState::Crashed
+                    | PowerState::NoState
+            ) {
+                return Err(invalid_state(uuid, "rescue", i.state));
+            }
+            i.rescue = Some(image.to_path_buf());
+            i.state = PowerState::Running;
+            i.console.push(format!(
+                "rustack simulated console: rescued {uuid} from {}",
+                image.display()
+            ));
+            Ok(())
+        })
+    }
+
+    async fn unrescue(&self, uuid: &str) -> Result<(), VirtError> {
+        self.enter(SimOp::Unrescue).await?;
+        self.with(uuid, |i| {
+            if i.rescue.take().is_none() {
+                return Err(invalid_state(uuid, "unrescue", i.state));
+            }
+            i.state = PowerState::Running;
+            i.console
+                .push(format!("rustack simulated console: unrescued {uuid}"));
+            Ok(())
+        })
+    }
+
+    async fn diagnostics(&self, uuid: &str) -> Result<crate::Diagnostics, VirtError> {
+        self.enter(SimOp::Diagnostics).await?;
+        self.with(uuid, |i| {
+            let running = i.state == PowerState::Running;
+            let fixed = 1 + usize::from(i.spec.ephemeral_gb > 0) + usize::from(i.spec.swap_mb > 0);
+            let mut disks: Vec<String> = (0..fixed)
+                .map(|n| disk_name(n).trim_start_matches("/dev/").to_string())
+                .collect();
+            disks.extend(
+                i.volumes
+                    .iter()
+                    .filter(|v| !v.boot)
+                    .map(|v| v.device.trim_start_matches("/dev/").to_string()),
+            );
+            // Simulated guests do no I/O: zero counters, known shapes.
+            Ok(crate::Diagnostics {
+                state: Some(i.state),
+                hypervisor: Some("qemu".into()),
+                uptime_secs: running.then_some(0),
+                config_drive: i.spec.config_drive.is_some(),
+                memory_max_mb: Some(i.spec.memory_mb),
+                memory_used_mb: None,
+                cpus: (0..i.spec.vcpus)
+                    .map(|id| crate::CpuDiagnostics {
+                        id,
+                        time_ns: Some(0),
+                        utilisation: None,
+                    })
+                    .collect(),
+                nics: i
+                    .spec
+                    .nics
+                    .iter()
+                    .map(|n| crate::NicDiagnostics {
+                        mac_address: n.mac.clone(),
+                        device: n.tap_name.clone(),
+                        rx_octets: Some(0),
+                        rx_errors: Some(0),
+                        rx_drop: Some(0),
+                        rx_packets: Some(0),
+                        tx_octets: Some(0),
+                        tx_errors: Some(0),
+                        tx_drop: Some(0),
+                        tx_packets: Some(0),
+                    })
+                    .collect(),
+                disks: disks
+                    .into_iter()
+                    .map(|device| crate::DiskDiagnostics {
+                        device,
+                        read_bytes: Some(0),
+                        read_requests: Some(0),
+                        write_bytes: Some(0),
+                        write_requests: Some(0),
+                        errors_count: Some(0),
+                    })
+                    .collect(),
+            })
+        })
     }
 
     async fn detach_interface(&self, uuid: &str, port_id: &str) -> Result<(), VirtError> {

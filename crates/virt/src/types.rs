@@ -202,3 +202,80 @@ impl std::fmt::Debug for VolumeAttachment {
             .finish()
     }
 }
+
+/// What a driver can tell about a running instance (Nova's `Diagnostics` object, the
+/// 2.48 standardized shape). `None` is an honest "not known here".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostics {
+    /// Power state (`running`, `paused`, `shutdown`...).
+    pub state: Option<PowerState>,
+    /// The hypervisor (`kvm` or `qemu` for TCG; `None` when unknown).
+    pub hypervisor: Option<String>,
+    /// Seconds since the guest process started.
+    pub uptime_secs: Option<u64>,
+    /// Whether a config drive is attached.
+    pub config_drive: bool,
+    /// Memory of the guest in MiB.
+    pub memory_max_mb: Option<u64>,
+    /// Memory the guest uses in MiB (needs a balloon driver: usually `None`).
+    pub memory_used_mb: Option<u64>,
+    /// One entry per vCPU.
+    pub cpus: Vec<CpuDiagnostics>,
+    /// One entry per NIC, in guest order.
+    pub nics: Vec<NicDiagnostics>,
+    /// One entry per disk, in guest order.
+    pub disks: Vec<DiskDiagnostics>,
+}
+
+/// One vCPU's figures.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuDiagnostics {
+    /// vCPU index.
+    pub id: u32,
+    /// CPU time used, in nanoseconds.
+    pub time_ns: Option<u64>,
+    /// Utilisation in percent.
+    pub utilisation: Option<u32>,
+}
+
+/// One NIC's counters, from the guest's point of view (`rx` = received by the guest).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NicDiagnostics {
+    /// The guest MAC.
+    pub mac_address: String,
+    /// Host device name (the TAP).
+    pub device: String,
+    /// Bytes received.
+    pub rx_octets: Option<u64>,
+    /// Receive errors.
+    pub rx_errors: Option<u64>,
+    /// Received packets dropped.
+    pub rx_drop: Option<u64>,
+    /// Packets received.
+    pub rx_packets: Option<u64>,
+    /// Bytes sent.
+    pub tx_octets: Option<u64>,
+    /// Send errors.
+    pub tx_errors: Option<u64>,
+    /// Sent packets dropped.
+    pub tx_drop: Option<u64>,
+    /// Packets sent.
+    pub tx_packets: Option<u64>,
+}
+
+/// One disk's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskDiagnostics {
+    /// Guest device name (`vda`).
+    pub device: String,
+    /// Bytes read.
+    pub read_bytes: Option<u64>,
+    /// Read operations.
+    pub read_requests: Option<u64>,
+    /// Bytes written.
+    pub write_bytes: Option<u64>,
+    /// Write operations.
+    pub write_requests: Option<u64>,
+    /// Failed operations.
+    pub errors_count: Option<u64>,
+}

@@ -6,7 +6,8 @@
 //! - `deleting` -> the delete is finished (data, then rows; the key stays when no
 //!   user token is at hand, logged);
 //! - `extending` -> the size the backend reports, status from the attachments;
-//! - `attaching` -> `in-use` if an attachment is attached, else `available`;
+//! - `attaching` -> its attachments that never completed are removed; `in-use` if an
+//!   attachment is attached, else `available`;
 //! - `detaching` -> rolled back to `in-use`;
 //! - `reserved` older than `reserved_timeout_secs` with no connected attachment ->
 //!   reservations removed, `available`;
@@ -17,8 +18,10 @@
 //!   `error_restoring`; backups `creating` -> `error`, `restoring` -> `available`,
 //!   `deleting` -> finished.
 //!
-//! At start only, it also calls `VolumeBackend::cleanup()` and removes backend volumes
-//! that have no row (`VolumeBackend::list`). At start every transitional row is
+//! At start only, it also calls `VolumeBackend::cleanup()`, removes backend volumes
+//! that have no row (`VolumeBackend::list`), and removes attachments whose server the
+//! Compute API answers 404 for (a crash between a server's delete and its detach),
+//! settling the volume's status from the attachments left. At start every transitional row is
 //! handled (nothing is in flight then); later only rows older than
 //! `stuck_timeout_secs`.
 
@@ -45,6 +48,8 @@ pub struct Report {
     pub backups: Vec<(String, String, String)>,
     /// Backend volumes removed for having no row.
     pub orphans: Vec<String>,
+    /// Attachments removed because their server is gone.
+    pub attachments: Vec<String>,
 }
 
 /// Runs the reconciler now and then every `reconcile_interval_secs` until `shutdown`.
@@ -122,7 +127,14 @@ pub async fn run_once(svc: &Arc<BlockService>, at_start: bool) -> BResult<Report
                 let _ = ops::set_volume_status(svc, &v.id, |x| x.size = size).await?;
                 Some(st.into())
             }
-            "attaching" if old_enough => Some(status_from_attachments(&atts).0.into()),
+            "attaching" if old_enough => {
+                // The attach never completed: its pending attachments go (their client,
+                // Nova, undoes its side at its own restart); the attached ones stay.
+                for a in atts.iter().filter(|a| a.attach_status != "attached") {
+                    svc.store.delete(Kind::Attachment, &a.id).await?;
+                }
+                Some(status_from_attachments(&atts).0.into())
+            }
             "detaching" if old_enough => Some(status_from_attachments(&atts).0.into()),
             "reserved" => {
                 let connected = atts.iter().any(|a| a.connector.is_some());
@@ -227,8 +239,66 @@ pub async fn run_once(svc: &Arc<BlockService>, at_start: bool) -> BResult<Report
     }
     if at_start {
         report.orphans = remove_orphans(svc).await?;
+        report.attachments = remove_dead_attachments(svc).await?;
     }
     Ok(report)
+}
+
+/// Removes attachments whose server Compute answers 404 for; each volume that lost
+/// one gets its status from the attachments left. Without a compute client, or when
+/// Compute cannot answer, nothing is removed.
+async fn remove_dead_attachments(svc: &BlockService) -> BResult<Vec<String>> {
+    let Some(compute) = &svc.compute else {
+        return Ok(vec![]);
+    };
+    let atts: Vec<Attachment> = svc.store.list(Kind::Attachment, None).await?;
+    let mut known: std::collections::HashMap<String, bool> = Default::default();
+    let mut removed = vec![];
+    let mut volumes = std::collections::BTreeSet::new();
+    for a in atts {
+        let Some(server) = a.instance_uuid.clone().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let exists = match known.get(&server) {
+            Some(e) => *e,
+            None => match compute.server_exists(&server).await {
+                Ok(e) => {
+                    known.insert(server.clone(), e);
+                    e
+                }
+                Err(e) => {
+                    tracing::warn!(instance.id = %server, error = %e, "checking an attachment's server failed; kept");
+                    continue;
+                }
+            },
+        };
+        if exists {
+            continue;
+        }
+        svc.store.delete(Kind::Attachment, &a.id).await?;
+        tracing::warn!(attachment.id = %a.id, volume.id = %a.volume_id, instance.id = %server, "removed an attachment whose server is gone");
+        volumes.insert(a.volume_id.clone());
+        removed.push(a.id);
+    }
+    for vid in volumes {
+        let left = ops::attachments_of(svc, &vid).await?;
+        let (st, attach) = status_from_attachments(&left);
+        let Some(v) = svc.store.get::<Volume>(Kind::Volume, &vid).await? else {
+            continue;
+        };
+        // Only a status the attachments decide; `error`, `deleting`... stay.
+        if matches!(
+            v.status.as_str(),
+            "in-use" | "available" | "attaching" | "detaching" | "reserved"
+        ) {
+            ops::set_volume_status(svc, &vid, |x| {
+                x.status = st.into();
+                x.attach_status = attach.into();
+            })
+            .await?;
+        }
+    }
+    Ok(removed)
 }
 
 /// Removes backend volumes with no row (a crash between the backend's create and the

@@ -20,6 +20,8 @@ struct FakeNova {
     calls: Mutex<Vec<(String, Value)>>,
     /// (server, volume) -> Nova's attachment id.
     attachments: Mutex<Vec<(String, String, String)>>,
+    /// Servers `GET /servers/{id}` shows (others: Nova's 404 fault).
+    servers: Mutex<Vec<String>>,
 }
 
 async fn tokens() -> (StatusCode, HeaderMap, Json<Value>) {
@@ -60,6 +62,16 @@ fn fake_router(nova: Arc<FakeNova>) -> Router {
                 match found {
                     Some(a) => (StatusCode::OK, Json(json!({"volumeAttachment": {"attachment_id": a}}))),
                     None => (StatusCode::NOT_FOUND, Json(json!({}))),
+                }
+            }),
+        )
+        .route(
+            "/compute/servers/{sid}",
+            get(|State(n): State<Arc<FakeNova>>, Path(sid): Path<String>| async move {
+                if n.servers.lock().expect("l").contains(&sid) {
+                    (StatusCode::OK, Json(json!({"server": {"id": sid}})))
+                } else {
+                    (StatusCode::NOT_FOUND, Json(json!({"itemNotFound": {"code": 404, "message": "Instance could not be found."}})))
                 }
             }),
         )
@@ -435,4 +447,119 @@ async fn without_compute_live_snapshots_fail_clearly() {
     let sid = r.body["snapshot"]["id"].as_str().expect("sid").to_string();
     let s = api.wait_snapshot("member", &sid, |s| s != "creating").await;
     assert_eq!(s["status"], "error");
+}
+
+#[tokio::test]
+async fn restart_removes_attachments_whose_server_is_gone() {
+    let (api, nova) = api_with_nova().await;
+    let vol = |n: &str| {
+        let api = &api;
+        let n = n.to_string();
+        async move {
+            api.volume("member", json!({"size": 1, "name": n})).await["id"]
+                .as_str()
+                .expect("id")
+                .to_string()
+        }
+    };
+    let (v_live, v_gone) = (vol("live").await, vol("gone").await);
+    let live = uuid::Uuid::new_v4().to_string();
+    let gone = uuid::Uuid::new_v4().to_string();
+    nova.servers.lock().expect("l").push(live.clone());
+    let a_live = attach_flow(&api, &v_live, &live, false).await;
+    let a_gone = attach_flow(&api, &v_gone, &gone, false).await;
+    // The periodic pass never asks Compute.
+    let r = rustack_block_server::reconcile::run_once(&api.svc, false)
+        .await
+        .expect("reconcile");
+    assert!(r.attachments.is_empty(), "{r:?}");
+    let r = rustack_block_server::reconcile::run_once(&api.svc, true)
+        .await
+        .expect("reconcile");
+    assert_eq!(r.attachments, vec![a_gone.clone()]);
+    let v = api
+        .get(&format!("/v3/volumes/{v_gone}"), "member")
+        .await
+        .body["volume"]
+        .clone();
+    assert_eq!(v["status"], "available");
+    assert_eq!(v["attachments"], json!([]));
+    let v = api
+        .get(&format!("/v3/volumes/{v_live}"), "member")
+        .await
+        .body["volume"]
+        .clone();
+    assert_eq!(v["status"], "in-use");
+    assert_eq!(v["attachments"][0]["attachment_id"], a_live);
+    // Idempotent.
+    let r = rustack_block_server::reconcile::run_once(&api.svc, true)
+        .await
+        .expect("reconcile");
+    assert!(r.attachments.is_empty(), "{r:?}");
+}
+
+#[tokio::test]
+async fn restart_removes_an_attachment_that_never_completed() {
+    let (api, nova) = api_with_nova().await;
+    let vid = api.volume("member", json!({"size": 1})).await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let done = api.volume("member", json!({"size": 1})).await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // Both servers exist: only the attach's progress decides.
+    let (s1, s2) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    nova.servers
+        .lock()
+        .expect("l")
+        .extend([s1.clone(), s2.clone()]);
+    let a_done = attach_flow(&api, &done, &s1, false).await;
+    // Reserved and connected, never completed: the volume is `attaching`.
+    let r = api
+        .req(
+            "POST",
+            "/v3/attachments",
+            Some("member"),
+            Some(ATT_VER),
+            Some(json!({"attachment": {"volume_uuid": vid,
+                "instance_uuid": s2,
+                "connector": {"host": "compute1", "ip": "127.0.0.1"}}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let status = |id: String| {
+        let api = &api;
+        async move { api.get(&format!("/v3/volumes/{id}"), "member").await.body["volume"].clone() }
+    };
+    assert_eq!(status(vid.clone()).await["status"], "attaching");
+    let r = rustack_block_server::reconcile::run_once(&api.svc, true)
+        .await
+        .expect("reconcile");
+    assert!(
+        r.volumes
+            .contains(&(vid.clone(), "attaching".into(), "available".into())),
+        "{r:?}"
+    );
+    let v = status(vid.clone()).await;
+    assert_eq!(v["status"], "available");
+    assert_eq!(v["attachments"], json!([]));
+    let r = api
+        .req(
+            "GET",
+            &format!("/v3/attachments?volume_id={vid}"),
+            Some("member"),
+            Some(ATT_VER),
+            None,
+        )
+        .await;
+    assert_eq!(r.body["attachments"], json!([]), "{}", r.body);
+    // The completed one is kept.
+    let v = status(done.clone()).await;
+    assert_eq!(v["status"], "in-use");
+    assert_eq!(v["attachments"][0]["attachment_id"], a_done);
 }

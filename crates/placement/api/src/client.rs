@@ -445,6 +445,22 @@ impl PlacementClient {
         .await
     }
 
+    /// `GET /resource_providers/{uuid}/allocations`: the consumers holding resources on
+    /// the provider.
+    pub async fn provider_consumers(&self, uuid: &str) -> Result<Vec<String>, ApiError> {
+        let v: Value = self
+            .json(
+                Method::GET,
+                &format!("/resource_providers/{uuid}/allocations"),
+                None,
+            )
+            .await?;
+        Ok(v["allocations"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
     /// `DELETE /allocations/{consumer}`; a consumer with nothing allocated is not an error.
     pub async fn delete_allocations(&self, consumer: &str) -> Result<(), ApiError> {
         match self

@@ -69,12 +69,15 @@ fn is_uuid(s: &str) -> bool {
 /// The full argument vector (without the program) that starts `spec` daemonized, with
 /// its attached `volumes` (a boot volume replaces the image root disk). Volume secrets
 /// appear only as ciphertext under the master key (`-object secret,...,keyid=`).
+/// `rescued`: the guest boots from the rescue disk (vda) and sees its own root disk
+/// second (vdb), as Nova's libvirt rescue.
 pub fn qemu_args(
     cfg: &QemuConfig,
     accel: ResolvedAccel,
     spec: &InstanceSpec,
     p: &InstancePaths,
     volumes: &[AttachedVolume],
+    rescued: bool,
 ) -> Result<Vec<String>, crate::VirtError> {
     let mut a: Vec<String> = Vec::new();
     let mut push = |k: &str, v: String| {
@@ -126,7 +129,20 @@ pub fn qemu_args(
     // The root disk first (the guest's vda): the boot volume or the image overlay.
     let (boot, data): (Vec<&AttachedVolume>, Vec<&AttachedVolume>) =
         volumes.iter().partition(|v| v.is_boot());
+    if rescued {
+        push("-drive", drive(&p.rescue_disk, "rescue0", ""));
+        push(
+            "-device",
+            "virtio-blk-pci,drive=rescue0,id=vda-rescue,bootindex=1".to_string(),
+        );
+    }
+    let root_boot = if rescued { "" } else { ",bootindex=1" };
     match boot.first() {
+        Some(_) if rescued => {
+            return Err(crate::VirtError::Unsupported(
+                "rescue of a volume-backed instance".to_string(),
+            ))
+        }
         Some(b) => {
             push("-blockdev", volume::blockdev(b)?.to_string());
             push("-device", volume::device_arg(b));
@@ -135,7 +151,7 @@ pub fn qemu_args(
             push("-drive", drive(&p.disk, "disk0", ""));
             push(
                 "-device",
-                "virtio-blk-pci,drive=disk0,id=vda,bootindex=1".to_string(),
+                format!("virtio-blk-pci,drive=disk0,id=vda{root_boot}"),
             );
         }
     }
@@ -218,7 +234,7 @@ mod tests {
         let cfg = QemuConfig::new("/var/lib/rustack/compute");
         let s = spec();
         let p = InstancePaths::new(Path::new("/var/lib/rustack/compute"), &s.uuid);
-        let a = qemu_args(&cfg, ResolvedAccel::Tcg, &s, &p, &[]).unwrap();
+        let a = qemu_args(&cfg, ResolvedAccel::Tcg, &s, &p, &[], false).unwrap();
         assert!(pos(&a, "-accel", "tcg"));
         assert!(!a.contains(&"-cpu".to_string()));
         assert!(pos(&a, "-m", "256"));
@@ -266,7 +282,7 @@ mod tests {
         s.swap_mb = 512;
         s.config_drive = Some(vec![]);
         let p = InstancePaths::new(Path::new("/srv/a,b"), &s.uuid);
-        let a = qemu_args(&cfg, ResolvedAccel::Kvm, &s, &p, &[]).unwrap();
+        let a = qemu_args(&cfg, ResolvedAccel::Kvm, &s, &p, &[], false).unwrap();
         assert!(pos(&a, "-accel", "kvm"));
         assert!(pos(&a, "-cpu", "host"));
         assert!(!a.contains(&"-uuid".to_string()));
@@ -307,7 +323,7 @@ mod tests {
             &key,
         )
         .unwrap();
-        let a = qemu_args(&cfg, ResolvedAccel::Tcg, &s, &p, &vols).unwrap();
+        let a = qemu_args(&cfg, ResolvedAccel::Tcg, &s, &p, &vols, false).unwrap();
         let joined = a.join(" ");
         assert!(!joined.contains("s3cr3tpass"));
         // No image root disk; the boot volume is the first disk with bootindex=1.
@@ -340,5 +356,39 @@ mod tests {
         assert_eq!(bd["encrypt"]["key-secret"], "sec-data1");
         assert_eq!(vols[0].device, "/dev/vdb");
         assert_eq!(vols[1].device, "/dev/vda");
+    }
+
+    #[test]
+    fn rescue_boots_the_rescue_disk_with_the_root_disk_second() {
+        let cfg = QemuConfig::new("/srv/c");
+        let s = spec();
+        let p = InstancePaths::new(Path::new("/srv/c"), &s.uuid);
+        let a = qemu_args(&cfg, ResolvedAccel::Tcg, &s, &p, &[], true).unwrap();
+        let dir = format!("/srv/c/instances/{}", s.uuid);
+        assert!(pos(
+            &a,
+            "-drive",
+            &format!(
+                "file={dir}/disk.rescue,if=none,id=rescue0,format=qcow2,cache=writeback,aio=threads"
+            )
+        ));
+        assert!(pos(
+            &a,
+            "-device",
+            "virtio-blk-pci,drive=rescue0,id=vda-rescue,bootindex=1"
+        ));
+        // The original root disk is still there, second and not bootable.
+        assert!(pos(&a, "-device", "virtio-blk-pci,drive=disk0,id=vda"));
+        let dev = |needle: &str| a.iter().position(|x| x.contains(needle)).unwrap();
+        assert!(dev("drive=rescue0") < dev("drive=disk0"));
+        assert_eq!(a.iter().filter(|x| x.contains("bootindex")).count(), 1);
+        // Not rescued: the root disk boots.
+        let a = qemu_args(&cfg, ResolvedAccel::Tcg, &s, &p, &[], false).unwrap();
+        assert!(pos(
+            &a,
+            "-device",
+            "virtio-blk-pci,drive=disk0,id=vda,bootindex=1"
+        ));
+        assert!(!a.iter().any(|x| x.contains("rescue")));
     }
 }

@@ -13,6 +13,7 @@
 //! | `qmp.sock` | QMP |
 //! | `qemu.pid` | QEMU's pid |
 //! | `master-key.aes` | 32 random bytes (0600): QEMU's `masterKey0`, which decrypts volume secrets |
+//! | `disk.rescue` | while rescued: qcow2 overlay over the rescue image, booted first ([`rescue`]) |
 //!
 //! Volumes (see [`volume`] and the hot-plug module): attached volumes are recorded in
 //! `instance.json` with their LUKS passphrase only as ciphertext under the master key;
@@ -57,6 +58,7 @@ pub mod host;
 mod hotplug;
 pub mod paths;
 pub mod qmp;
+pub mod rescue;
 pub mod volume;
 
 use std::collections::HashMap;
@@ -673,7 +675,14 @@ impl QemuDriver {
         remove_file_opt(&p.qmp_sock).await?;
         remove_file_opt(&p.serial_sock).await?;
         self.ensure_taps(&spec.nics).await?;
-        let args = argv::qemu_args(&self.cfg, self.accel, spec, &p, &rec.volumes)?;
+        let args = argv::qemu_args(
+            &self.cfg,
+            self.accel,
+            spec,
+            &p,
+            &rec.volumes,
+            rec.rescue.is_some(),
+        )?;
         let cmd = Cmd::in_netns(self.cfg.netns.as_deref(), &self.cfg.qemu_binary).args(args);
         let started = Instant::now();
         match tokio::time::timeout(self.cfg.process_timeout, run(&cmd)).await {
@@ -886,6 +895,7 @@ impl QemuDriver {
             want_running: true,
             suspended: false,
             volumes,
+            rescue: None,
         };
         self.save(&rec).await?;
         self.start_process(&rec).await
@@ -1401,6 +1411,18 @@ impl ComputeDriver for QemuDriver {
 
     fn opens_volume_files(&self) -> bool {
         true
+    }
+
+    async fn rescue(&self, uuid: &str, image: &Path, image_format: &str) -> Result<(), VirtError> {
+        self.rescue_impl(uuid, image, image_format).await
+    }
+
+    async fn unrescue(&self, uuid: &str) -> Result<(), VirtError> {
+        self.unrescue_impl(uuid).await
+    }
+
+    async fn diagnostics(&self, uuid: &str) -> Result<crate::Diagnostics, VirtError> {
+        self.diagnostics_impl(uuid).await
     }
 
     async fn trigger_crash_dump(&self, uuid: &str) -> Result<(), VirtError> {

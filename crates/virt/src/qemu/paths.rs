@@ -33,6 +33,8 @@ pub struct InstancePaths {
     pub record: PathBuf,
     /// The 32-byte master key that QEMU decrypts volume secrets with (0600).
     pub master_key: PathBuf,
+    /// While rescued: the qcow2 overlay over the rescue image the guest boots from.
+    pub rescue_disk: PathBuf,
 }
 
 impl InstancePaths {
@@ -50,6 +52,7 @@ impl InstancePaths {
             pidfile: dir.join("qemu.pid"),
             record: dir.join("instance.json"),
             master_key: dir.join("master-key.aes"),
+            rescue_disk: dir.join("disk.rescue"),
             dir,
         }
     }
@@ -68,4 +71,17 @@ pub struct InstanceRecord {
     /// master key (the spec's `volumes` are not stored).
     #[serde(default)]
     pub volumes: Vec<AttachedVolume>,
+    /// Rescued: the guest boots from `disk.rescue` (made from this image) with its own
+    /// root disk second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescue: Option<RescueImage>,
+}
+
+/// The image a rescued instance's rescue disk was made from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RescueImage {
+    /// The cached image file.
+    pub path: PathBuf,
+    /// `qcow2` or `raw`.
+    pub format: String,
 }

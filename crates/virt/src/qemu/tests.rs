@@ -205,6 +205,7 @@ async fn busy_instance_without_process_has_no_state_yet() {
         want_running: true,
         suspended: false,
         volumes: Vec::new(),
+        rescue: None,
     };
     tokio::fs::create_dir_all(drv.paths("busy").dir)
         .await
@@ -232,4 +233,102 @@ async fn busy_instance_without_process_has_no_state_yet() {
     ));
     drv.destroy("busy").await.unwrap();
     assert!(!drv.paths("busy").dir.exists());
+}
+
+fn has_qemu_system() -> bool {
+    has_qemu_img()
+        && std::process::Command::new("qemu-system-x86_64")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+}
+
+/// The command line of the instance's live QEMU.
+async fn cmdline(drv: &QemuDriver, uuid: &str) -> String {
+    let pid = drv.live_pid(uuid).await.unwrap();
+    std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+        .unwrap()
+        .replace('\0', " ")
+}
+
+#[tokio::test]
+async fn rescue_boots_the_rescue_disk_and_unrescue_restores_the_root() {
+    if !has_qemu_system() {
+        eprintln!("qemu-system-x86_64 or qemu-img not installed; skipped");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let fake = FakeHost::new();
+    let mut cfg = QemuConfig::new(d.path());
+    cfg.accel = Accel::Tcg;
+    cfg.process_timeout = Duration::from_secs(5);
+    // The guest boots nothing and ignores ACPI: do not wait for a clean shutdown.
+    cfg.soft_reboot_timeout = Duration::from_millis(300);
+    let drv = QemuDriver::with_net_ops(cfg, Arc::new(fake.clone())).unwrap();
+    let img = d.path().join("img.qcow2");
+    let rescue_img = d.path().join("rescue.qcow2");
+    for i in [&img, &rescue_img] {
+        run(&Cmd::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(i.to_string_lossy())
+            .arg("16M"))
+        .await
+        .unwrap();
+    }
+    // No NICs: no TAP to open, so QEMU runs unprivileged (TCG, nothing to boot).
+    let mut s = spec("resc", img.clone());
+    s.nics.clear();
+    s.memory_mb = 64;
+    drv.spawn(&s).await.unwrap();
+    let p = drv.paths("resc");
+    assert!(!cmdline(&drv, "resc").await.contains("disk.rescue"));
+    // Not rescued yet.
+    assert!(matches!(
+        drv.unrescue("resc").await,
+        Err(VirtError::InvalidState { .. })
+    ));
+    assert!(matches!(
+        drv.rescue("resc", &rescue_img, "vmdk").await,
+        Err(VirtError::InvalidSpec(_))
+    ));
+
+    drv.rescue("resc", &rescue_img, "qcow2").await.unwrap();
+    assert_eq!(drv.state("resc").await.unwrap(), PowerState::Running);
+    assert!(p.rescue_disk.is_file());
+    let c = cmdline(&drv, "resc").await;
+    let rescue_at = c.find("id=rescue0").unwrap();
+    let root_at = c.find("id=disk0").unwrap();
+    assert!(rescue_at < root_at, "{c}");
+    assert!(c.contains("virtio-blk-pci,drive=rescue0,id=vda-rescue,bootindex=1"));
+    assert!(c.contains("virtio-blk-pci,drive=disk0,id=vda "), "{c}");
+    // The rescue overlay is backed by the rescue image; the root disk is untouched.
+    let info = run(&Cmd::new("qemu-img")
+        .args(["info", "-U", "--output=json"])
+        .arg(p.rescue_disk.to_string_lossy()))
+    .await
+    .unwrap();
+    assert!(info.contains(&*rescue_img.to_string_lossy()), "{info}");
+    assert!(matches!(
+        drv.rescue("resc", &rescue_img, "qcow2").await,
+        Err(VirtError::InvalidState { .. })
+    ));
+    // A restart (hard reboot) keeps booting the rescue disk.
+    drv.reboot("resc", true).await.unwrap();
+    assert!(cmdline(&drv, "resc").await.contains("disk.rescue"));
+
+    drv.unrescue("resc").await.unwrap();
+    assert!(!p.rescue_disk.exists());
+    let c = cmdline(&drv, "resc").await;
+    assert!(!c.contains("rescue"), "{c}");
+    assert!(c.contains("virtio-blk-pci,drive=disk0,id=vda,bootindex=1"));
+    // Diagnostics of the live guest: one vCPU with a CPU time, the disks by device.
+    let diag = drv.diagnostics("resc").await.unwrap();
+    assert_eq!(diag.state, Some(PowerState::Running));
+    assert_eq!(diag.hypervisor.as_deref(), Some("qemu"));
+    assert_eq!(diag.memory_max_mb, Some(64));
+    assert_eq!(diag.cpus.len(), 1);
+    assert!(diag.cpus[0].time_ns.is_some());
+    assert!(diag.uptime_secs.is_some());
+    assert!(diag.disks.iter().any(|k| k.device == "vda"), "{diag:?}");
+    drv.destroy("resc").await.unwrap();
 }

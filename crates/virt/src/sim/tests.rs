@@ -124,7 +124,11 @@ async fn console_lines_and_tail() {
     let all = d.console_output("c", None).await.unwrap();
     assert_eq!(
         all,
-        "rustack simulated console: booted c\nrustack simulated console: hard rebooted c\n"
+        "rustack simulated console: booted c\n\
+         rustack simulated console: firmware done, loading the kernel\n\
+         rustack simulated console: init started\n\
+         rustack simulated console: instance c login:\n\
+         rustack simulated console: hard rebooted c\n"
     );
     assert_eq!(
         d.console_output("c", Some(1)).await.unwrap(),

@@ -327,6 +327,8 @@ pub struct ServerCreate {
     pub description: Option<String>,
     /// Tags (2.52+).
     pub tags: Vec<String>,
+    /// Ids of the certificates trusted to sign the image (2.63+).
+    pub trusted_certs: Option<Vec<String>>,
     /// Requested host (2.74+, admin).
     pub host: Option<String>,
     /// Requested hypervisor hostname (2.74+, admin).
@@ -750,6 +752,57 @@ fn networks_list(v: &Value, minor: u32) -> R<Vec<RequestedNetwork>> {
     Ok(out)
 }
 
+/// Nova's `trusted_certs` parameter type (2.63): `null`, or 1-50 unique non-empty
+/// strings (the ids of the certificates that may sign the image).
+fn trusted_certs(v: &Value) -> R<Option<Vec<String>>> {
+    const KEY: &str = "trusted_image_certificates";
+    let items = match v {
+        Value::Null => return Ok(None),
+        Value::Array(items) => items,
+        other => return Err(not_type(KEY, other, "array, null")),
+    };
+    if items.is_empty() {
+        return Err(invalid_field(KEY, v, "[] is too short"));
+    }
+    if items.len() > 50 {
+        return Err(invalid_field(KEY, v, format!("{} is too long", short(v))));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for it in items {
+        let x = it.as_str().ok_or_else(|| not_type(KEY, it, "string"))?;
+        if x.is_empty() {
+            return Err(invalid_field(KEY, it, "'' is too short"));
+        }
+        if out.iter().any(|o| o == x) {
+            return Err(invalid_field(
+                KEY,
+                v,
+                format!("{} has non-unique elements", short(v)),
+            ));
+        }
+        out.push(x.to_string());
+    }
+    Ok(Some(out))
+}
+
+/// Nova's `user_data` (base64, at most 65535 characters).
+fn user_data(v: &Value) -> R<String> {
+    let u = v
+        .as_str()
+        .ok_or_else(|| not_type("user_data", v, "string"))?;
+    if u.len() > 65535 {
+        return Err(invalid_field("user_data", v, "is too long"));
+    }
+    if !is_base64(u) {
+        return Err(invalid_field(
+            "user_data",
+            v,
+            format!("'{u}' is not a 'base64'"),
+        ));
+    }
+    Ok(u.to_string())
+}
+
 impl ServerCreate {
     /// Validates a `POST /servers` body at microversion 2.`minor`.
     pub fn parse(body: &Value, minor: u32) -> R<ServerCreate> {
@@ -933,22 +986,10 @@ impl ServerCreate {
                 }
             }
         }
-        let user_data = match s.get("user_data") {
+        let user_data = s.get("user_data").map(user_data).transpose()?;
+        let trusted_certs = match s.get("trusted_image_certificates") {
             None => None,
-            Some(v @ Value::String(u)) => {
-                if u.len() > 65535 {
-                    return Err(invalid_field("user_data", v, "is too long"));
-                }
-                if !is_base64(u) {
-                    return Err(invalid_field(
-                        "user_data",
-                        v,
-                        format!("'{u}' is not a 'base64'"),
-                    ));
-                }
-                Some(u.clone())
-            }
-            Some(v) => return Err(not_type("user_data", v, "string")),
+            Some(v) => trusted_certs(v)?,
         };
         let description = match s.get("description") {
             None => None,
@@ -1043,6 +1084,7 @@ impl ServerCreate {
             user_data,
             description,
             tags,
+            trusted_certs,
             host,
             hypervisor_hostname,
             hostname,
@@ -1138,6 +1180,8 @@ pub struct Rebuild {
     pub key_name: Option<Option<String>>,
     /// New user data (2.57+).
     pub user_data: Option<Option<String>>,
+    /// New trusted image certificates (2.63+; `Some(None)` unsets).
+    pub trusted_certs: Option<Option<Vec<String>>>,
 }
 
 impl Rebuild {
@@ -1167,6 +1211,9 @@ impl Rebuild {
         }
         if minor >= 57 {
             allowed.push("user_data");
+        }
+        if minor >= 63 {
+            allowed.push("trusted_image_certificates");
         }
         no_extra(s, &allowed)?;
         let image = s
@@ -1219,9 +1266,13 @@ impl Rebuild {
             user_data: match s.get("user_data") {
                 None => None,
                 Some(Value::Null) => Some(None),
-                Some(Value::String(u)) => Some(Some(u.clone())),
+                Some(v @ Value::String(_)) => Some(Some(user_data(v)?)),
                 Some(v) => return Err(not_type("user_data", v, "string, null")),
             },
+            trusted_certs: s
+                .get("trusted_image_certificates")
+                .map(trusted_certs)
+                .transpose()?,
         })
     }
 }
@@ -1265,6 +1316,122 @@ pub enum ServerAction {
     },
     /// `os-getConsoleOutput` (`None`: the whole log).
     ConsoleOutput { length: Option<usize> },
+    /// `shelve` (any body, as Nova).
+    Shelve,
+    /// `shelveOffload` (any body).
+    ShelveOffload,
+    /// `unshelve`; `availability_zone` from 2.77 (only for a shelved offloaded server).
+    Unshelve { availability_zone: Option<String> },
+    /// `rescue` {adminPass?, rescue_image_ref?}.
+    Rescue {
+        admin_pass: Option<String>,
+        rescue_image_ref: Option<String>,
+    },
+    /// `unrescue` (any body).
+    Unrescue,
+    /// `restore` of a soft-deleted server (any body).
+    Restore,
+    /// `forceDelete` (any body).
+    ForceDelete,
+    /// `createBackup` {name, backup_type, rotation, metadata?}.
+    CreateBackup {
+        name: String,
+        backup_type: String,
+        rotation: u32,
+        metadata: BTreeMap<String, String>,
+    },
+}
+
+/// Nova's `unshelve` body: anything before 2.77; from 2.77 `null` or
+/// `{"availability_zone": <name>}` (required, nothing else).
+fn parse_unshelve(v: &Value, minor: u32) -> R<Option<String>> {
+    if minor < 77 {
+        return Ok(None);
+    }
+    match v {
+        Value::Null => Ok(None),
+        Value::Object(o) => {
+            no_extra(o, &["availability_zone"])?;
+            let az = o
+                .get("availability_zone")
+                .ok_or_else(|| Invalid("'availability_zone' is a required property".into()))?;
+            Ok(Some(validate_name("availability_zone", az)?))
+        }
+        _ => Err(not_type("unshelve", v, "object, null")),
+    }
+}
+
+/// Nova's `createBackup` body: `name`, `backup_type` (string), `rotation` (a
+/// non-negative integer, or a string of digits), `metadata`.
+fn parse_backup(v: &Value) -> R<ServerAction> {
+    let o = v
+        .as_object()
+        .ok_or_else(|| not_type("createBackup", v, "object"))?;
+    no_extra(o, &["name", "backup_type", "rotation", "metadata"])?;
+    let req = |k: &str| {
+        o.get(k)
+            .ok_or_else(|| Invalid(format!("'{k}' is a required property")))
+    };
+    let name = validate_name("name", req("name")?)?;
+    let bt = req("backup_type")?;
+    let backup_type = bt
+        .as_str()
+        .ok_or_else(|| not_type("backup_type", bt, "string"))?
+        .to_string();
+    let r = req("rotation")?;
+    let rotation = match r {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse::<u64>().ok()
+        }
+        _ => None,
+    }
+    .and_then(|n| u32::try_from(n).ok())
+    .ok_or_else(|| {
+        invalid_field(
+            "rotation",
+            r,
+            format!("{} does not match '^[0-9]+$'", short_repr(r)),
+        )
+    })?;
+    let metadata = match o.get("metadata") {
+        None => BTreeMap::new(),
+        Some(m) => validate_metadata("metadata", m)?,
+    };
+    Ok(ServerAction::CreateBackup {
+        name,
+        backup_type,
+        rotation,
+        metadata,
+    })
+}
+
+/// Nova's `rescue` body: `null` or `{adminPass?: string, rescue_image_ref?: uuid}`.
+fn parse_rescue(v: &Value) -> R<(Option<String>, Option<String>)> {
+    let o = match v {
+        Value::Null => return Ok((None, None)),
+        Value::Object(o) => o,
+        _ => return Err(not_type("rescue", v, "object, null")),
+    };
+    no_extra(o, &["adminPass", "rescue_image_ref"])?;
+    let admin_pass = match o.get("adminPass") {
+        None => None,
+        Some(Value::String(p)) => Some(p.clone()),
+        Some(p) => return Err(not_type("adminPass", p, "string")),
+    };
+    let image = match o.get("rescue_image_ref") {
+        None => None,
+        Some(Value::String(i)) if is_uuid_like(i) => Some(canonical_uuid(i)),
+        Some(i @ Value::String(_)) => {
+            return Err(invalid_field(
+                "rescue_image_ref",
+                i,
+                format!("{} is not a 'uuid'", short_repr(i)),
+            ))
+        }
+        Some(i) => return Err(not_type("rescue_image_ref", i, "string")),
+    };
+    Ok((admin_pass, image))
 }
 
 fn null_or_empty(action: &str, v: &Value) -> R<()> {
@@ -1451,6 +1618,23 @@ impl ServerAction {
                 };
                 ServerAction::ConsoleOutput { length }
             }
+            // Nova validates none of these bodies (`{}` schemas).
+            "shelve" => ServerAction::Shelve,
+            "shelveOffload" => ServerAction::ShelveOffload,
+            "unrescue" => ServerAction::Unrescue,
+            "restore" => ServerAction::Restore,
+            "forceDelete" => ServerAction::ForceDelete,
+            "createBackup" => parse_backup(v)?,
+            "unshelve" => ServerAction::Unshelve {
+                availability_zone: parse_unshelve(v, minor)?,
+            },
+            "rescue" => {
+                let (admin_pass, rescue_image_ref) = parse_rescue(v)?;
+                ServerAction::Rescue {
+                    admin_pass,
+                    rescue_image_ref,
+                }
+            }
             _ => return Ok(None),
         }))
     }
@@ -1463,6 +1647,70 @@ mod tests {
     use serde_json::json;
 
     const IMG: &str = "6b0d4a5e-2a5c-4b0e-9a53-0d0a5e2c4b0e";
+
+    #[test]
+    fn shelve_and_rescue_bodies() {
+        let p = |v: Value, minor| ServerAction::parse(&v, minor);
+        // Nova validates none of these bodies.
+        for name in ["shelve", "shelveOffload", "unrescue"] {
+            assert!(p(json!({ name: null }), 1).unwrap().is_some());
+            assert!(p(json!({ name: {"x": 1} }), 90).unwrap().is_some());
+        }
+        // unshelve: anything before 2.77; then null or {availability_zone}.
+        assert_eq!(
+            p(json!({"unshelve": {"availability_zone": "az"}}), 76).unwrap(),
+            Some(ServerAction::Unshelve {
+                availability_zone: None
+            })
+        );
+        assert_eq!(
+            p(json!({"unshelve": {"availability_zone": "az"}}), 77).unwrap(),
+            Some(ServerAction::Unshelve {
+                availability_zone: Some("az".into())
+            })
+        );
+        assert_eq!(
+            p(json!({"unshelve": null}), 77).unwrap(),
+            Some(ServerAction::Unshelve {
+                availability_zone: None
+            })
+        );
+        for bad in [
+            json!({"unshelve": {}}),
+            json!({"unshelve": {"availability_zone": "az", "host": "h"}}),
+            json!({"unshelve": {"availability_zone": ""}}),
+            json!({"unshelve": "az"}),
+        ] {
+            assert!(p(bad.clone(), 77).is_err(), "{bad}");
+        }
+        // rescue: null or {adminPass?, rescue_image_ref? (uuid)}.
+        assert_eq!(
+            p(json!({"rescue": null}), 1).unwrap(),
+            Some(ServerAction::Rescue {
+                admin_pass: None,
+                rescue_image_ref: None
+            })
+        );
+        assert_eq!(
+            p(
+                json!({"rescue": {"adminPass": "pw", "rescue_image_ref": IMG.to_uppercase()}}),
+                1
+            )
+            .unwrap(),
+            Some(ServerAction::Rescue {
+                admin_pass: Some("pw".into()),
+                rescue_image_ref: Some(IMG.into())
+            })
+        );
+        for bad in [
+            json!({"rescue": {"rescue_image_ref": "nope"}}),
+            json!({"rescue": {"adminPass": 1}}),
+            json!({"rescue": {"other": 1}}),
+            json!({"rescue": []}),
+        ] {
+            assert!(p(bad.clone(), 1).is_err(), "{bad}");
+        }
+    }
 
     fn create(server: Value) -> R<ServerCreate> {
         ServerCreate::parse(&json!({ "server": server }), 1)

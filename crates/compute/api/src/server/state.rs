@@ -136,11 +136,25 @@ pub enum TaskState {
     Deleting,
     /// Changing the admin password.
     UpdatingPassword,
+    /// Shelve requested.
+    Shelving,
+    /// Shelve: guest off, snapshot pending.
+    ShelvingImagePendingUpload,
+    /// Shelve: snapshot being uploaded.
+    ShelvingImageUploading,
+    /// Shelve offload: removing the guest from its host.
+    ShelvingOffloading,
+    /// Unshelve in progress.
+    Unshelving,
+    /// Rescue in progress.
+    Rescuing,
+    /// Unrescue in progress.
+    Unrescuing,
 }
 
 impl TaskState {
     /// Every task state.
-    pub const ALL: [TaskState; 24] = [
+    pub const ALL: [TaskState; 31] = [
         TaskState::Scheduling,
         TaskState::Networking,
         TaskState::Spawning,
@@ -165,6 +179,13 @@ impl TaskState {
         TaskState::Migrating,
         TaskState::Deleting,
         TaskState::UpdatingPassword,
+        TaskState::Shelving,
+        TaskState::ShelvingImagePendingUpload,
+        TaskState::ShelvingImageUploading,
+        TaskState::ShelvingOffloading,
+        TaskState::Unshelving,
+        TaskState::Rescuing,
+        TaskState::Unrescuing,
     ];
 
     /// The wire/database name (`scheduling`, `rebooting_hard`...).
@@ -194,6 +215,13 @@ impl TaskState {
             TaskState::Migrating => "migrating",
             TaskState::Deleting => "deleting",
             TaskState::UpdatingPassword => "updating_password",
+            TaskState::Shelving => "shelving",
+            TaskState::ShelvingImagePendingUpload => "shelving_image_pending_upload",
+            TaskState::ShelvingImageUploading => "shelving_image_uploading",
+            TaskState::ShelvingOffloading => "shelving_offloading",
+            TaskState::Unshelving => "unshelving",
+            TaskState::Rescuing => "rescuing",
+            TaskState::Unrescuing => "unrescuing",
         }
     }
 
@@ -306,6 +334,16 @@ pub enum Action {
     Interface,
     /// `DELETE /servers/{id}`.
     Delete,
+    /// `shelve` (then offload at once, as `shelved_offload_time = 0`).
+    Shelve,
+    /// `shelveOffload`.
+    ShelveOffload,
+    /// `unshelve`.
+    Unshelve,
+    /// `rescue`.
+    Rescue,
+    /// `unrescue`.
+    Unrescue,
 }
 
 impl Action {
@@ -327,6 +365,11 @@ impl Action {
             Action::UpdateMetadata => "update metadata",
             Action::Interface => "attach_interface",
             Action::Delete => "delete",
+            Action::Shelve => "shelve",
+            Action::ShelveOffload => "shelveOffload",
+            Action::Unshelve => "unshelve",
+            Action::Rescue => "rescue",
+            Action::Unrescue => "unrescue",
         }
     }
 
@@ -348,6 +391,11 @@ impl Action {
             Action::UpdateMetadata => "updateMetadata",
             Action::Interface => "attach_interface",
             Action::Delete => "delete",
+            Action::Shelve => "shelve",
+            Action::ShelveOffload => "shelveOffload",
+            Action::Unshelve => "unshelve",
+            Action::Rescue => "rescue",
+            Action::Unrescue => "unrescue",
         }
     }
 
@@ -369,6 +417,11 @@ impl Action {
             Action::CreateImage => &[Active, Stopped, Paused, Suspended],
             Action::UpdateMetadata => &[Active, Building, Paused, Suspended, Stopped],
             Action::Interface => &[Active, Paused, Stopped],
+            Action::Shelve => &[Active, Stopped, Paused, Suspended],
+            Action::ShelveOffload => &[Shelved],
+            Action::Unshelve => &[Shelved, ShelvedOffloaded],
+            Action::Rescue => &[Active, Stopped, Error],
+            Action::Unrescue => &[Rescued],
             Action::Delete => return None,
         })
     }
@@ -414,6 +467,11 @@ impl Action {
             Action::Resume => TaskState::Resuming,
             Action::CreateImage => TaskState::ImageSnapshot,
             Action::Delete => TaskState::Deleting,
+            Action::Shelve => TaskState::Shelving,
+            Action::ShelveOffload => TaskState::ShelvingOffloading,
+            Action::Unshelve => TaskState::Unshelving,
+            Action::Rescue => TaskState::Rescuing,
+            Action::Unrescue => TaskState::Unrescuing,
             Action::UpdateMetadata | Action::Interface => return None,
         })
     }
@@ -439,6 +497,11 @@ impl Action {
             Action::Pause => VmState::Paused,
             Action::Suspend => VmState::Suspended,
             Action::Delete => VmState::Deleted,
+            // With `shelved_offload_time = 0` (DevStack's default) a shelve ends
+            // offloaded; the servers work sets SHELVED itself when it keeps the guest.
+            Action::Shelve | Action::ShelveOffload => VmState::ShelvedOffloaded,
+            Action::Unshelve | Action::Unrescue => VmState::Active,
+            Action::Rescue => VmState::Rescued,
             Action::CreateImage | Action::UpdateMetadata | Action::Interface => from,
         }
     }
@@ -451,6 +514,8 @@ impl Action {
             VmState::Paused => POWER_PAUSED,
             VmState::Suspended => POWER_SUSPENDED,
             VmState::Deleted => POWER_NOSTATE,
+            VmState::Rescued => POWER_RUNNING,
+            VmState::ShelvedOffloaded | VmState::Shelved => POWER_SHUTDOWN,
             _ => before,
         }
     }

@@ -174,6 +174,8 @@ pub struct ServerView {
     pub server_groups: Vec<String>,
     /// Scheduler hints given at create.
     pub scheduler_hints: Map<String, Value>,
+    /// Certificates trusted to sign the image (2.63; `None`: not set).
+    pub trusted_image_certificates: Option<Vec<String>>,
     /// Host status (`UP`, `DOWN`, `MAINTENANCE`, `UNKNOWN`, `""`).
     pub host_status: String,
 }
@@ -329,10 +331,23 @@ pub fn render(v: &ServerView, kind: BodyKind, o: &RenderOptions) -> Value {
         m.insert("tags".into(), json!(v.tags));
     }
     if minor >= TRUSTED_CERTS {
-        m.insert("trusted_image_certificates".into(), Value::Null);
+        m.insert(
+            "trusted_image_certificates".into(),
+            json!(v.trusted_image_certificates),
+        );
     }
-    if minor >= SERVER_GROUPS && (kind == BodyKind::Show || minor >= FULL_UPDATE_BODY) {
+    // 2.71 adds `server_groups` to the show, update and rebuild bodies alike.
+    if minor >= SERVER_GROUPS {
         m.insert("server_groups".into(), json!(v.server_groups));
+    }
+    if kind == BodyKind::Rebuild {
+        // Rebuild answers with the key pair from 2.54 and the user data from 2.57.
+        if minor >= 54 {
+            m.insert("key_name".into(), json!(v.key_name));
+        }
+        if minor >= 57 {
+            m.insert("user_data".into(), json!(v.user_data));
+        }
     }
     if full {
         m.insert(
@@ -395,13 +410,17 @@ pub fn render(v: &ServerView, kind: BodyKind, o: &RenderOptions) -> Value {
                 m.insert("OS-EXT-SRV-ATTR:kernel_id".into(), json!(""));
                 m.insert("OS-EXT-SRV-ATTR:ramdisk_id".into(), json!(""));
                 m.insert("OS-EXT-SRV-ATTR:root_device_name".into(), json!("/dev/vda"));
-                m.insert("OS-EXT-SRV-ATTR:user_data".into(), json!(v.user_data));
+                // Rebuild shows it as `user_data` instead (2.57).
+                if kind != BodyKind::Rebuild {
+                    m.insert("OS-EXT-SRV-ATTR:user_data".into(), json!(v.user_data));
+                }
             }
         } else if minor >= 90 {
             // 2.90 shows the hostname to every caller.
             m.insert("OS-EXT-SRV-ATTR:hostname".into(), json!(v.hostname));
         }
-        if minor >= HOST_STATUS && o.host_status && kind == BodyKind::Show {
+        // Update and rebuild show it from 2.75 (`full`), with the same policy.
+        if minor >= HOST_STATUS && o.host_status {
             m.insert("host_status".into(), json!(v.host_status));
         }
         if minor >= PINNED_AZ {
@@ -568,5 +587,59 @@ mod tests {
         assert!(b["fault"].get("details").is_none());
         let b = render(&s, BodyKind::Show, &opts(1, true));
         assert_eq!(b["fault"]["details"], "trace");
+    }
+
+    /// 2.63 certificates, 2.71 groups in every body, 2.75 full update/rebuild bodies.
+    #[test]
+    fn update_and_rebuild_bodies_by_microversion() {
+        let mut s = sample();
+        s.trusted_image_certificates = Some(vec!["c1".into()]);
+        let b = render(&s, BodyKind::Show, &opts(62, false));
+        assert!(b.get("trusted_image_certificates").is_none());
+        let b = render(&s, BodyKind::Rebuild, &opts(63, false));
+        assert_eq!(b["trusted_image_certificates"], json!(["c1"]));
+        s.trusted_image_certificates = None;
+        let b = render(&s, BodyKind::Update, &opts(63, false));
+        assert_eq!(b["trusted_image_certificates"], Value::Null);
+
+        for kind in [BodyKind::Update, BodyKind::Rebuild] {
+            let b = render(&s, kind, &opts(70, true));
+            assert!(b.get("server_groups").is_none());
+            let b = render(&s, kind, &opts(71, true));
+            assert_eq!(b["server_groups"], json!([]));
+            // Before 2.75 update/rebuild leave out the show-only attributes.
+            for k in ["OS-EXT-AZ:availability_zone", "config_drive", "host_status"] {
+                assert!(b.get(k).is_none(), "{k} at 2.71");
+            }
+            // The key pair: rebuild shows it from 2.54, update from 2.75.
+            assert_eq!(b.get("key_name").is_some(), kind == BodyKind::Rebuild);
+            let b = render(&s, kind, &opts(75, true));
+            for k in [
+                "OS-EXT-AZ:availability_zone",
+                "key_name",
+                "host_status",
+                "OS-EXT-SRV-ATTR:host",
+                "os-extended-volumes:volumes_attached",
+            ] {
+                assert!(b.get(k).is_some(), "{k} at 2.75");
+            }
+            assert_eq!(b["addresses"]["net"][0]["OS-EXT-IPS:type"], "fixed");
+            assert_eq!(
+                b.get("OS-EXT-SRV-ATTR:user_data").is_some(),
+                kind == BodyKind::Update
+            );
+        }
+        let mut s = sample();
+        s.key_name = Some("k".into());
+        s.user_data = Some("aGk=".into());
+        let b = render(&s, BodyKind::Rebuild, &opts(53, false));
+        assert!(b.get("key_name").is_none() && b.get("user_data").is_none());
+        let b = render(&s, BodyKind::Rebuild, &opts(54, false));
+        assert_eq!(b["key_name"], "k");
+        assert!(b.get("user_data").is_none());
+        let b = render(&s, BodyKind::Rebuild, &opts(57, false));
+        assert_eq!(b["user_data"], "aGk=");
+        let b = render(&s, BodyKind::Update, &opts(57, false));
+        assert!(b.get("key_name").is_none() && b.get("user_data").is_none());
     }
 }

@@ -137,6 +137,19 @@ async fn list_common(
     p: &Params,
     detail: bool,
 ) -> ApiResult<Json<Value>> {
+    params::check_query_v275(
+        p,
+        ctx.version,
+        &[
+            "sort_key",
+            "sort_dir",
+            "is_public",
+            "minRam",
+            "minDisk",
+            "limit",
+            "marker",
+        ],
+    )?;
     let q = query(p)?;
     let limit = q.limit.unwrap_or(params::MAX_LIMIT);
     let flavors = st.compute.flavor_list(&ctx.auth, &q).await?;
@@ -248,6 +261,8 @@ fn parse_create(body: &Value, v: ApiVersion) -> Result<FlavorCreate, Error> {
         {
             Some(s.clone())
         }
+        // Nova's schema also takes a number (Tempest sends integers), stored as text.
+        Some(Value::Number(n)) => Some(n.to_string()),
         Some(other) => {
             return Err(Error::bad_request(format!(
                 "Invalid input for field/attribute id. Value: {other}. {other} does not match the required pattern"
@@ -531,5 +546,6 @@ async fn spec_delete(
     st.compute
         .flavor_extra_spec_delete(&ctx.auth, &id, &key)
         .await?;
-    Ok(StatusCode::ACCEPTED)
+    // Nova answers 200 (with no body), not 202.
+    Ok(StatusCode::OK)
 }

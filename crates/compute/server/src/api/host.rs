@@ -432,8 +432,12 @@ fn with_servers(p: &Params, v: ApiVersion) -> bool {
             .unwrap_or(false)
 }
 
-async fn add_servers(st: &AppState, h: &Hypervisor, m: &mut Value) -> ApiResult<()> {
+async fn add_servers(st: &AppState, h: &Hypervisor, m: &mut Value, v: ApiVersion) -> ApiResult<()> {
     let servers = st.compute.host_servers(&h.node.host).await?;
+    // An empty `servers` list is shown from 2.75 only (before: no key).
+    if servers.is_empty() && !v.at_least(75) {
+        return Ok(());
+    }
     m["servers"] = json!(servers
         .iter()
         .map(|(uuid, name)| json!({"uuid": uuid, "name": name}))
@@ -457,7 +461,7 @@ async fn hv_list(
     for h in &hs {
         let mut m = Value::Object(hv_brief(h, ctx.version));
         if with_servers(&p, ctx.version) {
-            add_servers(&st, h, &mut m).await?;
+            add_servers(&st, h, &mut m, ctx.version).await?;
         }
         items.push(m);
     }
@@ -490,7 +494,7 @@ async fn hv_detail(
     for h in &hs {
         let mut m = hv_full(h, ctx.version);
         if with_servers(&p, ctx.version) {
-            add_servers(&st, h, &mut m).await?;
+            add_servers(&st, h, &mut m, ctx.version).await?;
         }
         items.push(m);
     }
@@ -533,7 +537,7 @@ async fn hv_show(
     let h = find_hv(&st, &ctx, "os_compute_api:os-hypervisors:show", &id).await?;
     let mut m = hv_full(&h, ctx.version);
     if with_servers(&p, ctx.version) {
-        add_servers(&st, &h, &mut m).await?;
+        add_servers(&st, &h, &mut m, ctx.version).await?;
     }
     Ok(Json(json!({ "hypervisor": m })))
 }

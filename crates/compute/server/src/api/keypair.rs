@@ -149,6 +149,7 @@ async fn list(
     headers: HeaderMap,
     Query(p): Query<Params>,
 ) -> ApiResult<Json<Value>> {
+    params::check_query_v275(&p, ctx.version, &["user_id", "limit", "marker"])?;
     let user = query_user(&p, ctx.version);
     let (limit, marker) = if ctx.version.at_least(35) {
         let (l, m) = params::limit_and_marker(&p)?;
@@ -187,6 +188,7 @@ async fn show(
     Path(name): Path<String>,
     Query(p): Query<Params>,
 ) -> ApiResult<Json<Value>> {
+    params::check_query_v275(&p, ctx.version, &["user_id"])?;
     let user = query_user(&p, ctx.version);
     let k = st
         .compute
@@ -218,6 +220,7 @@ async fn delete(
     Path(name): Path<String>,
     Query(p): Query<Params>,
 ) -> ApiResult<StatusCode> {
+    params::check_query_v275(&p, ctx.version, &["user_id"])?;
     let user = query_user(&p, ctx.version);
     st.compute
         .keypair_delete(&ctx.auth, user.as_deref(), &name)

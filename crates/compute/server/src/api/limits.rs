@@ -20,6 +20,7 @@ async fn limits(
     ctx: Ctx,
     Query(p): Query<Params>,
 ) -> ApiResult<Json<Value>> {
+    params::check_query_v275(&p, ctx.version, &["tenant_id"])?;
     let own = ctx.auth.project_id.clone().unwrap_or_default();
     st.compute.authorize(
         &ctx.auth,

@@ -12,12 +12,15 @@
 //! [`api_routes`] merges them.
 
 pub mod aggregate;
+pub mod audit_log;
 pub mod extension;
 pub mod flavor;
 pub mod host;
+pub mod hosts_legacy;
 pub mod image;
 pub mod keypair;
 pub mod limits;
+pub mod network_proxy;
 pub mod params;
 pub mod quota;
 pub mod server_group;
@@ -152,6 +155,8 @@ fn routes(compute: Arc<Compute>, validator: Arc<dyn TokenValidator>) -> Router {
     let state = AppState { compute, validator };
     Router::new()
         .route("/", get(version::versions))
+        .route("/v2", get(version::v20))
+        .route("/v2/", get(version::v20))
         .route("/v2.1", get(version::v21))
         .route("/v2.1/", get(version::v21))
         .merge(
@@ -175,16 +180,20 @@ fn routes(compute: Arc<Compute>, validator: Arc<dyn TokenValidator>) -> Router {
 pub fn api_routes() -> Router<AppState> {
     Router::new()
         .merge(aggregate::routes())
+        .merge(audit_log::routes())
+        .merge(hosts_legacy::routes())
         .merge(extension::routes())
         .merge(flavor::routes())
         .merge(host::routes())
         .merge(image::routes())
         .merge(keypair::routes())
         .merge(limits::routes())
+        .merge(network_proxy::routes())
         .merge(quota::routes())
         .merge(server_group::routes())
         .merge(usage::routes())
         .merge(crate::servers::api::routes())
+        .merge(crate::servers::diagnostics::routes())
         .merge(crate::servers::ops::routes())
         .merge(crate::volumes::api::routes())
 }

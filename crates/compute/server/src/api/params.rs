@@ -36,6 +36,24 @@ pub fn limit_and_marker(p: &Params) -> Result<(usize, Option<String>), Error> {
     Ok((limit, param(p, "marker").map(str::to_owned)))
 }
 
+/// From 2.75 Nova's query schemas refuse parameters they do not list
+/// (`additionalProperties: false`): 400 for a key outside `allowed`.
+pub fn check_query_v275(
+    p: &Params,
+    v: rustack_compute_api::ApiVersion,
+    allowed: &[&str],
+) -> Result<(), Error> {
+    if !v.at_least(75) {
+        return Ok(());
+    }
+    match p.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        Some((k, _)) => Err(Error::bad_request(format!(
+            "Additional properties are not allowed ('{k}' was unexpected)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// oslo's `bool_from_string(strict=True)`.
 pub fn strict_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {

@@ -75,6 +75,7 @@ async fn show(
     Path(project): Path<String>,
     Query(p): Query<Params>,
 ) -> ApiResult<Json<Value>> {
+    params::check_query_v275(&p, ctx.version, &["user_id"])?;
     let user = user_param(&p);
     let q = st
         .compute
@@ -92,6 +93,7 @@ async fn detail(
     Path(project): Path<String>,
     Query(p): Query<Params>,
 ) -> ApiResult<Json<Value>> {
+    params::check_query_v275(&p, ctx.version, &["user_id"])?;
     let user = user_param(&p);
     let q = st
         .compute
@@ -170,6 +172,7 @@ async fn update(
     Query(p): Query<Params>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
+    params::check_query_v275(&p, ctx.version, &["user_id"])?;
     st.compute.authorize(
         &ctx.auth,
         "os_compute_api:os-quota-sets:update",
@@ -192,6 +195,7 @@ async fn delete(
     Path(project): Path<String>,
     Query(p): Query<Params>,
 ) -> ApiResult<StatusCode> {
+    params::check_query_v275(&p, ctx.version, &["user_id"])?;
     let user = user_param(&p);
     st.compute
         .quota_delete(&ctx.auth, &project, user.as_deref())

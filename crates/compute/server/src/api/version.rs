@@ -97,6 +97,26 @@ pub async fn versions(headers: HeaderMap) -> Json<Value> {
     ]}))
 }
 
+/// `GET /v2/`: the (deprecated) v2.0 version document the version list links to.
+pub async fn v20(headers: HeaderMap) -> Json<Value> {
+    let base = base_url(&headers);
+    Json(json!({"version": {
+        "id": "v2.0",
+        "status": "DEPRECATED",
+        "version": "",
+        "min_version": "",
+        "updated": "2025-07-04T12:00:00Z",
+        "links": [
+            {"rel": "self", "href": format!("{base}/v2/")},
+            {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
+        ],
+        "media-types": [{
+            "base": "application/json",
+            "type": "application/vnd.openstack.compute+json;version=2",
+        }],
+    }}))
+}
+
 /// `GET /v2.1/`: the v2.1 version document.
 pub async fn v21(headers: HeaderMap) -> Json<Value> {
     let base = base_url(&headers);

@@ -131,7 +131,8 @@ async fn render_one(
     i: &Instance,
     kind: BodyKind,
 ) -> Result<Value, Error> {
-    let v = s.view(i).await?;
+    let mut v = s.view(i).await?;
+    super::network_actions::add_floating(&mut v, i, &s.floating_map(&[i]).await);
     Ok(view::render(&v, kind, &opts(st, ctx, headers, Some(i))))
 }
 
@@ -186,6 +187,7 @@ async fn list_impl(
     let o = opts(&st, &ctx, &headers, None);
     let mut items = Vec::with_capacity(page.len());
     if detail {
+        let floating = s.floating_map(&page.iter().collect::<Vec<_>>()).await;
         let mut conn = s.compute.conn().await?;
         for i in &page {
             let md = super::store::get_metadata(&mut conn, &i.uuid).await?;
@@ -195,6 +197,7 @@ async fn list_impl(
                 vec![]
             };
             let mut v = s.view_with(i, md, groups);
+            super::network_actions::add_floating(&mut v, i, &floating);
             v.volumes = crate::volumes::store::for_instance(&mut conn, &i.uuid)
                 .await?
                 .into_iter()
@@ -312,6 +315,9 @@ async fn action(
     if let Some(r) = super::ops_action(&s, &ctx, &id, &v).await {
         return r;
     }
+    if let Some(r) = super::network_actions::action(&s, &ctx, &id, &v).await {
+        return r;
+    }
     let Some(a) = ServerAction::parse(&v, ctx.version.minor).map_err(invalid)? else {
         // Nova looks the server up first, then refuses the unknown action.
         s.get_for(&caller(&ctx), &id, "os_compute_api:servers:show")
@@ -324,10 +330,17 @@ async fn action(
         )
         .into());
     };
+    // Nova answers confirmResize with 204, every other accepted action with 202.
+    let accepted = if matches!(a, ServerAction::ConfirmResize) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::ACCEPTED
+    };
     let out = s.action(&caller(&ctx), &id, a).await?;
     Ok(match out {
-        ActionOutcome::Accepted => StatusCode::ACCEPTED.into_response(),
+        ActionOutcome::Accepted => accepted.into_response(),
         ActionOutcome::Console(output) => Json(json!({ "output": output })).into_response(),
+        ActionOutcome::Rescued(pass) => Json(json!({ "adminPass": pass })).into_response(),
         ActionOutcome::Rebuilt(i, admin_pass) => {
             let mut body = render_one(&s, &st, &ctx, &headers, &i, BodyKind::Rebuild).await?;
             body["adminPass"] = json!(admin_pass);
@@ -470,8 +483,13 @@ async fn md_delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn action_json(a: &super::store::ActionRecord) -> Value {
-    json!({
+/// The action's `updated_at` (2.58): when its last event finished, else its start.
+fn action_updated(a: &super::store::ActionRecord) -> &str {
+    a.finish_time.as_deref().unwrap_or(&a.start_time)
+}
+
+fn action_json(a: &super::store::ActionRecord, minor: u32) -> Value {
+    let mut v = json!({
         "action": a.action,
         "instance_uuid": a.instance_uuid,
         "message": a.message,
@@ -479,18 +497,55 @@ fn action_json(a: &super::store::ActionRecord) -> Value {
         "request_id": a.request_id,
         "start_time": api_time(&a.start_time),
         "user_id": a.user_id,
-    })
+    });
+    if minor >= 58 {
+        v["updated_at"] = json!(api_time(action_updated(a)));
+    }
+    v
 }
 
 async fn actions_list(
     State(st): State<AppState>,
     ctx: Ctx,
+    headers: HeaderMap,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let s = servers(&st)?;
+    let minor = ctx.version.minor;
+    let params: crate::api::params::Params = q
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    // 2.58: paging by request id and the updated_at window; unknown parameters 400.
+    let page = if minor >= 58 {
+        Some(super::paging::page_query(&params, minor, &[])?)
+    } else {
+        None
+    };
     let acts = s.actions_list(&caller(&ctx), &id).await?;
-    let items: Vec<Value> = acts.iter().map(action_json).collect();
-    Ok(Json(json!({ "instanceActions": items })).into_response())
+    let Some(page) = page else {
+        let items: Vec<Value> = acts.iter().map(|a| action_json(a, minor)).collect();
+        return Ok(Json(json!({ "instanceActions": items })).into_response());
+    };
+    let acts: Vec<_> = acts
+        .into_iter()
+        .filter(|a| page.in_window(Some(action_updated(a))))
+        .collect();
+    let acts = page.page(acts, |a| a.request_id.as_str())?;
+    let items: Vec<Value> = acts.iter().map(|a| action_json(a, minor)).collect();
+    let mut body = json!({ "instanceActions": items });
+    let self_base = format!("{}/v2.1", base_url(&headers));
+    if let Some(links) = super::paging::next_links(
+        &self_base,
+        &format!("servers/{id}/os-instance-actions"),
+        &params,
+        &page,
+        acts.len(),
+        acts.last().map(|a| a.request_id.as_str()),
+    ) {
+        body["links"] = links;
+    }
+    Ok(Json(body).into_response())
 }
 
 async fn action_show(
@@ -499,9 +554,22 @@ async fn action_show(
     Path((id, req)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let s = servers(&st)?;
-    let (a, events, details) = s.action_show(&caller(&ctx), &id, &req).await?;
-    let mut body = action_json(&a);
+    let minor = ctx.version.minor;
+    let (a, events, details, inst) = s.action_show(&caller(&ctx), &id, &req).await?;
+    let mut body = action_json(&a, minor);
     if events {
+        // The host an event ran on is the server's compute host (2.62: shown to those
+        // allowed the event details, its obfuscated `hostId` to everyone).
+        let host = inst
+            .host
+            .clone()
+            .or_else(|| s.compute.config().host.clone())
+            .unwrap_or_default();
+        let project = if a.project_id.is_empty() {
+            inst.project_id.as_str()
+        } else {
+            a.project_id.as_str()
+        };
         let ev: Vec<Value> = a
             .events
             .iter()
@@ -514,6 +582,16 @@ async fn action_show(
                 });
                 if details {
                     v["traceback"] = json!(e.traceback);
+                }
+                if minor >= 62 {
+                    if details {
+                        v["host"] = json!(host);
+                    }
+                    v["hostId"] = json!(super::app::host_id(project, Some(&host)));
+                }
+                // 2.84: the failure's message (`null` for a success).
+                if minor >= 84 && details {
+                    v["details"] = json!(e.traceback);
                 }
                 v
             })
@@ -528,7 +606,8 @@ async fn ips(State(st): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Ap
     let i = s
         .get_for(&caller(&ctx), &id, "os_compute_api:ips:index")
         .await?;
-    let v = s.view_with(&i, BTreeMap::new(), vec![]);
+    let mut v = s.view_with(&i, BTreeMap::new(), vec![]);
+    super::network_actions::add_floating(&mut v, &i, &s.floating_map(&[&i]).await);
     Ok(Json(json!({ "addresses": view::render_addresses(&v, false) })).into_response())
 }
 
@@ -541,7 +620,8 @@ async fn ips_by_label(
     let i = s
         .get_for(&caller(&ctx), &id, "os_compute_api:ips:show")
         .await?;
-    let v = s.view_with(&i, BTreeMap::new(), vec![]);
+    let mut v = s.view_with(&i, BTreeMap::new(), vec![]);
+    super::network_actions::add_floating(&mut v, &i, &s.floating_map(&[&i]).await);
     let all = view::render_addresses(&v, false);
     let items = all
         .get(&label)
@@ -699,16 +779,6 @@ async fn server_sgs(
     let i = s
         .get_for(&caller(&ctx), &id, "os_compute_api:os-security-groups:list")
         .await?;
-    let token = s.service_token().await?;
-    let mut groups = Vec::new();
-    for name in &i.security_groups {
-        if let Some(g) = s
-            .network
-            .find_security_group(&token, &i.project_id, name)
-            .await?
-        {
-            groups.push(json!({"id": g.id, "name": g.name, "description": "", "tenant_id": g.project_id, "rules": []}));
-        }
-    }
+    let groups = crate::api::network_proxy::server_security_groups(&s, &i.uuid).await?;
     Ok(Json(json!({ "security_groups": groups })).into_response())
 }

@@ -77,6 +77,17 @@ pub struct Created {
     pub return_reservation_id: bool,
 }
 
+/// The last `length` `\n`-separated pieces of a console log, as Nova's compute
+/// manager cuts it (`_tail_log`: a log ending in a newline counts the empty piece
+/// after it, so `length = 3` gives two full lines and the newline).
+pub fn nova_tail(log: &str, length: Option<usize>) -> String {
+    let Some(n) = length else {
+        return log.to_string();
+    };
+    let pieces: Vec<&str> = log.split('\n').collect();
+    pieces[pieces.len().saturating_sub(n)..].join("\n")
+}
+
 /// What an action answered.
 #[derive(Debug)]
 pub enum ActionOutcome {
@@ -88,6 +99,8 @@ pub enum ActionOutcome {
     Rebuilt(Box<Instance>, String),
     /// 202 with `Location` of the new image.
     Image(String),
+    /// 200 `{"adminPass": ...}` (rescue).
+    Rescued(String),
 }
 
 fn vm(i: &Instance) -> VmState {
@@ -182,13 +195,16 @@ fn db_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| t.and_utc())
 }
 
-/// A tiny regex subset as Nova's name filter uses it (`re.search`): `.` any char, `*`
-/// (zero or more of the previous), `^`/`$` anchors; other characters literal.
+/// A tiny regex subset as Nova's name filter uses it (`re.search`): `.` any char,
+/// `[a-z0-9]`/`[^...]` classes, `*`/`+`/`?` on the previous item, `^`/`$` anchors, `\`
+/// escapes; other characters literal.
 pub fn name_matches(pattern: &str, name: &str) -> bool {
-    #[derive(Clone, Copy)]
+    #[derive(Clone)]
     enum Tok {
         Any,
         Lit(char),
+        /// Ranges (a single char is `(c, c)`), negated.
+        Class(Vec<(char, char)>, bool),
     }
     let mut toks: Vec<(Tok, bool)> = Vec::new();
     let mut anchored_start = false;
@@ -205,7 +221,7 @@ pub fn name_matches(pattern: &str, name: &str) -> bool {
             if let Some(last) = toks.last_mut() {
                 last.1 = true;
                 if c == '+' {
-                    let t = last.0;
+                    let t = last.0.clone();
                     toks.insert(toks.len() - 1, (t, false));
                 }
             }
@@ -214,6 +230,30 @@ pub fn name_matches(pattern: &str, name: &str) -> bool {
             toks.push((Tok::Lit(chars[i]), false));
         } else if c == '.' {
             toks.push((Tok::Any, false));
+        } else if c == '[' && chars[i + 1..].contains(&']') {
+            i += 1;
+            let negated = chars.get(i) == Some(&'^');
+            if negated {
+                i += 1;
+            }
+            let mut ranges = Vec::new();
+            let mut first = true;
+            while i < chars.len() && (chars[i] != ']' || first) {
+                let mut lo = chars[i];
+                if lo == '\\' && i + 1 < chars.len() {
+                    i += 1;
+                    lo = chars[i];
+                }
+                if i + 2 < chars.len() && chars[i + 1] == '-' && chars[i + 2] != ']' {
+                    ranges.push((lo, chars[i + 2]));
+                    i += 3;
+                } else {
+                    ranges.push((lo, lo));
+                    i += 1;
+                }
+                first = false;
+            }
+            toks.push((Tok::Class(ranges, negated), false));
         } else {
             toks.push((Tok::Lit(c), false));
         }
@@ -226,6 +266,7 @@ pub fn name_matches(pattern: &str, name: &str) -> bool {
                 let ok = |c: char| match t {
                     Tok::Any => true,
                     Tok::Lit(l) => *l == c,
+                    Tok::Class(r, neg) => r.iter().any(|(a, b)| (*a..=*b).contains(&c)) != *neg,
                 };
                 if *star {
                     if m(rest, s, end) {
@@ -356,6 +397,45 @@ impl Servers {
             .unwrap_or(default))
     }
 
+    /// 2.74 `host`/`hypervisor_hostname` of a create, checked as Nova does before
+    /// scheduling: not combined with `zone:host:node`, and naming a known compute
+    /// host / node (400 `Compute host ... could not be found.` otherwise).
+    async fn check_requested_destination(&self, req: &ServerCreate) -> Result<(), Error> {
+        if req
+            .availability_zone
+            .as_deref()
+            .is_some_and(|z| z.contains(':'))
+        {
+            return Err(Error::bad_request(
+                "One mechanism with host and/or hypervisor_hostname and another mechanism \
+                 with zone:host:node are mutually exclusive.",
+            ));
+        }
+        let mut conn = self.compute.conn().await?;
+        let nodes = store::core::nodes(&mut conn).await?;
+        let not_found =
+            |h: &str| Error::bad_request(format!("Compute host {h} could not be found."));
+        match (req.host.as_deref(), req.hypervisor_hostname.as_deref()) {
+            (Some(h), node) => {
+                if !nodes.iter().any(|n| n.host == h) {
+                    return Err(not_found(h));
+                }
+                if let Some(nd) = node {
+                    if !nodes.iter().any(|n| n.host == h && n.node == nd) {
+                        return Err(not_found(h));
+                    }
+                }
+            }
+            (None, Some(nd)) => {
+                if !nodes.iter().any(|n| n.node == nd) {
+                    return Err(not_found(nd));
+                }
+            }
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
     /// `POST /servers`.
     pub async fn create(self: &Arc<Self>, c: &Caller, req: ServerCreate) -> Result<Created, Error> {
         let project_id = c.auth.project_id.clone().ok_or_else(|| {
@@ -385,9 +465,20 @@ impl Servers {
                 self.authorize(c, "os_compute_api:servers:create:forced_host", &t)?;
             }
         }
+        if req.trusted_certs.is_some() {
+            // Nova checks the policy only when certificates are given; a server booted
+            // from a volume has no image to verify.
+            self.authorize(c, "os_compute_api:servers:create:trusted_certs", &t)?;
+            if req.image_ref.is_none() {
+                return Err(Error::bad_request(
+                    "Image certificate validation is not supported when booting from volume",
+                ));
+            }
+        }
         if req.host.is_some() || req.hypervisor_hostname.is_some() {
             self.authorize(c, "compute:servers:create:requested_destination", &t)
                 .or_else(|_| self.authorize(c, "os_compute_api:servers:create:forced_host", &t))?;
+            self.check_requested_destination(&req).await?;
         }
         if let Some(z) = &az {
             let mut conn = self.compute.conn().await?;
@@ -643,6 +734,7 @@ impl Servers {
                 scheduler_hints: hints.clone(),
                 group: req.group.clone(),
                 tags: req.tags.clone(),
+                trusted_certs: req.trusted_certs.clone(),
                 created_at: ts.clone(),
                 updated_at: ts,
                 // Forced destination travels in the hints document.
@@ -869,6 +961,7 @@ impl Servers {
                 .filter(|(k, _)| !k.starts_with('_'))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            trusted_image_certificates: i.trusted_certs.clone(),
             host_status: if i.host.is_some() {
                 "UP".into()
             } else {
@@ -923,7 +1016,11 @@ impl Servers {
                 ))
             })?,
         };
-        let all_tenants = all_tenants && self.compute.allowed(&c.auth, all_tenants_rule, &own);
+        // Nova checks the rule only when `all_tenants` is asked for, and refuses (403)
+        // rather than falling back to the caller's own servers.
+        if all_tenants {
+            self.authorize(c, all_tenants_rule, &own)?;
+        }
         let project_filter = if all_tenants {
             get("project_id").or(get("tenant_id")).map(String::from)
         } else {
@@ -939,11 +1036,8 @@ impl Servers {
                 if n < 0 {
                     return Err(Error::bad_request("limit param must be positive"));
                 }
-                if n == 0 {
-                    1000
-                } else {
-                    (n as usize).min(1000)
-                }
+                // `limit=0` is an empty page, as Nova's database query answers.
+                (n as usize).min(1000)
             }
         };
         let changes_since = get("changes-since")
@@ -1312,7 +1406,7 @@ impl Servers {
     }
 
     /// Starts `action` on `i`: lock and state checks, task_state set, action recorded.
-    async fn begin(
+    pub(crate) async fn begin(
         &self,
         c: &Caller,
         i: &Instance,
@@ -1348,6 +1442,33 @@ impl Servers {
     ) -> Result<ActionOutcome, Error> {
         use rustack_compute_api::server::ServerAction as A;
         let (rule, act) = match &a {
+            // Shelve and rescue live in `servers::shelve` / `servers::rescue`.
+            A::Shelve => return self.shelve(c, uuid).await,
+            A::ShelveOffload => return self.shelve_offload(c, uuid).await,
+            A::Unshelve { availability_zone } => {
+                return self.unshelve(c, uuid, availability_zone.clone()).await
+            }
+            A::Rescue {
+                admin_pass,
+                rescue_image_ref,
+            } => {
+                return self
+                    .rescue(c, uuid, admin_pass.clone(), rescue_image_ref.clone())
+                    .await
+            }
+            A::Unrescue => return self.unrescue(c, uuid).await,
+            A::Restore => return self.restore(c, uuid).await,
+            A::ForceDelete => return self.force_delete(c, uuid).await,
+            A::CreateBackup {
+                name,
+                backup_type,
+                rotation,
+                metadata,
+            } => {
+                return self
+                    .create_backup(c, uuid, name, backup_type, *rotation, metadata)
+                    .await
+            }
             A::Stop => ("os_compute_api:servers:stop", Some(Action::Stop)),
             A::Start => ("os_compute_api:servers:start", Some(Action::Start)),
             A::Reboot { hard: true } => ("os_compute_api:servers:reboot", Some(Action::RebootHard)),
@@ -1435,10 +1556,10 @@ impl Servers {
                     )));
                 }
                 let driver = self.driver_for(i.host.as_deref().unwrap_or_default())?;
-                let out = driver.console_output(&i.uuid, length).await.map_err(|e| {
+                let out = driver.console_output(&i.uuid, None).await.map_err(|e| {
                     Error::conflict(format!("Console log output could not be retrieved: {e}"))
                 })?;
-                return Ok(ActionOutcome::Console(out));
+                return Ok(ActionOutcome::Console(nova_tail(&out, length)));
             }
             _ => {}
         }
@@ -1446,6 +1567,18 @@ impl Servers {
         // Synchronous validation of the action's arguments before any state change.
         match &a {
             A::Rebuild(r) => {
+                if r.trusted_certs.is_some() {
+                    self.authorize(
+                        c,
+                        "os_compute_api:servers:rebuild:trusted_certs",
+                        &target(&i),
+                    )?;
+                    if i.image_ref.is_none() && matches!(r.trusted_certs, Some(Some(_))) {
+                        return Err(Error::bad_request(
+                            "Image certificate validation is not supported for volume-backed servers.",
+                        ));
+                    }
+                }
                 if i.image_ref.is_none() {
                     // Volume-backed (before 2.93): only the image the root volume was
                     // made from; the root volume itself is kept.
@@ -1506,6 +1639,21 @@ impl Servers {
                         "Resize error: Unable to resize disk down.",
                     ));
                 }
+                // Nova counts the growth against the project's cores/ram quota (403).
+                let usage = self.usage_of(&i.project_id, None).await?;
+                let q = &self.compute.config().quota;
+                for (name, default, used, delta) in [
+                    ("cores", q.cores, usage.1, f.vcpus - i.flavor.vcpus),
+                    ("ram", q.ram, usage.2, f.memory_mb - i.flavor.memory_mb),
+                ] {
+                    let limit = self.quota(&i.project_id, name, default).await?;
+                    if delta > 0 && limit >= 0 && used + delta > limit {
+                        return Err(Error::forbidden(format!(
+                            "Quota exceeded for {name}: Requested {delta}, but already used \
+                             {used} of {limit} {name}"
+                        )));
+                    }
+                }
             }
             _ => {}
         }
@@ -1522,7 +1670,19 @@ impl Servers {
                 );
                 Ok(ActionOutcome::Rebuilt(Box::new(i), admin_pass))
             }
-            A::Resize { flavor_ref, .. } => {
+            A::Resize {
+                flavor_ref,
+                disk_config,
+            } => {
+                // `OS-DCF:diskConfig` given with the resize is the server's from now on.
+                if let Some(d) = disk_config {
+                    self.modify(&i.uuid, |x| {
+                        x.disk_config = d.clone();
+                        Ok(())
+                    })
+                    .await?;
+                }
+                self.record_resize_migration(c, &i, &flavor_ref).await?;
                 self.spawn_action(
                     i.uuid.clone(),
                     act,
@@ -1645,6 +1805,9 @@ impl Servers {
             if let Some(u) = &r.user_data {
                 x.user_data = u.clone();
             }
+            if let Some(t) = &r.trusted_certs {
+                x.trusted_certs = t.clone();
+            }
             Ok(())
         })
         .await
@@ -1734,7 +1897,7 @@ impl Servers {
         c: &Caller,
         uuid: &str,
         request_id: &str,
-    ) -> Result<(ActionRecord, bool, bool), Error> {
+    ) -> Result<(ActionRecord, bool, bool, Instance), Error> {
         let i = self
             .get_for_actions(c, uuid, "os_compute_api:os-instance-actions:show")
             .await?;
@@ -1761,7 +1924,7 @@ impl Servers {
                 "os_compute_api:os-instance-actions:events:details",
                 &target(&i),
             );
-        Ok((a, events, details))
+        Ok((a, events, details, i))
     }
 
     /// Records a fault and puts the server in ERROR.
@@ -2020,6 +2183,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn console_tail_as_nova() {
+        let log = "a\nb\nc\nd\n";
+        assert_eq!(nova_tail(log, None), log);
+        assert_eq!(nova_tail(log, Some(3)), "c\nd\n");
+        assert_eq!(nova_tail(log, Some(3)).split('\n').count(), 3);
+        assert_eq!(nova_tail(log, Some(1)), "");
+        assert_eq!(nova_tail(log, Some(0)), "");
+        assert_eq!(nova_tail(log, Some(50)), log);
+        assert_eq!(nova_tail("x\ny", Some(1)), "y");
+    }
+
+    #[test]
     fn name_filter_is_a_search() {
         assert!(name_matches("srv", "my-srv-1"));
         assert!(name_matches("^my", "my-srv-1"));
@@ -2028,6 +2203,11 @@ mod tests {
         assert!(name_matches("m.*1", "my-srv-1"));
         assert!(!name_matches("zzz", "my-srv-1"));
         assert!(name_matches("", "x"));
+        // Tempest's `^.*\-instance\-[0-9]+$`.
+        assert!(name_matches(r"^.*\-instance\-[0-9]+$", "t-instance-123"));
+        assert!(!name_matches(r"^.*\-instance\-[0-9]+$", "t-instance-12a"));
+        assert!(name_matches("^[^0-9]+$", "abc"));
+        assert!(!name_matches("^[^0-9]+$", "ab1"));
     }
 
     #[test]

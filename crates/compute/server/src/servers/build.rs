@@ -71,6 +71,9 @@ const UNDO_CLAIM: &str = "claim";
 const UNDO_PORT: &str = "port";
 const UNDO_BIND: &str = "bind";
 const UNDO_SPAWN: &str = "spawn";
+/// Every `compute:*` port whose device_id is the server, except the user's own ports
+/// listed in `keep`.
+const UNDO_PORTS: &str = "ports";
 
 impl Servers {
     /// Starts the build of `uuid` in a task.
@@ -212,6 +215,18 @@ impl Servers {
             });
         }
         Ok(out)
+    }
+
+    /// Scheduler + claim outside a build (unshelve): the chosen host, or Nova's
+    /// `No valid host was found.` error.
+    pub(crate) async fn schedule_for(&self, i: &Instance) -> Result<HostState, Error> {
+        self.schedule(i, &[]).await.map_err(|f| match f {
+            BuildFailure::NoValidHost(why) => {
+                Error::bad_request(format!("No valid host was found. {why}"))
+            }
+            BuildFailure::Cancelled => Error::conflict("The server is being deleted"),
+            BuildFailure::Failed { error, .. } => error,
+        })
     }
 
     /// Scheduler + claim: returns the chosen host.
@@ -393,12 +408,13 @@ impl Servers {
             .await
             .map_err(e0)?;
         check("scheduling")?;
-        // 1. Claim.
+        // 1. Claim. Its undo is logged first: the allocation is keyed by the server's
+        // uuid, so the undo needs nothing the claim returns, and a crash right after
+        // the claim leaves a step the restart recovery undoes.
+        self.log(uuid, UNDO_CLAIM, json!({})).await.map_err(e0)?;
         let host = self.schedule(&i, tried).await?;
+        super::reconcile::crash_point("build.after_claim");
         let h = Some(host.host.as_str());
-        self.log(uuid, UNDO_CLAIM, json!({"provider": host.provider}))
-            .await
-            .map_err(|e| Self::fail(h, e, false))?;
         let az = if i.requested_az.is_some() {
             i.availability_zone.clone()
         } else {
@@ -434,10 +450,21 @@ impl Servers {
                 Err(e) => return Err(Self::fail(h, e, false)),
             }
         }
+        // The ports' undo is logged before the first port exists: ports carry
+        // device_id = the server's uuid, so the undo finds what a crash left between a
+        // port's create and its own log entry (the user's own ports are unbound, not
+        // deleted).
+        let keep: Vec<&String> = reqs.iter().filter_map(|r| r.port_id.as_ref()).collect();
+        self.log(uuid, UNDO_PORTS, json!({ "keep": keep }))
+            .await
+            .map_err(|e| Self::fail(h, e, false))?;
         let mut nics: Vec<Nic> = Vec::new();
         for r in &reqs {
             check("networking")?;
             let port = if let Some(pid) = &r.port_id {
+                self.log(uuid, UNDO_BIND, json!({"port": pid}))
+                    .await
+                    .map_err(|e| Self::fail(h, e, false))?;
                 let p = self
                     .network
                     .update_port(
@@ -445,9 +472,6 @@ impl Servers {
                         pid,
                         json!({"device_id": uuid, "device_owner": format!("compute:{az}")}),
                     )
-                    .await
-                    .map_err(|e| Self::fail(h, e, false))?;
-                self.log(uuid, UNDO_BIND, json!({"port": pid}))
                     .await
                     .map_err(|e| Self::fail(h, e, false))?;
                 (p, false)
@@ -476,6 +500,7 @@ impl Servers {
                     )
                     .await
                     .map_err(|e| Self::fail(h, e, false))?;
+                super::reconcile::crash_point("build.after_port");
                 self.log(uuid, UNDO_PORT, json!({"port": p.id}))
                     .await
                     .map_err(|e| Self::fail(h, e, false))?;
@@ -612,6 +637,19 @@ impl Servers {
                             .delete_port(&t, data["port"].as_str().unwrap_or_default())
                             .await
                     }
+                    UNDO_PORTS => {
+                        let t = token
+                            .clone()
+                            .ok_or_else(|| Error::unavailable("no service token"))?;
+                        let keep: Vec<String> =
+                            serde_json::from_value(data["keep"].clone()).unwrap_or_default();
+                        for p in self.network.list_ports_by_device(&t, uuid).await? {
+                            if p.device_owner.starts_with("compute:") && !keep.contains(&p.id) {
+                                self.network.delete_port(&t, &p.id).await?;
+                            }
+                        }
+                        Ok(())
+                    }
                     UNDO_BIND => {
                         let t = token
                             .clone()
@@ -744,6 +782,14 @@ impl Servers {
             .delete_allocations(uuid)
             .await
             .map_err(Error::from)?;
+        // A shelved server's snapshot image goes with it (as Nova's delete).
+        if let Some(img) = i.shelved.as_ref().and_then(|s| s.image_id.as_deref()) {
+            if let Err(e) = self.glance.delete(&token, img).await {
+                if e.status_code() != 404 {
+                    tracing::warn!(instance.id = uuid, image.id = img, error = %e, "could not delete the shelved image");
+                }
+            }
+        }
         self.finish_delete(uuid).await
     }
 
@@ -956,6 +1002,10 @@ impl Servers {
                     let _ = self.reallocate(&i, &i.flavor).await;
                     return Err(virt(e));
                 }
+                // Nova's finish_resize powers on only what was not stopped.
+                if from == VmState::Stopped {
+                    let _ = d.power_off(uuid, Duration::ZERO).await;
+                }
                 old_flavor = Some(i.flavor.clone());
                 new_flavor = Some(nf);
             }
@@ -974,6 +1024,10 @@ impl Servers {
                 d.resize(&self.spec_with_volumes(&i, &old, p, f).await?)
                     .await
                     .map_err(virt)?;
+                // A server resized while stopped stays off (Nova's finish_revert_resize).
+                if i.power_state == state::POWER_SHUTDOWN {
+                    let _ = d.power_off(uuid, Duration::ZERO).await;
+                }
                 new_flavor = Some(old);
             }
             Action::CreateImage => {
@@ -1004,6 +1058,17 @@ impl Servers {
                 }
             }
             Action::Delete | Action::UpdateMetadata | Action::Interface => {}
+            // Run by `servers::shelve` and `servers::rescue`, never through here.
+            Action::Shelve
+            | Action::ShelveOffload
+            | Action::Unshelve
+            | Action::Rescue
+            | Action::Unrescue => {
+                return Err(Error::internal(format!(
+                    "{} is not a generic action",
+                    action.method()
+                )))
+            }
         }
         let power = d
             .state(uuid)
@@ -1014,7 +1079,15 @@ impl Servers {
             if x.task_state.as_deref() == Some(TaskState::Deleting.as_str()) {
                 return Ok(());
             }
-            x.vm_state = action.outcome(from).as_str().into();
+            x.vm_state = match action {
+                // A resize of a stopped server ends stopped (Nova's confirm/revert).
+                Action::ConfirmResize | Action::RevertResize if power == state::POWER_SHUTDOWN => {
+                    VmState::Stopped
+                }
+                _ => action.outcome(from),
+            }
+            .as_str()
+            .into();
             x.task_state = None;
             x.power_state = power;
             match action {
@@ -1037,6 +1110,22 @@ impl Servers {
             Ok(())
         })
         .await?;
+        // The resize's migration record follows (os-migrations).
+        match action {
+            Action::Resize => {
+                self.advance_resize_migration(uuid, "migrating", "finished")
+                    .await
+            }
+            Action::ConfirmResize => {
+                self.advance_resize_migration(uuid, "finished", "confirmed")
+                    .await
+            }
+            Action::RevertResize => {
+                self.advance_resize_migration(uuid, "finished", "reverted")
+                    .await
+            }
+            _ => {}
+        }
         Ok(())
     }
 

@@ -164,6 +164,11 @@ impl Glance {
             .map_err(service_side)
     }
 
+    /// Every image the token may see (documents as the Image API answers them).
+    pub async fn list(&self, token: &str) -> Result<Vec<Value>, Error> {
+        self.client.list(token).await.map_err(service_side)
+    }
+
     /// Deletes image `id` (a failed snapshot); a missing image is success.
     pub async fn delete(&self, token: &str, id: &str) -> Result<(), Error> {
         match self.client.delete(token, id).await {

@@ -132,7 +132,14 @@ impl InstanceSource for ServerSource {
             network_data: (!ports.is_empty()).then(|| network_data(&ports)),
             devices: vec![],
             dedicated_cpus: vec![],
-            password: None,
+            password: inst.password.clone(),
         }))
+    }
+
+    async fn set_password(&self, instance_id: &str, password: &str) -> Result<(), SourceError> {
+        self.0
+            .store_password(instance_id, password)
+            .await
+            .map_err(unavailable)
     }
 }

@@ -15,11 +15,21 @@
 
 pub mod api;
 pub mod app;
+pub mod backup;
 pub mod build;
 pub mod clients;
+pub mod deferred_delete;
+pub mod diagnostics;
 pub mod metadata;
+pub mod network_actions;
 pub mod ops;
+pub mod paging;
+pub mod power_update;
+pub mod precache;
+pub mod reconcile;
+pub mod rescue;
 pub mod scheduler;
+pub mod shelve;
 pub mod store;
 pub mod sync;
 
@@ -83,6 +93,8 @@ pub struct Servers {
     /// The token of the user behind a running build or delete, by server (volume
     /// calls need it; never persisted).
     pub(crate) user_tokens: Mutex<HashMap<String, String>>,
+    /// True once the passes at start (recovery, reconciliations) are done.
+    started: tokio::sync::watch::Sender<bool>,
 }
 
 /// Scheduler counters.
@@ -123,6 +135,7 @@ impl Servers {
             stats: Mutex::new(Stats::default()),
             block_deps: parking_lot::RwLock::new(Default::default()),
             user_tokens: Mutex::new(HashMap::new()),
+            started: tokio::sync::watch::channel(false).0,
         });
         Ok(s)
     }
@@ -169,7 +182,15 @@ impl Servers {
         self.cfg.state_dir.join("images")
     }
 
-    /// Starts the background work: restart recovery, then the periodic power sync.
+    /// Waits until the passes at start of [`Self::start_background`] are done.
+    pub async fn wait_started(&self) {
+        let mut rx = self.started.subscribe();
+        // Err: the sender is gone, so is `self`; nothing to wait for.
+        let _ = rx.wait_for(|done| *done).await;
+    }
+
+    /// Starts the background work: restart recovery, the leftover reconciliation, then
+    /// the periodic power sync.
     pub fn start_background(self: &Arc<Self>, shutdown: rustack_runtime::Shutdown) {
         let me = self.clone();
         tokio::spawn(async move {
@@ -179,6 +200,10 @@ impl Servers {
             if let Err(e) = me.reconcile_volumes().await {
                 tracing::error!(error = %e, "servers: volume mapping reconciliation failed");
             }
+            if let Err(e) = me.reconcile_leftovers(true).await {
+                tracing::error!(error = %e, "servers: leftover reconciliation at start failed");
+            }
+            me.started.send_replace(true);
             sync::run(me, shutdown).await;
         });
     }

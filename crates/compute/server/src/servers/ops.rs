@@ -109,6 +109,18 @@ async fn insert_migration(c: &mut AnyConnection, m: &mut MigrationRecord) -> Res
     Err(Error::internal("could not allocate a migration id"))
 }
 
+/// The internal id of flavor `flavorid` (`None` if it is gone).
+async fn flavor_internal_id(c: &mut AnyConnection, flavorid: &str) -> Result<Option<i64>, Error> {
+    sqlx::query("SELECT internal_id FROM flavors WHERE flavorid = $1")
+        .bind(flavorid)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_internal)?
+        .map(|r| r.try_get("internal_id"))
+        .transpose()
+        .map_err(db_internal)
+}
+
 async fn list_migrations(
     c: &mut AnyConnection,
     instance: Option<&str>,
@@ -150,6 +162,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v2.1/servers/{id}/remote-consoles", post(remote_console))
         .route("/v2.1/os-console-auth-tokens/{token}", get(console_token))
         .route("/v2.1/os-migrations", get(migrations_index))
+        .route("/v2.1/servers/{id}/topology", get(server_topology))
+        .route(
+            "/v2.1/os-aggregates/{id}/images",
+            post(super::precache::aggregate_images),
+        )
         .route("/v2.1/servers/{id}/migrations", get(server_migrations))
         .route(
             "/v2.1/servers/{id}/migrations/{mid}",
@@ -807,6 +824,21 @@ impl Servers {
         dest: Option<&str>,
         status: &str,
     ) -> Result<MigrationRecord, Error> {
+        let mut m = self.new_migration_doc(c, i, kind, status).await?;
+        m.dest_host = dest.map(String::from);
+        let mut conn = self.compute.conn().await?;
+        insert_migration(&mut conn, &mut m).await?;
+        Ok(m)
+    }
+
+    /// A migration record of `i` (not stored), flavors set to its current one.
+    async fn new_migration_doc(
+        &self,
+        c: &Caller,
+        i: &Instance,
+        kind: &str,
+        status: &str,
+    ) -> Result<MigrationRecord, Error> {
         let mut m = MigrationRecord {
             uuid: uuid::Uuid::new_v4().to_string(),
             instance_uuid: i.uuid.clone(),
@@ -814,7 +846,6 @@ impl Servers {
             migration_type: kind.into(),
             source_compute: i.host.clone(),
             source_node: i.node.clone(),
-            dest_host: dest.map(String::from),
             project_id: i.project_id.clone(),
             user_id: c.auth.user_id.clone(),
             created_at: now(),
@@ -822,18 +853,59 @@ impl Servers {
             ..MigrationRecord::default()
         };
         let mut conn = self.compute.conn().await?;
-        let fid: Option<i64> = sqlx::query("SELECT internal_id FROM flavors WHERE flavorid = $1")
-            .bind(&i.flavor.flavorid)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_internal)?
-            .map(|r| r.try_get("internal_id"))
-            .transpose()
-            .map_err(db_internal)?;
+        let fid = flavor_internal_id(&mut conn, &i.flavor.flavorid).await?;
         m.old_instance_type_id = fid;
         m.new_instance_type_id = fid;
-        insert_migration(&mut conn, &mut m).await?;
         Ok(m)
+    }
+
+    /// Records the migration of a resize (`migrating`; type `resize`, the new flavor's
+    /// internal id), as Nova's os-migrations lists resizes.
+    pub(super) async fn record_resize_migration(
+        &self,
+        c: &Caller,
+        i: &Instance,
+        new_flavor: &str,
+    ) -> Result<(), Error> {
+        let mut m = self.new_migration_doc(c, i, "resize", "migrating").await?;
+        m.dest_compute = i.host.clone();
+        m.dest_node = i.node.clone();
+        m.dest_host = i.host.clone();
+        let mut conn = self.compute.conn().await?;
+        m.new_instance_type_id = flavor_internal_id(&mut conn, new_flavor).await?;
+        insert_migration(&mut conn, &mut m).await
+    }
+
+    /// Moves the newest resize migration of `uuid` in status `from` to `to`
+    /// (`finished` when the resize is done, `confirmed`/`reverted` after). Logged, not
+    /// fatal: the server's own state is already right.
+    pub(super) async fn advance_resize_migration(&self, uuid: &str, from: &str, to: &str) {
+        let res = async {
+            let mut conn = self.compute.conn().await?;
+            let Some(mut m) = list_migrations(&mut conn, Some(uuid))
+                .await?
+                .into_iter()
+                .find(|m| m.migration_type == "resize" && m.status == from)
+            else {
+                return Ok(());
+            };
+            m.status = to.into();
+            m.updated_at = Some(now());
+            let doc = serde_json::to_string(&m)
+                .map_err(|e| Error::internal(format!("migration document: {e}")))?;
+            sqlx::query("UPDATE migrations SET status = $1, doc = $2 WHERE id = $3")
+                .bind(&m.status)
+                .bind(doc)
+                .bind(m.id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_internal)?;
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(e) = res {
+            tracing::warn!(instance.id = uuid, error = %e, "could not update a resize migration record");
+        }
     }
 
     /// Enabled compute hosts other than `exclude`.
@@ -1054,6 +1126,10 @@ fn migration_json(m: &MigrationRecord, minor: u32, base: &str, server_view: bool
     if minor >= 59 {
         v["uuid"] = json!(m.uuid);
     }
+    if minor >= 80 {
+        v["user_id"] = json!(m.user_id);
+        v["project_id"] = json!(m.project_id);
+    }
     v
 }
 
@@ -1076,10 +1152,38 @@ async fn migrations_index(
             .find(|(kk, _)| kk == k)
             .map(|(_, v)| v.clone())
     };
+    let minor = ctx.version.minor;
+    // 2.59: paging by uuid and the updated_at window, unknown parameters refused;
+    // 2.80: user_id/project_id filters.
+    let page = if minor >= 59 {
+        let mut filters = vec![
+            "hidden",
+            "host",
+            "instance_uuid",
+            "source_compute",
+            "status",
+            "migration_type",
+        ];
+        if minor >= 80 {
+            filters.extend(["user_id", "project_id"]);
+        }
+        Some(super::paging::page_query(&q, minor, &filters)?)
+    } else {
+        None
+    };
     let mut conn = s.compute.conn().await?;
     let all = list_migrations(&mut conn, get("instance_uuid").as_deref()).await?;
     let base = base_url(&headers);
-    let items: Vec<Value> = all
+    let all: Vec<MigrationRecord> = all
+        .into_iter()
+        .filter(|m| {
+            page.as_ref()
+                .is_none_or(|p| p.in_window(Some(m.updated_at.as_deref().unwrap_or(&m.created_at))))
+        })
+        .filter(|m| minor < 80 || get("user_id").is_none_or(|u| u == m.user_id))
+        .filter(|m| minor < 80 || get("project_id").is_none_or(|p| p == m.project_id))
+        .collect();
+    let items: Vec<&MigrationRecord> = all
         .iter()
         .filter(|m| get("status").is_none_or(|x| x == m.status))
         .filter(|m| {
@@ -1094,9 +1198,46 @@ async fn migrations_index(
         .filter(|m| {
             !ctx.version.at_least(23) || get("migration_type").is_none_or(|t| t == m.migration_type)
         })
-        .map(|m| migration_json(m, ctx.version.minor, &base, false))
         .collect();
-    Ok(Json(json!({ "migrations": items })).into_response())
+    let Some(page) = page else {
+        let items: Vec<Value> = items
+            .iter()
+            .map(|m| migration_json(m, minor, &base, false))
+            .collect();
+        return Ok(Json(json!({ "migrations": items })).into_response());
+    };
+    let items = page.page(items, |m| m.uuid.as_str())?;
+    let mut body = json!({
+        "migrations": items
+            .iter()
+            .map(|m| migration_json(m, minor, &base, false))
+            .collect::<Vec<_>>()
+    });
+    if let Some(links) = super::paging::next_links(
+        &format!("{base}/v2.1"),
+        "os-migrations",
+        &q,
+        &page,
+        items.len(),
+        items.last().map(|m| m.uuid.as_str()),
+    ) {
+        body["migrations_links"] = links;
+    }
+    Ok(Json(body).into_response())
+}
+
+/// `GET /servers/{id}/topology` (2.78). rustack guests have no NUMA topology of their
+/// own (no `hw:numa_*` placement), so the answer is Nova's for an instance without one.
+async fn server_topology(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    need(&ctx, 78)?;
+    let s = servers(&st)?;
+    s.get_for(&caller(&ctx), &id, "compute:server:topology:index")
+        .await?;
+    Ok(Json(json!({"nodes": [], "pagesize_kb": null})).into_response())
 }
 
 const IN_PROGRESS: &[&str] = &["queued", "preparing", "running", "post-migrating"];

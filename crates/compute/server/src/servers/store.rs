@@ -84,6 +84,17 @@ pub struct FaultRecord {
     pub created: String,
 }
 
+/// Where a shelved server's guest went (Nova's `shelved_*` system metadata).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shelved {
+    /// The `<name>-shelved` snapshot image (none for a volume-backed server).
+    pub image_id: Option<String>,
+    /// When it was shelved.
+    pub at: String,
+    /// The host that keeps the powered-off guest until it is offloaded.
+    pub host: Option<String>,
+}
+
 /// An instance row.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
@@ -161,6 +172,9 @@ pub struct Instance {
     pub group: Option<String>,
     /// Tags.
     pub tags: Vec<String>,
+    /// Certificates trusted to sign the image (2.63).
+    #[serde(default)]
+    pub trusted_certs: Option<Vec<String>>,
     /// NICs.
     pub nics: Vec<Nic>,
     /// Fault.
@@ -177,6 +191,13 @@ pub struct Instance {
     pub deleted: bool,
     /// Deleted at.
     pub deleted_at: Option<String>,
+    /// While shelved: the snapshot image, when, and the host keeping the guest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shelved: Option<Shelved>,
+    /// The encrypted password the guest posted to the metadata service
+    /// (`os-server-password`; Nova's `password_*` system metadata).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
     /// Optimistic concurrency counter.
     pub generation: i64,
 }

@@ -2,7 +2,8 @@
 //! host's driver reports with the database. A guest that died or shut itself down
 //! becomes SHUTOFF (power_state SHUTDOWN); a server whose guest vanished from its host
 //! is reported as shut down too. Operations in flight win (their task_state is set).
-//! At start nothing is killed: running guests keep running and are re-adopted.
+//! At start nothing is killed: running guests keep running and are re-adopted. Every
+//! few passes the leftover reconciliation (`reconcile.rs`) runs too.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,10 +14,16 @@ use rustack_compute_api::server::state::{self, TaskState, VmState};
 use super::store;
 use super::Servers;
 
-/// Runs [`Servers::sync_power_states`] every `sync_interval` until `shutdown`.
+/// Power-sync passes between two leftover reconciliations
+/// ([`Servers::reconcile_leftovers`]).
+const RECONCILE_EVERY: u32 = 10;
+
+/// Runs [`Servers::sync_power_states`] every `sync_interval` until `shutdown`, and the
+/// leftover reconciliation every [`RECONCILE_EVERY`] passes.
 pub async fn run(s: Arc<Servers>, shutdown: rustack_runtime::Shutdown) {
     let wait = shutdown.wait();
     tokio::pin!(wait);
+    let mut pass: u32 = 0;
     loop {
         tokio::select! {
             _ = &mut wait => return,
@@ -24,6 +31,12 @@ pub async fn run(s: Arc<Servers>, shutdown: rustack_runtime::Shutdown) {
         }
         if let Err(e) = s.sync_power_states().await {
             tracing::warn!(error = %e, "power-state sync failed");
+        }
+        pass = pass.wrapping_add(1);
+        if pass.is_multiple_of(RECONCILE_EVERY) {
+            if let Err(e) = s.reconcile_leftovers(false).await {
+                tracing::warn!(error = %e, "leftover reconciliation failed");
+            }
         }
     }
 }

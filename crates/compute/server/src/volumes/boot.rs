@@ -81,6 +81,9 @@ impl Servers {
                     };
                     let status = v["status"].as_str().unwrap_or_default();
                     let multi = v["multiattach"].as_bool().unwrap_or(false);
+                    if multi && c.minor < 60 {
+                        return Err(Error::bad_request(super::MULTIATTACH_BEFORE_260));
+                    }
                     if !(status == "available" || (status == "in-use" && multi)) {
                         return Err(Error::bad_request(format!(
                             "Invalid volume: volume '{id}' status must be 'available'. Currently in '{status}'"

@@ -18,8 +18,16 @@ use crate::servers::Servers;
 const GIB: u64 = 1 << 30;
 
 impl Servers {
+    /// Whether `server` names an existing server (an event for any other is 404).
+    pub async fn external_event_target(&self, server: &str) -> bool {
+        is_uuid_like(server)
+            && matches!(self.reload(&canonical_uuid(server)).await, Ok(Some(i)) if !i.deleted)
+    }
+
     /// Handles one external event; the per-event code Nova answers: 200 accepted,
-    /// 404 no such server (or volume on it), 422 the server has no host.
+    /// 404 no such server, 422 the server has no host. As in Nova, what the event
+    /// asks for happens after the answer's decision (a `volume-extended` for a volume
+    /// the server does not have is accepted and logged).
     pub async fn external_event(&self, name: &str, server: &str, tag: Option<&str>) -> u16 {
         if !is_uuid_like(server) {
             return 404;
@@ -29,20 +37,20 @@ impl Servers {
             Ok(Some(i)) if !i.deleted => i,
             _ => return 404,
         };
-        if name == "volume-extended" {
-            let Some(vol) = tag else { return 404 };
-            let bdms = self.volumes_of(&uuid).await.unwrap_or_default();
-            if !bdms.iter().any(|b| b.volume_id == vol) {
-                return 404;
-            }
-        }
         let Some(host) = i.host.clone() else {
             return 422;
         };
         match name {
+            "power-update" => {
+                self.power_update(&uuid, &host, tag.unwrap_or_default())
+                    .await
+            }
             "volume-extended" => {
                 let vol = tag.unwrap_or_default();
-                if let Err(e) = self.extend_attached(&uuid, &host, vol).await {
+                let bdms = self.volumes_of(&uuid).await.unwrap_or_default();
+                if !bdms.iter().any(|b| b.volume_id == vol) {
+                    tracing::warn!(instance.id = %uuid, volume.id = %vol, "volume-extended for a volume the server does not have; ignored");
+                } else if let Err(e) = self.extend_attached(&uuid, &host, vol).await {
                     // Accepted as Nova does (the work is its compute host's); the
                     // failure is logged there.
                     tracing::error!(instance.id = %uuid, volume.id = %vol, error = %e, "volume-extended: resizing the guest's disk failed");

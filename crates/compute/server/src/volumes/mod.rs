@@ -105,6 +105,10 @@ pub fn next_device(used: &[Option<String>]) -> String {
     format!("/dev/vd{}", used.len())
 }
 
+/// Nova's answer to a multiattach volume before 2.60 (`MultiattachNotSupportedOldMicroversion`).
+pub(crate) const MULTIATTACH_BEFORE_260: &str =
+    "Multiattach volumes are only supported starting with compute API version 2.60.";
+
 impl Servers {
     /// Lets the servers work reach Block Storage at `block_url`
     /// (`http://host:8776/v3`).
@@ -346,6 +350,9 @@ impl Servers {
         }
         let status = vol["status"].as_str().unwrap_or_default();
         let multiattach = vol["multiattach"].as_bool().unwrap_or(false);
+        if multiattach && c.minor < 60 {
+            return Err(Error::bad_request(MULTIATTACH_BEFORE_260));
+        }
         if !(status == "available" || (status == "in-use" && multiattach)) {
             return Err(Error::bad_request(format!(
                 "Invalid volume: volume {} status must be available or in-use with multiattach, but current status is: {status}",

@@ -106,7 +106,7 @@ fn rows() -> Vec<Row> {
             "DELETE",
             "/v2.1/flavors/priv/os-extra_specs/k2",
             None,
-            [401, 403, 403, 403, 202],
+            [401, 403, 403, 403, 200],
         ),
         r(
             "os_compute_api:os-flavor-access",

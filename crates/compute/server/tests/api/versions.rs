@@ -24,6 +24,16 @@ async fn version_documents() {
         assert_eq!(r.body["version"]["id"], "v2.1");
         assert_eq!(r.body["version"]["status"], "CURRENT");
     }
+    // The v2.0 entry's self link is followable and links back to itself.
+    for path in ["/v2", "/v2/"] {
+        let r = api.req("GET", path, None, None, &[]).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.body["version"]["id"], "v2.0");
+        assert_eq!(
+            r.body["version"]["links"][0]["href"],
+            versions[0]["links"][0]["href"]
+        );
+    }
 }
 
 #[tokio::test]

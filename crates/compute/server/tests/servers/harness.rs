@@ -130,6 +130,11 @@ pub struct R {
 }
 
 impl Harness {
+    /// The servers work's state directory (`images/` is its image cache).
+    pub fn state_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("state")
+    }
+
     pub async fn raw(
         &self,
         m: Method,

@@ -6,7 +6,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod harness;
+mod lifecycle;
+mod microversions;
+mod network;
 mod ops;
+mod reconcile;
 
 use std::time::Duration;
 
@@ -236,12 +240,48 @@ async fn actions() {
         a.allocations.values().next().unwrap().resources["MEMORY_MB"],
         128
     );
-    assert_eq!(act(json!({"resize": {"flavorRef": fl2}})).await.status, 202);
+    assert_eq!(
+        act(json!({"resize": {"flavorRef": fl2, "OS-DCF:diskConfig": "AUTO"}}))
+            .await
+            .status,
+        202
+    );
     h.wait_status(&p.token, &id, "VERIFY_RESIZE").await;
-    assert_eq!(act(json!({"confirmResize": null})).await.status, 202);
+    assert_eq!(act(json!({"confirmResize": null})).await.status, 204);
     let b = h.wait_status(&p.token, &id, "ACTIVE").await;
     assert_eq!(b["flavor"]["id"], fl2);
+    assert_eq!(b["OS-DCF:diskConfig"], "AUTO");
     assert_eq!(act(json!({"confirmResize": null})).await.status, 409);
+    // Both resizes are in os-migrations: the newest confirmed, the first reverted.
+    let r = h
+        .nova_v(
+            "2.23",
+            Method::GET,
+            &format!("/os-migrations?instance_uuid={id}"),
+            &h.admin,
+            None,
+        )
+        .await;
+    let migs: Vec<(String, String)> = r.body["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["migration_type"].as_str().unwrap().to_string(),
+                m["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        migs,
+        [
+            ("resize".into(), "confirmed".into()),
+            ("resize".into(), "reverted".into())
+        ],
+        "{}",
+        r.body
+    );
     assert_eq!(
         act(json!({"resize": {"flavorRef": "nope"}})).await.status,
         400
@@ -924,11 +964,12 @@ async fn authorization_matrix() {
         .status,
         401
     );
-    // all_tenants is ignored for members, honoured for admins.
-    let r = h
-        .nova(Method::GET, "/servers?all_tenants=1", &other.token, None)
-        .await;
-    assert!(r.body["servers"].as_array().unwrap().is_empty());
+    // all_tenants is refused to members (Nova's get_all_tenants rules), honoured for
+    // admins.
+    for path in ["/servers?all_tenants=1", "/servers/detail?all_tenants"] {
+        let r = h.nova(Method::GET, path, &other.token, None).await;
+        assert_eq!(r.status, 403, "{path}");
+    }
     let r = h
         .nova(Method::GET, "/servers?all_tenants=1", &h.admin, None)
         .await;

@@ -148,6 +148,7 @@ async fn setup(uuid: &str, running: bool) -> Setup {
         want_running: running,
         suspended: false,
         volumes: Vec::new(),
+        rescue: None,
     };
     driver.save(&rec).await.unwrap();
     let qmp = FakeQmp::start(&p.qmp_sock);
@@ -364,7 +365,8 @@ async fn stopped_instance_records_volumes_for_its_next_start() {
     let rec = d2.load(UUID).await.unwrap();
     assert_eq!(rec.volumes.len(), 1);
     let p = d2.paths(UUID);
-    let args = crate::qemu::argv::qemu_args(&cfg, d2.accel(), &rec.spec, &p, &rec.volumes).unwrap();
+    let args =
+        crate::qemu::argv::qemu_args(&cfg, d2.accel(), &rec.spec, &p, &rec.volumes, false).unwrap();
     let joined = args.join(" ");
     assert!(joined.contains("serial=5e1a6c2e-8d1b-4f5e-9b7a-1c2d3e4f5a6b"));
     assert!(joined.contains("keyid=masterKey0"));
