@@ -15,14 +15,21 @@
 #             from outside, power actions, snapshot, delete; ~2-3 min), then
 #             scripts/host-tests-volume.sh: volumes on real guests (attach, write in
 #             one guest, read in another, online extend, LUKS volume with its key
-#             from the key manager, boot from volume)
+#             from the key manager, boot from volume), then
+#             scripts/host-tests-fivemin.sh: tests/e2e/five-minutes.sh --real --sdk
+#             in a test namespace (cirros on demo-net, ping and SSH to its floating
+#             IP, openstacksdk flows on real guests)
 #   postgres  PostgreSQL from Debian packages (scripts/ci-postgres.sh), then the
 #             datastore and API tests of db, identity, image, network, placement,
 #             block storage and key manager against it
 #   release   cargo build --release -p rustack (the binary the next phases run)
+#   crash     scripts/crash-test.sh: kill -9 its own cloud during server builds,
+#             deletes and volume work, restart it, check nothing leaked (~1 min)
 #   up        start target/release/rustack up on a fresh data dir, free port
 #   e2e       tests/e2e/{identity,image,network,placement,compute,volume}-cli.sh (the
-#             real openstack CLI; volume also drives the key manager)
+#             real openstack CLI; volume also drives the key manager), then
+#             tests/e2e/five-minutes.sh --sdk on its own cloud (rustack up's demo
+#             resources, the first-five-minutes CLI scenario, openstacksdk flows)
 #   tempest   conformance/run-tempest: the identity, image, network and volume tests
 #             of the Interop 2020.06 platform list (tempest 47.0.0: 7 + 20 + 61 + 54),
 #             then the compute tests of the compute list (75, simulated driver; 73
@@ -59,7 +66,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$RUSTACK_ROOT"
 
-ALL=(deps fmt clippy test host postgres release up e2e tempest)
+ALL=(deps fmt clippy test host postgres release crash up e2e tempest)
 OPT_IN=(tempest-full)
 if [[ $# -eq 0 ]]; then
   PHASES=("${ALL[@]}")
@@ -72,6 +79,7 @@ else
     want+=" up "
     [[ -n "${RUSTACK_BIN:-}" ]] || want+=" release "
   fi
+  if [[ "$want" == *" crash "* && -z "${RUSTACK_BIN:-}" ]]; then want+=" release "; fi
   PHASES=()
   for p in "${ALL[@]}" "${OPT_IN[@]}"; do
     if [[ "$want" == *" $p "* ]]; then PHASES+=("$p"); fi
@@ -133,6 +141,9 @@ phase_host() {
   "$RUSTACK_ROOT/scripts/host-tests-compute.sh" --locked || rc=1
   # Volumes on real guests: attach/detach between two guests, LUKS, boot from volume.
   NO_BUILD=1 "$RUSTACK_ROOT/scripts/host-tests-volume.sh" --locked || rc=1
+  # The first five minutes on a real guest (demo resources, ping and SSH to a floating
+  # IP from the host side, openstacksdk flows).
+  NO_BUILD=1 "$RUSTACK_ROOT/scripts/host-tests-fivemin.sh" --locked || rc=1
   return "$rc"
 }
 
@@ -166,7 +177,9 @@ phase_up() {
   mkdir -p "$DATA"
   # Compute runs the simulated driver in CI (Tempest and the CLI e2e need servers that
   # reach ACTIVE, not bootable guests); the QEMU path is covered by the host tests.
-  printf '[network]\ndata_plane = "%s"\n\n[network.public_network]\nname = "public"\n\n[compute]\ndriver = "simulated"\n' \
+  # Identity runs Keystone's security compliance as DevStack configures it (lockout after
+  # 2 failures for 5 s, last 2 passwords unique), for Tempest's security_compliance tests.
+  printf '[network]\ndata_plane = "%s"\n\n[network.public_network]\nname = "public"\n\n[compute]\ndriver = "simulated"\n\n[identity]\nlockout_failure_attempts = 2\nlockout_duration = 5\nunique_last_password_count = 2\n' \
     "${RUSTACK_CI_DATA_PLANE:-auto}" > "$DATA/rustack.toml"
   # Every service gets a free port (--identity-port, --image-port, ... as
   # `rustack up --help` lists them), so the run never collides with a cloud
@@ -202,12 +215,21 @@ phase_up() {
   curl -fsS "http://127.0.0.1:$port/v3"; echo
 }
 
+phase_crash() {
+  RUSTACK_BIN="$BIN" RUSTACK_CI_OUT="$OUT" "$RUSTACK_ROOT/scripts/crash-test.sh"
+}
+
 phase_e2e() {
   local s rc=0
   for s in identity image network placement compute volume; do
     say "e2e: tests/e2e/$s-cli.sh"
     "$RUSTACK_ROOT/tests/e2e/$s-cli.sh" --data-dir "$DATA" || { rc=$?; echo "e2e $s: FAILED" >&2; }
   done
+  # Its own cloud (simulated driver, API only): rustack up's demo resources, the
+  # first-five-minutes CLI scenario and the openstacksdk flows (tests/sdk/flows.py).
+  say "e2e: tests/e2e/five-minutes.sh --sdk"
+  RUSTACK_CI_CACHE="$RUSTACK_CI_CACHE" "$RUSTACK_ROOT/tests/e2e/five-minutes.sh" --bin "$BIN" --sdk \
+    || { rc=$?; echo "e2e five-minutes: FAILED" >&2; }
   return "$rc"
 }
 
@@ -375,8 +397,8 @@ for p in "${PHASES[@]}"; do
       if [[ "${RESULT[up]:-}" != ok ]]; then
         RESULT[$p]="skipped (no cloud)"; DURATION[$p]=0; FAILED=1; continue
       fi;;
-    up)
-      if [[ "${RESULT[release]:-}" != ok ]]; then
+    up|crash)
+      if [[ -z "${RUSTACK_BIN:-}" && "${RESULT[release]:-}" != ok ]]; then
         RESULT[$p]="skipped (no release build)"; DURATION[$p]=0; FAILED=1; continue
       fi;;
   esac

@@ -14,12 +14,33 @@ use serde::Deserialize;
 use serde_json::json;
 
 /// `[bootstrap]`: what `rustack up` creates besides the identity bootstrap.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BootstrapSection {
     /// Images to register (none by default). `scripts/build-test-image.sh` builds the
     /// two test guests (`rustack-test.qcow2`, `rustack-test-alt.qcow2`).
     pub images: Vec<BootstrapImage>,
+    /// The demo resources of the first five minutes (on by default; `false` for
+    /// production): the `public` external network (devstack's 172.24.4.0/24 unless
+    /// `[network.public_network]` says otherwise), `demo-net` with `demo-subnet` and
+    /// `demo-router`, ping and SSH in the admin project's default security group, the
+    /// `cirros` image from `demo_image`, and with the data plane a host uplink to the
+    /// public network. See [`crate::bootstrap_demo`].
+    pub demo: bool,
+    /// The file registered as the `cirros` image with the demo on (`rustack up
+    /// --demo-image` overrides; `scripts/up.sh` builds the test guest and passes it).
+    /// Unset or missing: no `cirros` image.
+    pub demo_image: Option<PathBuf>,
+}
+
+impl Default for BootstrapSection {
+    fn default() -> Self {
+        BootstrapSection {
+            images: Vec::new(),
+            demo: true,
+            demo_image: None,
+        }
+    }
 }
 
 /// One image to register (`[[bootstrap.images]]`).

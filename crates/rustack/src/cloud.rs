@@ -58,8 +58,12 @@ pub struct RunningCloud {
     pub network_url: String,
     /// The `public` external network created at start-up (`[network.public_network]`).
     pub public_network_id: Option<String>,
-    /// (name, id) of the images `[[bootstrap.images]]` asked for.
+    /// (name, id) of the images `[[bootstrap.images]]` asked for (and `cirros`, the
+    /// demo image).
     pub bootstrap_images: Vec<(String, String)>,
+    /// The demo resources created by this start (`None`: demo off, or created by an
+    /// earlier start).
+    pub demo: Option<crate::bootstrap_demo::DemoResources>,
     /// The placement service state.
     pub placement: Arc<PlacementService>,
     /// The Placement API's URL (`http://host:port`).
@@ -325,7 +329,10 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
     if cfg.network.dhcp_ports == rustack_network_api::DhcpPortsMode::Auto {
         network.set_dhcp_ports(data_plane);
     }
-    let public_network_id = match &cfg.network.public_network {
+    let (demo_on, demo_image) = crate::bootstrap_demo::plan(&cfg.bootstrap, &opts.data_dir);
+    let public_cfg =
+        crate::bootstrap_demo::public_network(cfg.network.public_network.as_ref(), demo_on);
+    let (public_network_id, demo) = match &public_cfg {
         Some(public) => {
             let admin_project = identity
                 .store()
@@ -340,10 +347,40 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
             )
             .await
             .map_err(|e| anyhow::anyhow!("creating the public network: {}", e.error))?;
-            Some(id)
+            let demo = if demo_on {
+                crate::bootstrap_demo::ensure(&network, &opts.data_dir, &admin_project.id, &id)
+                    .await?
+            } else {
+                None
+            };
+            (Some(id), demo)
         }
-        None => None,
+        None => (None, None),
     };
+    // With the demo and the data plane, the public network is reachable from this host
+    // unless the operator mapped its physical network to a real interface.
+    let mut agent_network_cfg = cfg.network.clone();
+    if let (true, true, Some(public)) = (data_plane, demo_on, &public_cfg) {
+        if !agent_network_cfg
+            .physical_interface_mappings
+            .contains_key(&public.physical_network)
+        {
+            // A cloud whose floating IPs the host cannot reach still serves: say why.
+            let uplink = crate::bootstrap_demo::host_gateway(public).and_then(|gw| {
+                crate::bootstrap_demo::ensure_host_uplink(&rustack_hostops::net::LinuxNet, gw)
+            });
+            match uplink {
+                Ok(dev) => {
+                    agent_network_cfg
+                        .physical_interface_mappings
+                        .insert(public.physical_network.clone(), dev);
+                }
+                Err(e) => {
+                    tracing::warn!("the public network is not reachable from this host: {e:#}")
+                }
+            }
+        }
+    }
 
     let placement_db =
         cfg.placement.database_url.clone().unwrap_or_else(|| {
@@ -438,7 +475,7 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
     let block_running = rustack_block_server::run(block.clone(), block_listener, shutdown.clone())?;
     let agent = if data_plane {
         Some(crate::dataplane::start_agent(
-            &cfg.network,
+            &agent_network_cfg,
             &opts.data_dir,
             &network_url,
             &identity_url,
@@ -480,14 +517,12 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
     }
 
     // After the services serve: registration goes through the Image API.
-    let bootstrap_images = crate::bootstrap_images::register(
-        &cfg.bootstrap.images,
-        &identity_url,
-        &image_url,
-        &admin_password,
-    )
-    .await
-    .context("registering [[bootstrap.images]]");
+    let mut images = cfg.bootstrap.images.clone();
+    images.extend(demo_image);
+    let bootstrap_images =
+        crate::bootstrap_images::register(&images, &identity_url, &image_url, &admin_password)
+            .await
+            .context("registering [[bootstrap.images]]");
     let bootstrap_images = match bootstrap_images {
         Ok(v) => v,
         Err(e) => {
@@ -506,6 +541,7 @@ pub async fn start(opts: CloudOptions) -> anyhow::Result<RunningCloud> {
         network,
         network_url,
         public_network_id,
+        demo,
         placement,
         placement_url,
         compute,

@@ -65,6 +65,10 @@ enum Command {
         /// Key Manager API port (Barbican's 9311).
         #[arg(long)]
         key_manager_port: Option<u16>,
+        /// Image file registered as `cirros` with the demo resources on (overrides
+        /// `[bootstrap] demo_image`; scripts/up.sh passes the test guest it builds).
+        #[arg(long, env = "RUSTACK_DEMO_IMAGE")]
+        demo_image: Option<PathBuf>,
     },
     /// Run one service on its own, for multi-host deployments (Kolla's one container
     /// per service).
@@ -209,10 +213,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             compute_port,
             block_storage_port,
             key_manager_port,
+            demo_image,
         } => {
             let started = Instant::now();
             let dir = data_dir(&common)?;
-            let config = load_config(&common, &dir)?;
+            let mut config = load_config(&common, &dir)?;
+            if demo_image.is_some() {
+                config.bootstrap.demo_image = demo_image;
+            }
             let running = cloud::start(CloudOptions {
                 data_dir: dir.clone(),
                 bind,
@@ -248,6 +256,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for (name, id) in &running.bootstrap_images {
                 println!("  image {name} {id}");
             }
+            if let Some(d) = &running.demo {
+                println!(
+                    "  demo network demo-net {} (demo-subnet {}, demo-router {}; ping and SSH allowed in the default security group)",
+                    d.network_id,
+                    rustack::bootstrap_demo::DEMO_CIDR,
+                    d.router_id
+                );
+            }
             println!("  data dir   {}", dir.display());
             println!();
             println!("Use it with the openstack CLI:");
@@ -257,6 +273,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 running.clouds_yaml.display()
             );
             println!("  openstack token issue");
+            if running.bootstrap_images.iter().any(|(n, _)| n == "cirros") {
+                println!("  openstack keypair create --private-key mykey.pem mykey");
+                println!("  openstack server create --image cirros --flavor m1.tiny --network demo-net --key-name mykey --wait vm1");
+                println!("  openstack floating ip create public; openstack server add floating ip vm1 <address>");
+                println!("  ssh -i mykey.pem cirros@<address>");
+            }
             let signal = rustack_runtime::termination_signal().await;
             tracing::info!(signal, "shutting down");
             running.shutdown().await;
