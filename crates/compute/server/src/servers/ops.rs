@@ -551,6 +551,49 @@ async fn console_token(
     Err(Error::not_found(format!("The token '{token}' is invalid or has expired")).into())
 }
 
+// ---- os-resetState (admin) ----
+
+/// `{"state": "active"|"error"}`, Nova's schema.
+fn reset_state_body(body: &Value) -> Result<&'static str, Error> {
+    let bad = |why: String| invalid_input(format!("os-resetState. Value: {body}. {why}"));
+    let o = body
+        .as_object()
+        .ok_or_else(|| bad(format!("{body} is not of type 'object'")))?;
+    if let Some(k) = o.keys().find(|k| k.as_str() != "state") {
+        return Err(bad(format!(
+            "Additional properties are not allowed ('{k}' was unexpected)"
+        )));
+    }
+    let Some(v) = o.get("state") else {
+        return Err(bad("'state' is a required property".into()));
+    };
+    match v.as_str() {
+        Some("active") => Ok("active"),
+        Some("error") => Ok("error"),
+        _ => Err(invalid_input(format!(
+            "state. Value: {v}. {v} is not one of ['active', 'error']"
+        ))),
+    }
+}
+
+impl Servers {
+    /// `os-resetState`: the admin sets `vm_state` (`active` or `error`) and clears the
+    /// task state, whatever the server was doing (Nova's admin_state_reset).
+    pub async fn reset_state(&self, c: &Caller, id: &str, state: &str) -> Result<(), Error> {
+        let i = self
+            .get_for(c, id, "os_compute_api:os-admin-actions:reset_state")
+            .await?;
+        self.modify(&i.uuid, |x| {
+            x.vm_state = state.to_string();
+            x.task_state = None;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(instance.id = %i.uuid, vm_state = state, "state reset by an admin");
+        Ok(())
+    }
+}
+
 // ---- trigger_crash_dump (2.17) ----
 
 impl Servers {
@@ -1404,6 +1447,27 @@ pub(crate) async fn action(
                     )));
                 }
                 s.trigger_crash_dump(&c, id).await?;
+                Ok(StatusCode::ACCEPTED.into_response())
+            }
+            "os-resetState" => {
+                let state = reset_state_body(body)?;
+                s.reset_state(&c, id, state).await?;
+                Ok(StatusCode::ACCEPTED.into_response())
+            }
+            "injectNetworkInfo" => {
+                if !body.is_null() {
+                    return Err(invalid_input(format!(
+                        "injectNetworkInfo. Value: {body}. {body} is not of type 'null'"
+                    )));
+                }
+                // Guests take their network configuration from DHCP and the metadata
+                // service, which always serve the current ports: nothing to push.
+                s.get_for(
+                    &c,
+                    id,
+                    "os_compute_api:os-admin-actions:inject_network_info",
+                )
+                .await?;
                 Ok(StatusCode::ACCEPTED.into_response())
             }
             "os-getVNCConsole"

@@ -128,6 +128,43 @@ async fn microversioned_operations() {
     let log = h.driver.console_output(&id, None).await.unwrap();
     assert!(log.contains("NMI"), "{log}");
 
+    // ---- os-resetState / injectNetworkInfo (admin only) ----
+    let status = |b: &serde_json::Value| b["server"]["status"].as_str().map(str::to_owned);
+    let srv = format!("/servers/{id}");
+    let reset = |st: &str| json!({"os-resetState": {"state": st}});
+    let r = h.nova(Method::POST, &act, t, Some(reset("error"))).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = h
+        .nova(Method::POST, &act, &h.admin, Some(reset("paused")))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = h
+        .nova(
+            Method::POST,
+            &act,
+            &h.admin,
+            Some(json!({"os-resetState": {}})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = h
+        .nova(Method::POST, &act, &h.admin, Some(reset("error")))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let r = h.nova(Method::GET, &srv, t, None).await;
+    assert_eq!(status(&r.body).as_deref(), Some("ERROR"), "{}", r.body);
+    let r = h
+        .nova(Method::POST, &act, &h.admin, Some(reset("active")))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let r = h.nova(Method::GET, &srv, t, None).await;
+    assert_eq!(status(&r.body).as_deref(), Some("ACTIVE"), "{}", r.body);
+    let inject = json!({"injectNetworkInfo": null});
+    let r = h.nova(Method::POST, &act, t, Some(inject.clone())).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = h.nova(Method::POST, &act, &h.admin, Some(inject)).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+
     // ---- consoles ----
     let rc = format!("/servers/{id}/remote-consoles");
     let serial = json!({"remote_console": {"protocol": "serial", "type": "serial"}});
