@@ -87,6 +87,9 @@ cleanup() {
     [[ -n "$FIP" ]] && "$OPENSTACK" floating ip delete "$FIP" >/dev/null 2>&1
     stop_cloud
   fi
+  # A data-plane cloud leaves namespaces, bridges and dnsmasq behind (as Neutron's agents
+  # do): remove them, and the processes inside them, so the host is left as found.
+  ((REAL)) && "$BIN" agent cleanup --data-dir "$DATA" >/dev/null 2>&1
   if ((FAILED != 0)); then
     grep -h -E ' (ERROR|WARN) ' "$WORK/rustack-first.log" "$LOG" 2>/dev/null | tail -n 10 >&2
     echo "--- last lines of $LOG ---" >&2; tail -n 15 "$LOG" >&2

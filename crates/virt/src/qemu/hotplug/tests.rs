@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,6 +106,11 @@ struct StandIn(std::process::Child);
 
 impl Drop for StandIn {
     fn drop(&mut self) {
+        // The whole group: `sh` and its `sleep` (which would otherwise outlive the test
+        // holding the test harness's output pipe).
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -157,6 +163,10 @@ async fn setup(uuid: &str, running: bool) -> Setup {
             .arg("-c")
             .arg("sleep 600; :")
             .arg(p.dir.as_os_str())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap();
         std::fs::write(&p.pidfile, child.id().to_string()).unwrap();
