@@ -1455,11 +1455,7 @@ pub(crate) async fn action(
                 Ok(StatusCode::ACCEPTED.into_response())
             }
             "injectNetworkInfo" => {
-                if !body.is_null() {
-                    return Err(invalid_input(format!(
-                        "injectNetworkInfo. Value: {body}. {body} is not of type 'null'"
-                    )));
-                }
+                // Nova validates no body for this action (`{}` and null both pass).
                 // Guests take their network configuration from DHCP and the metadata
                 // service, which always serve the current ports: nothing to push.
                 s.get_for(

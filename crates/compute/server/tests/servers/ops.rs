@@ -164,6 +164,15 @@ async fn microversioned_operations() {
     assert_eq!(r.status, 403, "{}", r.body);
     let r = h.nova(Method::POST, &act, &h.admin, Some(inject)).await;
     assert_eq!(r.status, 202, "{}", r.body);
+    let r = h
+        .nova(
+            Method::POST,
+            &act,
+            &h.admin,
+            Some(json!({"injectNetworkInfo": {}})),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
 
     // ---- consoles ----
     let rc = format!("/servers/{id}/remote-consoles");
