@@ -111,14 +111,9 @@ async fn insert_migration(c: &mut AnyConnection, m: &mut MigrationRecord) -> Res
 
 /// The internal id of flavor `flavorid` (`None` if it is gone).
 async fn flavor_internal_id(c: &mut AnyConnection, flavorid: &str) -> Result<Option<i64>, Error> {
-    sqlx::query("SELECT internal_id FROM flavors WHERE flavorid = $1")
-        .bind(flavorid)
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(db_internal)?
-        .map(|r| r.try_get("internal_id"))
-        .transpose()
-        .map_err(db_internal)
+    Ok(crate::store::flavor::get(c, flavorid)
+        .await?
+        .map(|f| f.internal_id))
 }
 
 async fn list_migrations(

@@ -30,27 +30,13 @@ fn query_invalid(name: &str, value: &str, why: &str) -> Error {
 
 /// A `date-time` query parameter, parsed as oslo's `parse_isotime` accepts it.
 pub fn query_time(name: &str, value: &str) -> Result<DateTime<Utc>, Error> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S"] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(value, f) {
-            return Ok(t.and_utc());
-        }
-    }
-    Err(query_invalid(
-        name,
-        value,
-        &format!("'{value}' is not a 'date-time'"),
-    ))
+    rustack_common::time::parse_iso(value)
+        .ok_or_else(|| query_invalid(name, value, &format!("'{value}' is not a 'date-time'")))
 }
 
 /// A stored time (`2026-01-01T00:00:00.000000`, with or without a zone).
 pub fn stored_time(s: &str) -> Option<DateTime<Utc>> {
-    let base = s.trim_end_matches('Z');
-    chrono::NaiveDateTime::parse_from_str(base, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|t| t.and_utc())
+    rustack_common::time::parse_iso(s)
 }
 
 /// Validates the query of a paged list at 2.`minor`: `extra` are the other keys the
